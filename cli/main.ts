@@ -1,0 +1,57 @@
+import { Command, CommanderError, Option } from 'commander';
+import { EXIT, probeCommand } from '../probe/probeCommand.ts';
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** The `leakwatch` command line. Returns the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const program = new Command('leakwatch')
+    .description('What personal data lab devices send, build by build.')
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+  program
+    .command('probe')
+    .description('Decode pcap captures into flow records and send them to Kinesis (or stdout as NDJSON).')
+    .argument('<captures...>', 'classic pcap files (Ethernet or raw IP); - reads stdin')
+    .option('--lab-config <file>', 'JSON file with device, firmware and session (flags override it)')
+    .option('--device-id <id>', "lab's identifier of the device")
+    .option('--vendor <name>', 'device vendor, e.g. Xiaomi')
+    .option('--model <name>', 'device model, e.g. "RedMi 1S"')
+    .option('--sim-region <CC>', "ISO country of the device's SIM, for national phone numbers")
+    .option('--firmware-line <line>', 'firmware line whose builds are compared')
+    .option('--build <build>', 'firmware build identifier')
+    .option('--built-at <iso>', 'build date (ISO 8601, UTC), orders builds within a line')
+    .option('--session-id <id>', 'lab session id')
+    .option('--consent <service=state>', 'consent per service, repeatable: granted or denied', collect)
+    .addOption(new Option('--kinesis-stream <name-or-arn>', 'put records on this Kinesis stream'))
+    .option('--endpoint <url>', 'Kinesis endpoint (a local emulator)')
+    .option('--aws-region <region>', 'AWS region of the stream (default: the AWS SDK chain)')
+    .option('--ndjson', 'write NDJSON to stdout (the default when no stream is given)')
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 done, 1 records could not be delivered, 2 bad flag or lab config, 3 capture missing or corrupt.
+
+Examples:
+  leakwatch probe --lab-config scenario/lab/build-2.json scenario/captures/build-2.pcap
+  leakwatch probe --device-id lab-07 --vendor Xiaomi --model "RedMi 1S" --firmware-line miui-cn \\
+      --build V5.3.1.0 --built-at 2014-08-01T00:00:00Z --session-id s1 \\
+      --consent xiaomi.cloud-messaging=denied --kinesis-stream leakwatch-flows capture.pcap`,
+    )
+    .action(async (captures: string[], options) => {
+      exitCode = await probeCommand(captures, options, process);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version exit 0; every other commander error is a usage error.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    throw error;
+  }
+  return exitCode;
+}

@@ -1,0 +1,166 @@
+import {
+  type Candidate,
+  type CandidateLocation,
+  type CandidateShape,
+  MAX_CANDIDATE_VALUE_LENGTH,
+} from '../schema/flowRecord.ts';
+import { type HttpRequest, headerValue } from './decode/http1.ts';
+
+/**
+ * Candidate personal-data fields of a plaintext HTTP request: every value a request carries in a
+ * named place (query, form, JSON leaf, non-standard header, cookie) and identifier-like tokens in
+ * paths and free-text bodies. The probe only finds and shapes them; ingest decides what they are.
+ */
+
+/** Headers that carry protocol plumbing, never a device's data. */
+const PLUMBING_HEADERS = new Set([
+  'host',
+  'content-length',
+  'content-type',
+  'content-encoding',
+  'transfer-encoding',
+  'accept',
+  'accept-encoding',
+  'accept-language',
+  'accept-charset',
+  'connection',
+  'keep-alive',
+  'cache-control',
+  'pragma',
+  'expect',
+  'te',
+  'upgrade',
+  'if-modified-since',
+  'if-none-match',
+  'range',
+  'cookie',
+  'date',
+]);
+const MAX_JSON_DEPTH = 32;
+/** Identifier-like tokens in free text: long digit runs (with phone separators) and e-mail addresses. */
+const TEXT_TOKEN = /\+?\d[\d\s().-]{5,22}\d|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
+
+export function shapeOf(value: string): CandidateShape {
+  const v = value.trim();
+  if (/^\d{6,}$/.test(v)) return 'digits';
+  if (/^\+?[\d\s().-]{7,24}$/.test(v) && (v.match(/\d/g)?.length ?? 0) >= 7) return 'phone-like';
+  if (/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v)) return 'email-like';
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v)) return 'uuid';
+  if (/^-?\d{1,3}\.\d{4,}\s*,\s*-?\d{1,3}\.\d{4,}$/.test(v) || /^-?\d{1,3}\.\d{5,}$/.test(v))
+    return 'coordinates';
+  if (/^[0-9a-f]{16,}$/i.test(v)) return 'hex';
+  if (/^[A-Za-z0-9+/_-]{16,}={0,2}$/.test(v) && /[a-z]/.test(v) && /[A-Z]/.test(v)) return 'base64';
+  return 'text';
+}
+
+class CandidateCollector {
+  readonly items: Candidate[] = [];
+  dropped = 0;
+  constructor(
+    private readonly request: number,
+    private readonly limit: number,
+  ) {}
+  add(location: CandidateLocation, key: string, rawValue: string): void {
+    const value = rawValue.trim();
+    if (value.length === 0) return;
+    if (this.items.length >= this.limit) {
+      this.dropped++;
+      return;
+    }
+    const truncated = value.length > MAX_CANDIDATE_VALUE_LENGTH;
+    this.items.push({
+      request: this.request,
+      location,
+      key: key.slice(0, 512),
+      value: truncated ? value.slice(0, MAX_CANDIDATE_VALUE_LENGTH) : value,
+      shape: shapeOf(value),
+      ...(truncated ? { truncated: true } : {}),
+    });
+  }
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text.replace(/\+/g, ' '));
+  } catch {
+    return text;
+  }
+}
+
+function addUrlEncoded(collector: CandidateCollector, location: 'query' | 'form', encoded: string): void {
+  for (const pair of encoded.split('&')) {
+    if (!pair) continue;
+    const equals = pair.indexOf('=');
+    const key = safeDecode(equals < 0 ? pair : pair.slice(0, equals));
+    const value = equals < 0 ? '' : safeDecode(pair.slice(equals + 1));
+    collector.add(location, key, value);
+  }
+}
+
+function addJson(collector: CandidateCollector, node: unknown, path: string, depth: number): void {
+  if (depth > MAX_JSON_DEPTH) return;
+  if (typeof node === 'string') collector.add('json', path, node);
+  else if (typeof node === 'number' || typeof node === 'bigint') collector.add('json', path, String(node));
+  else if (Array.isArray(node))
+    node.forEach((item, i) => {
+      addJson(collector, item, `${path}[${i}]`, depth + 1);
+    });
+  else if (node && typeof node === 'object') {
+    for (const [key, value] of Object.entries(node)) {
+      const segment = /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+      addJson(collector, value, `${path}${segment}`, depth + 1);
+    }
+  }
+}
+
+function addFreeText(collector: CandidateCollector, text: string): void {
+  for (const match of text.matchAll(TEXT_TOKEN)) collector.add('body-text', `@${match.index}`, match[0]);
+}
+
+export interface RequestCandidates {
+  readonly candidates: Candidate[];
+  readonly dropped: number;
+}
+
+/** Extracts the candidates of one request; `limit` bounds how many are kept. */
+export function extractCandidates(
+  request: HttpRequest,
+  requestIndex: number,
+  limit: number,
+): RequestCandidates {
+  const collector = new CandidateCollector(requestIndex, limit);
+  const question = request.target.indexOf('?');
+  const path = question < 0 ? request.target : request.target.slice(0, question);
+  for (const segment of path.split('/')) {
+    const value = safeDecode(segment);
+    if (value && shapeOf(value) !== 'text') collector.add('path', path, value);
+  }
+  if (question >= 0) addUrlEncoded(collector, 'query', request.target.slice(question + 1).split('#')[0]!);
+  for (const [name, value] of request.headers) {
+    const lower = name.toLowerCase();
+    if (lower === 'cookie') {
+      for (const part of value.split(';')) {
+        const equals = part.indexOf('=');
+        if (equals > 0) collector.add('cookie', part.slice(0, equals).trim(), part.slice(equals + 1));
+      }
+    } else if (!PLUMBING_HEADERS.has(lower)) {
+      collector.add('header', name, value);
+    }
+  }
+  if (request.body.length > 0) {
+    const contentType = headerValue(request, 'content-type')?.toLowerCase() ?? '';
+    const text = request.body.toString('utf8');
+    if (contentType.includes('application/x-www-form-urlencoded')) {
+      addUrlEncoded(collector, 'form', text);
+    } else if (contentType.includes('json') || /^\s*[{[]/.test(text)) {
+      try {
+        addJson(collector, JSON.parse(text), '$', 0);
+      } catch {
+        addFreeText(collector, text);
+      }
+    } else {
+      addFreeText(collector, text);
+    }
+  }
+  return { candidates: collector.items, dropped: collector.dropped };
+}

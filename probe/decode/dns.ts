@@ -1,0 +1,130 @@
+import type { DnsAnswer } from '../../schema/flowRecord.ts';
+
+/** DNS message, RFC 1035 §4.1: 12-byte header, then questions and resource records. */
+const HEADER_LENGTH = 12;
+const RR_TYPE = { A: 1, CNAME: 5, AAAA: 28 } as const;
+const TYPE_NAMES: Record<number, string> = {
+  1: 'A',
+  2: 'NS',
+  5: 'CNAME',
+  6: 'SOA',
+  12: 'PTR',
+  15: 'MX',
+  16: 'TXT',
+  28: 'AAAA',
+  33: 'SRV',
+  65: 'HTTPS',
+};
+/** Compression pointers followed per name before the name is declared a loop (RFC 1035 §4.1.4). */
+const MAX_POINTERS = 32;
+
+export interface DnsMessage {
+  readonly id: number;
+  readonly isResponse: boolean;
+  readonly queries: { name: string; type: string }[];
+  readonly answers: DnsAnswer[];
+}
+
+class DnsBoundsError extends Error {
+  override name = 'DnsBoundsError';
+}
+
+function readName(message: Buffer, start: number): { name: string; next: number } {
+  const labels: string[] = [];
+  let offset = start;
+  let next = -1;
+  let pointers = 0;
+  while (true) {
+    if (offset >= message.length) throw new DnsBoundsError('name runs past the message');
+    const length = message[offset]!;
+    if (length === 0) {
+      offset += 1;
+      break;
+    }
+    if ((length & 0xc0) === 0xc0) {
+      if (offset + 1 >= message.length) throw new DnsBoundsError('pointer runs past the message');
+      if (++pointers > MAX_POINTERS) throw new DnsBoundsError('compression pointer loop');
+      if (next < 0) next = offset + 2;
+      offset = ((length & 0x3f) << 8) | message[offset + 1]!;
+      continue;
+    }
+    if (length > 63) throw new DnsBoundsError(`label length ${length} over 63`);
+    if (offset + 1 + length > message.length) throw new DnsBoundsError('label runs past the message');
+    labels.push(message.toString('latin1', offset + 1, offset + 1 + length));
+    offset += 1 + length;
+  }
+  return { name: labels.join('.').toLowerCase() || '.', next: next < 0 ? offset : next };
+}
+
+function formatIpv6(b: Buffer): string {
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
+  // RFC 5952 §4.2.3: compress the longest run of two or more zero groups.
+  let bestStart = -1;
+  let bestLength = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== '0') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLength && j - i >= 2) {
+      bestStart = i;
+      bestLength = j - i;
+    }
+    i = j;
+  }
+  if (bestStart < 0) return groups.join(':');
+  const head = groups.slice(0, bestStart).join(':');
+  const tail = groups.slice(bestStart + bestLength).join(':');
+  return `${head}::${tail}`;
+}
+
+/** Decodes a DNS message; returns null when it is not a well-formed DNS message. */
+export function decodeDns(message: Buffer): DnsMessage | null {
+  if (message.length < HEADER_LENGTH) return null;
+  try {
+    const id = message.readUInt16BE(0);
+    const flags = message.readUInt16BE(2);
+    const questionCount = message.readUInt16BE(4);
+    const answerCount = message.readUInt16BE(6);
+    let offset = HEADER_LENGTH;
+    const queries: { name: string; type: string }[] = [];
+    for (let i = 0; i < questionCount; i++) {
+      const { name, next } = readName(message, offset);
+      if (next + 4 > message.length) throw new DnsBoundsError('question runs past the message');
+      const type = message.readUInt16BE(next);
+      queries.push({ name, type: TYPE_NAMES[type] ?? `TYPE${type}` });
+      offset = next + 4;
+    }
+    const answers: DnsAnswer[] = [];
+    for (let i = 0; i < answerCount; i++) {
+      const { name, next } = readName(message, offset);
+      if (next + 10 > message.length) throw new DnsBoundsError('record runs past the message');
+      const type = message.readUInt16BE(next);
+      const ttl = message.readUInt32BE(next + 4);
+      const dataLength = message.readUInt16BE(next + 8);
+      const dataStart = next + 10;
+      if (dataStart + dataLength > message.length) throw new DnsBoundsError('rdata runs past the message');
+      if (type === RR_TYPE.A && dataLength === 4) {
+        const b = message.subarray(dataStart, dataStart + 4);
+        answers.push({ name, type: 'A', value: `${b[0]}.${b[1]}.${b[2]}.${b[3]}`, ttl });
+      } else if (type === RR_TYPE.AAAA && dataLength === 16) {
+        answers.push({
+          name,
+          type: 'AAAA',
+          value: formatIpv6(message.subarray(dataStart, dataStart + 16)),
+          ttl,
+        });
+      } else if (type === RR_TYPE.CNAME) {
+        answers.push({ name, type: 'CNAME', value: readName(message, dataStart).name, ttl });
+      }
+      offset = dataStart + dataLength;
+    }
+    return { id, isResponse: (flags & 0x8000) !== 0, queries, answers };
+  } catch (error) {
+    if (error instanceof DnsBoundsError) return null;
+    throw error;
+  }
+}

@@ -1,0 +1,27 @@
+/** Why a packet was not used. Counted per reason and printed at the end of a run. */
+export type SkipReason =
+  | 'unsupported-link-type'
+  | 'truncated-ethernet'
+  | 'unsupported-ethertype'
+  | 'truncated-ipv4'
+  | 'bad-ipv4-header'
+  | 'ipv4-fragment'
+  | 'unsupported-ip-protocol'
+  | 'truncated-tcp'
+  | 'bad-tcp-header'
+  | 'truncated-udp';
+
+export class SkipCounter {
+  readonly counts = new Map<SkipReason, number>();
+  add(reason: SkipReason): void {
+    this.counts.set(reason, (this.counts.get(reason) ?? 0) + 1);
+  }
+  get total(): number {
+    let sum = 0;
+    for (const value of this.counts.values()) sum += value;
+    return sum;
+  }
+  summary(): string {
+    return [...this.counts.entries()].map(([reason, n]) => `${reason}: ${n}`).join(', ');
+  }
+}

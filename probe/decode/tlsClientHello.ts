@@ -1,0 +1,101 @@
+/**
+ * TLS ClientHello (RFC 8446 §4.1.2; RFC 5246 §7.4.1.2) inside TLS records (RFC 8446 §5.1).
+ * Reads server_name (RFC 6066 §3), ALPN (RFC 7301 §3.1) and supported_versions (RFC 8446 §4.2.1).
+ */
+const CONTENT_TYPE_HANDSHAKE = 22;
+const HANDSHAKE_CLIENT_HELLO = 1;
+const EXTENSION = { serverName: 0, alpn: 16, supportedVersions: 43 } as const;
+
+export interface ClientHello {
+  readonly sni?: string;
+  readonly alpn?: string[];
+  /** Highest version offered, as `TLS 1.x`. */
+  readonly version: string;
+}
+
+const VERSION_NAMES: Record<number, string> = {
+  768: 'SSL 3.0',
+  769: 'TLS 1.0',
+  770: 'TLS 1.1',
+  771: 'TLS 1.2',
+  772: 'TLS 1.3',
+};
+
+/** True when the bytes start like a TLS handshake record (type 22, major version 3). */
+export function looksLikeTls(stream: Buffer): boolean {
+  return stream.length >= 3 && stream[0] === CONTENT_TYPE_HANDSHAKE && stream[1] === 3 && stream[2]! <= 4;
+}
+
+/** Concatenates the handshake fragments of the leading handshake records. */
+function handshakeBytes(stream: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let offset = 0;
+  while (offset + 5 <= stream.length && stream[offset] === CONTENT_TYPE_HANDSHAKE) {
+    const length = stream.readUInt16BE(offset + 3);
+    parts.push(stream.subarray(offset + 5, Math.min(stream.length, offset + 5 + length)));
+    offset += 5 + length;
+  }
+  return Buffer.concat(parts);
+}
+
+/** Parses the ClientHello at the start of a client's TLS stream; null when absent or malformed. */
+export function parseClientHello(stream: Buffer): ClientHello | null {
+  if (!looksLikeTls(stream)) return null;
+  const hs = handshakeBytes(stream);
+  if (hs.length < 4 || hs[0] !== HANDSHAKE_CLIENT_HELLO) return null;
+  const bodyLength = hs.readUIntBE(1, 3);
+  const body = hs.subarray(4, 4 + bodyLength);
+  let offset = 0;
+  const need = (n: number) => {
+    if (offset + n > body.length) throw new RangeError('ClientHello truncated');
+  };
+  try {
+    need(2 + 32);
+    const legacyVersion = body.readUInt16BE(0);
+    offset = 34;
+    need(1);
+    offset += 1 + body[offset]!; // legacy_session_id
+    need(2);
+    offset += 2 + body.readUInt16BE(offset); // cipher_suites
+    need(1);
+    offset += 1 + body[offset]!; // legacy_compression_methods
+    let sni: string | undefined;
+    let alpn: string[] | undefined;
+    let highest = legacyVersion;
+    if (offset + 2 <= body.length) {
+      const extensionsEnd = Math.min(body.length, offset + 2 + body.readUInt16BE(offset));
+      offset += 2;
+      while (offset + 4 <= extensionsEnd) {
+        const type = body.readUInt16BE(offset);
+        const length = body.readUInt16BE(offset + 2);
+        const data = body.subarray(offset + 4, Math.min(extensionsEnd, offset + 4 + length));
+        offset += 4 + length;
+        if (type === EXTENSION.serverName && data.length >= 5 && data[2] === 0) {
+          const nameLength = data.readUInt16BE(3);
+          sni = data.toString('latin1', 5, Math.min(data.length, 5 + nameLength)).toLowerCase();
+        } else if (type === EXTENSION.alpn && data.length >= 2) {
+          alpn = [];
+          for (let i = 2; i < data.length; ) {
+            const n = data[i]!;
+            alpn.push(data.toString('latin1', i + 1, Math.min(data.length, i + 1 + n)));
+            i += 1 + n;
+          }
+        } else if (type === EXTENSION.supportedVersions && data.length >= 1) {
+          for (let i = 1; i + 1 < data.length && i < 1 + data[0]!; i += 2) {
+            const version = data.readUInt16BE(i);
+            // Skip GREASE values (RFC 8701), which look like 0x?a?a.
+            if ((version & 0x0f0f) !== 0x0a0a && version > highest && version <= 0x0304) highest = version;
+          }
+        }
+      }
+    }
+    return {
+      ...(sni ? { sni } : {}),
+      ...(alpn ? { alpn } : {}),
+      version: VERSION_NAMES[highest] ?? `0x${highest.toString(16)}`,
+    };
+  } catch (error) {
+    if (error instanceof RangeError) return null;
+    throw error;
+  }
+}

@@ -1,0 +1,110 @@
+import { createReadStream } from 'node:fs';
+import { access, constants, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { CaptureFormatError, DeliveryError, ProbeUsageError } from './errors.ts';
+import { type LabContextFlags, loadLabContext } from './labContext.ts';
+import { runProbe } from './runProbe.ts';
+import type { FlowSink } from './sinks/flowSink.ts';
+import { KinesisSink } from './sinks/kinesisSink.ts';
+import { NdjsonSink } from './sinks/ndjsonSink.ts';
+
+export interface ProbeCommandOptions extends LabContextFlags {
+  kinesisStream?: string;
+  endpoint?: string;
+  awsRegion?: string;
+  ndjson?: boolean;
+}
+
+/** Exit codes of `leakwatch probe`, documented in --help. */
+export const EXIT = { ok: 0, delivery: 1, usage: 2, capture: 3 } as const;
+
+export interface ProbeIo {
+  readonly stdin: NodeJS.ReadableStream;
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+}
+
+async function checkReadable(path: string): Promise<void> {
+  try {
+    await access(path, constants.R_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(code);
+    throw new CaptureFormatError(`cannot read capture ${path}: ${why}`, { cause: error });
+  }
+  if ((await stat(path)).isDirectory())
+    throw new CaptureFormatError(`cannot read capture ${path}: it is a directory`);
+}
+
+function makeSink(options: ProbeCommandOptions, io: ProbeIo): FlowSink {
+  if (options.kinesisStream && options.ndjson) {
+    throw new ProbeUsageError('choose one output: --kinesis-stream NAME or --ndjson, not both');
+  }
+  if (!options.kinesisStream)
+    return new NdjsonSink(io.stdout as NodeJS.WritableStream & import('node:stream').Writable);
+  const client = new KinesisClient({
+    ...(options.awsRegion ? { region: options.awsRegion } : {}),
+    ...(options.endpoint ? { endpoint: options.endpoint, requestHandler: new NodeHttpHandler() } : {}),
+  });
+  return new KinesisSink({
+    client,
+    ...(options.kinesisStream.startsWith('arn:')
+      ? { streamArn: options.kinesisStream }
+      : { streamName: options.kinesisStream }),
+  });
+}
+
+/**
+ * `leakwatch probe`: reads each capture in turn and sends its flow records to Kinesis or stdout.
+ * Returns the exit code; messages go to stderr and say what was wrong and where.
+ */
+export async function probeCommand(
+  captures: string[],
+  options: ProbeCommandOptions,
+  io: ProbeIo,
+): Promise<number> {
+  const say = (line: string) => io.stderr.write(`leakwatch probe: ${line}\n`);
+  try {
+    if (captures.length === 0)
+      throw new ProbeUsageError('no capture given (a path to a .pcap file, or - for stdin)');
+    const context = await loadLabContext(options);
+    for (const capture of captures) if (capture !== '-') await checkReadable(capture);
+    const sink = makeSink(options, io);
+    for (const capture of captures) {
+      const input = capture === '-' ? (io.stdin as AsyncIterable<Buffer>) : createReadStream(capture);
+      const stats = await runProbe(input, capture === '-' ? 'stdin' : basename(capture), context, (record) =>
+        sink.write(record),
+      );
+      const skipped =
+        stats.skipped.total > 0
+          ? `; skipped ${stats.skipped.total} packets (${stats.skipped.summary()})`
+          : '';
+      const tail =
+        stats.truncatedTailBytes > 0
+          ? `; last record cut short (${stats.truncatedTailBytes} bytes ignored)`
+          : '';
+      say(`${capture}: ${stats.packets} packets, ${stats.flows} flows${skipped}${tail}`);
+    }
+    const delivered = await sink.close();
+    say(
+      `${delivered.delivered} flow records ${options.kinesisStream ? `put on stream ${options.kinesisStream}` : 'written'}${delivered.retried ? ` (${delivered.retried} entries retried)` : ''}`,
+    );
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof ProbeUsageError) {
+      say(`${error.message}\nRun 'leakwatch probe --help' for the flags.`);
+      return EXIT.usage;
+    }
+    if (error instanceof CaptureFormatError) {
+      say(error.message);
+      return EXIT.capture;
+    }
+    if (error instanceof DeliveryError) {
+      say(error.message);
+      return EXIT.delivery;
+    }
+    throw error;
+  }
+}

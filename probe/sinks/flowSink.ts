@@ -1,0 +1,13 @@
+import type { FlowRecord } from '../../schema/flowRecord.ts';
+
+/** Where the probe's records go. `write` may buffer; `close` delivers what is buffered. */
+export interface FlowSink {
+  write(record: FlowRecord): Promise<void>;
+  close(): Promise<SinkStats>;
+}
+
+export interface SinkStats {
+  readonly delivered: number;
+  /** Requests or entries that had to be sent again (throttling, partial failures). */
+  readonly retried: number;
+}

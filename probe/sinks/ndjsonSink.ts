@@ -1,0 +1,19 @@
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import type { FlowRecord } from '../../schema/flowRecord.ts';
+import type { FlowSink, SinkStats } from './flowSink.ts';
+
+/** One JSON record per line, honouring the output's backpressure. */
+export class NdjsonSink implements FlowSink {
+  private delivered = 0;
+  constructor(private readonly output: Writable) {}
+
+  async write(record: FlowRecord): Promise<void> {
+    this.delivered++;
+    if (!this.output.write(`${JSON.stringify(record)}\n`)) await once(this.output, 'drain');
+  }
+
+  async close(): Promise<SinkStats> {
+    return { delivered: this.delivered, retried: 0 };
+  }
+}

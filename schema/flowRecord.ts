@@ -1,0 +1,234 @@
+import { z } from 'zod';
+
+/**
+ * Flow record, schema v1: what the probe says about one transport flow of one lab device.
+ *
+ * One module, imported by the probe (which builds records) and by the Lambdas (which parse them):
+ * everything past `parseFlowRecord` is typed, nothing re-validates by hand. A change that is not
+ * backwards compatible gets a new `schemaVersion` and a new schema next to this one.
+ * Documented for humans in docs/flow-record.md.
+ */
+export const FLOW_RECORD_SCHEMA_VERSION = 1 as const;
+
+/** Largest candidate value the probe sends; longer values are cut and flagged `truncated`. */
+export const MAX_CANDIDATE_VALUE_LENGTH = 512;
+/** Most candidates one record carries; the rest are counted in `limits.candidatesDropped`. */
+export const MAX_CANDIDATES_PER_FLOW = 256;
+/** Most HTTP requests described per flow (pipelined/keep-alive requests beyond are counted). */
+export const MAX_HTTP_REQUESTS_PER_FLOW = 32;
+
+const shortText = z.string().min(1).max(256);
+const count = z.number().int().nonnegative();
+const isoTime = z.iso.datetime({ offset: false });
+const port = z.number().int().min(0).max(65535);
+const ip = z.union([z.ipv4(), z.ipv6()]);
+
+export const DeviceSchema = z.object({
+  /** Lab's identifier of the physical device (asset tag), not a personal identifier. */
+  id: shortText,
+  vendor: shortText,
+  model: shortText,
+  /** ISO 3166-1 alpha-2 country of the device's SIM, used to read national-format phone numbers. */
+  region: z
+    .string()
+    .regex(/^[A-Z]{2}$/)
+    .optional(),
+});
+
+export const FirmwareSchema = z.object({
+  /** Firmware line (e.g. `MIUI-CN-stable`); builds of one line are compared with each other. */
+  line: shortText,
+  /** Build identifier as the device reports it (e.g. `V5.3.1.0.KHHCNBL`). */
+  build: shortText,
+  /** Build date (`ro.build.date`), which orders builds within a line. */
+  builtAt: isoTime,
+});
+
+export const ConsentStateSchema = z.enum(['granted', 'denied']);
+
+export const LabSessionSchema = z.object({
+  id: shortText,
+  /** Consent state per service as set on the device for this session, e.g. `{ "xiaomi.cloud-messaging": "denied" }`. */
+  consent: z.record(shortText, ConsentStateSchema),
+});
+
+export const EndpointSchema = z.object({ ip, port });
+
+const PerDirectionSchema = z.object({ toServer: count, toClient: count });
+
+export const FlowSchema = z.object({
+  /** Deterministic id (hex SHA-256 of session, 5-tuple and start time): a replay of the same capture has the same ids. */
+  id: z.string().regex(/^[0-9a-f]{32,64}$/),
+  protocol: z.enum(['tcp', 'udp']),
+  /** The side that opened the flow (TCP SYN sender, else first sender). */
+  client: EndpointSchema,
+  server: EndpointSchema,
+  startedAt: isoTime,
+  endedAt: isoTime,
+  packets: PerDirectionSchema,
+  /** Bytes at the IP layer (headers included), Zeek's `orig_ip_bytes`/`resp_ip_bytes` convention. */
+  bytes: PerDirectionSchema,
+  /** Transport payload bytes, Zeek's `orig_bytes`/`resp_bytes` convention. */
+  payloadBytes: PerDirectionSchema,
+  /** How the flow ended: TCP FIN or RST seen, or still open when the capture or timeout ended it. */
+  end: z.enum(['fin', 'rst', 'timeout', 'capture-end']),
+});
+
+export const NamesSchema = z.object({
+  /** Name that a DNS answer seen earlier in the capture gave for the server IP. */
+  dns: shortText.optional(),
+  /** TLS ClientHello server_name. */
+  sni: shortText.optional(),
+  /** HTTP Host header of the first request. */
+  httpHost: shortText.optional(),
+});
+
+export const TransportSecuritySchema = z.enum(['plaintext', 'tls', 'unknown']);
+
+export const TlsSchema = z.object({
+  /** Highest version the client offered (`TLS 1.3`, `TLS 1.2`, …). */
+  version: shortText.optional(),
+  sni: shortText.optional(),
+  alpn: z.array(shortText).max(16).optional(),
+});
+
+export const HttpRequestSchema = z.object({
+  method: z.string().min(1).max(32),
+  /** Request target as sent (origin-form path and query, or absolute-form). */
+  target: z.string().min(1).max(8192),
+  host: shortText.optional(),
+  userAgent: z.string().max(1024).optional(),
+  contentType: z.string().max(256).optional(),
+  /** Body length after de-chunking and decompression. */
+  bodyBytes: count,
+});
+
+export const DnsAnswerSchema = z.object({
+  name: shortText,
+  type: z.enum(['A', 'AAAA', 'CNAME']),
+  value: shortText,
+  ttl: count,
+});
+
+export const DnsSchema = z.object({
+  queries: z.array(z.object({ name: shortText, type: z.string().min(1).max(16) })).max(64),
+  answers: z.array(DnsAnswerSchema).max(256),
+});
+
+/** Where in a plaintext request a candidate value was found. */
+export const CandidateLocationSchema = z.enum([
+  'query',
+  'path',
+  'header',
+  'cookie',
+  'form',
+  'json',
+  'body-text',
+]);
+
+/** The probe's cheap guess of a value's shape; the ingest function decides what the value is. */
+export const CandidateShapeSchema = z.enum([
+  'digits',
+  'phone-like',
+  'email-like',
+  'hex',
+  'uuid',
+  'base64',
+  'coordinates',
+  'text',
+]);
+
+export const CandidateSchema = z.object({
+  /** Index into `http` of the request that carried the value. */
+  request: count,
+  location: CandidateLocationSchema,
+  /** Name of the field: query/form key, header name, JSON path (`$.device.imei`), or `@offset` for free text. */
+  key: z.string().max(512),
+  value: z.string().max(MAX_CANDIDATE_VALUE_LENGTH),
+  shape: CandidateShapeSchema,
+  truncated: z.boolean().optional(),
+});
+
+export const FlowRecordSchema = z.object({
+  schemaVersion: z.literal(FLOW_RECORD_SCHEMA_VERSION),
+  device: DeviceSchema,
+  firmware: FirmwareSchema,
+  session: LabSessionSchema,
+  flow: FlowSchema,
+  names: NamesSchema,
+  transport: TransportSecuritySchema,
+  application: z.enum(['http', 'tls', 'dns', 'other']),
+  tls: TlsSchema.optional(),
+  http: z.array(HttpRequestSchema).max(MAX_HTTP_REQUESTS_PER_FLOW).optional(),
+  dns: DnsSchema.optional(),
+  candidates: z.array(CandidateSchema).max(MAX_CANDIDATES_PER_FLOW),
+  /** What the probe had to cut to keep the record bounded. */
+  limits: z
+    .object({
+      candidatesDropped: count.optional(),
+      httpRequestsDropped: count.optional(),
+      streamBytesDropped: count.optional(),
+    })
+    .optional(),
+  probe: z.object({ version: shortText, capture: z.string().min(1).max(1024) }),
+});
+
+export type Device = z.infer<typeof DeviceSchema>;
+export type Firmware = z.infer<typeof FirmwareSchema>;
+export type LabSession = z.infer<typeof LabSessionSchema>;
+export type ConsentState = z.infer<typeof ConsentStateSchema>;
+export type Flow = z.infer<typeof FlowSchema>;
+export type Names = z.infer<typeof NamesSchema>;
+export type TransportSecurity = z.infer<typeof TransportSecuritySchema>;
+export type HttpRequestInfo = z.infer<typeof HttpRequestSchema>;
+export type DnsInfo = z.infer<typeof DnsSchema>;
+export type DnsAnswer = z.infer<typeof DnsAnswerSchema>;
+export type Candidate = z.infer<typeof CandidateSchema>;
+export type CandidateLocation = z.infer<typeof CandidateLocationSchema>;
+export type CandidateShape = z.infer<typeof CandidateShapeSchema>;
+export type FlowRecord = z.infer<typeof FlowRecordSchema>;
+
+/** The lab context the probe stamps on every record it makes. */
+export const LabContextSchema = z.object({
+  device: DeviceSchema,
+  firmware: FirmwareSchema,
+  session: LabSessionSchema,
+});
+export type LabContext = z.infer<typeof LabContextSchema>;
+
+export class FlowRecordError extends Error {
+  override name = 'FlowRecordError';
+}
+
+/**
+ * Parses one record from its wire form (UTF-8 JSON). Throws `FlowRecordError` naming the first
+ * problems found (JSON syntax, unknown schema version, or the fields that failed validation).
+ */
+export function parseFlowRecord(data: Uint8Array | string): FlowRecord {
+  const text = typeof data === 'string' ? data : new TextDecoder('utf-8', { fatal: false }).decode(data);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new FlowRecordError(`record is not JSON: ${(error as Error).message}`, { cause: error });
+  }
+  if (typeof json === 'object' && json !== null && 'schemaVersion' in json) {
+    const version = (json as { schemaVersion: unknown }).schemaVersion;
+    if (version !== FLOW_RECORD_SCHEMA_VERSION) {
+      throw new FlowRecordError(
+        `unsupported schemaVersion ${JSON.stringify(version)}; this build reads version ${FLOW_RECORD_SCHEMA_VERSION}`,
+      );
+    }
+  }
+  const result = FlowRecordSchema.safeParse(json);
+  if (!result.success) {
+    const problems = result.error.issues
+      .slice(0, 5)
+      .map((issue) => `${issue.path.join('.') || '(record)'}: ${issue.message}`)
+      .join('; ');
+    throw new FlowRecordError(`record failed schema v${FLOW_RECORD_SCHEMA_VERSION}: ${problems}`, {
+      cause: result.error,
+    });
+  }
+  return result.data;
+}
