@@ -1,0 +1,112 @@
+import type { FlowRecord } from '../../schema/flowRecord.ts';
+import type { AlertPublisher } from '../alerts/publisher.ts';
+import { evaluateRules } from '../alerts/rules.ts';
+import type { DestinationCatalog } from '../catalog/catalog.ts';
+import { classifyDestination } from '../classify/destination.ts';
+import {
+  classifyCandidate,
+  type PersonalDataFinding,
+  type PersonalDataType,
+} from '../classify/personalData.ts';
+import { lineKey } from '../store/keys.ts';
+import type { LeakwatchStore, ObservationUpdate } from '../store/leakwatchStore.ts';
+
+export interface IngestDependencies {
+  readonly store: LeakwatchStore;
+  readonly publisher: AlertPublisher;
+  readonly catalog: DestinationCatalog;
+  readonly clock?: () => Date;
+}
+
+export interface FlowOutcome {
+  /** False when the flow had been counted before (a redelivery or replay). */
+  readonly counted: boolean;
+  readonly findings: PersonalDataFinding[];
+  /** Alerts this call created and delivered (not ones that existed already). */
+  readonly alertsRaised: number;
+}
+
+/**
+ * Classifies one flow record, adds it to its build's observations (once, however often it is
+ * delivered), and raises the alerts its rules call for. Alert creation is idempotent by key; an
+ * alert found undelivered (an earlier attempt failed after storing it) is delivered now.
+ */
+export async function processFlowRecord(record: FlowRecord, deps: IngestDependencies): Promise<FlowOutcome> {
+  const now = (deps.clock ?? (() => new Date()))();
+  const destination = classifyDestination(record, deps.catalog);
+  const findings = record.candidates
+    .map((candidate) => classifyCandidate(candidate, record.device.region))
+    .filter((finding): finding is PersonalDataFinding => finding !== undefined);
+  const byType = new Map<PersonalDataType, PersonalDataFinding[]>();
+  for (const finding of findings)
+    byType.set(finding.dataType, [...(byType.get(finding.dataType) ?? []), finding]);
+
+  const line = lineKey(record.device, record.firmware);
+  const common = {
+    registrableDomain: destination.registrableDomain,
+    host: destination.host,
+    transport: destination.transport,
+    organisation: destination.organisation,
+    category: destination.category,
+    ...(destination.service ? { service: destination.service } : {}),
+  };
+  const observations: ObservationUpdate[] = [{ ...common, dataType: '-', where: [] }];
+  for (const [dataType, list] of byType) {
+    observations.push({
+      ...common,
+      dataType,
+      where: [...new Set(list.map((f) => f.where))],
+      masked: list[0]!.masked,
+    });
+  }
+  const counted = await deps.store.recordFlow(
+    {
+      flowId: record.flow.id,
+      line,
+      vendor: record.device.vendor,
+      model: record.device.model,
+      lineName: record.firmware.line,
+      build: record.firmware.build,
+      builtAt: record.firmware.builtAt,
+      deviceId: record.device.id,
+      sessionId: record.session.id,
+      startedAt: record.flow.startedAt,
+      endedAt: record.flow.endedAt,
+      bytesToServer: record.flow.bytes.toServer,
+      bytesToClient: record.flow.bytes.toClient,
+      observations,
+    },
+    now,
+  );
+
+  if (byType.size === 0) return { counted, findings, alertsRaised: 0 };
+  // Rules run on redeliveries too: creating an alert is idempotent, and a delivery that failed
+  // after the flow was counted must still happen.
+  const previous = await deps.store.previousBuild(line, record.firmware);
+  const baselineSentPlaintext = new Map<PersonalDataType, boolean>();
+  for (const dataType of byType.keys()) {
+    baselineSentPlaintext.set(
+      dataType,
+      previous
+        ? await deps.store.buildSentPlaintext(line, previous.build, destination.registrableDomain, dataType)
+        : false,
+    );
+  }
+  const alerts = evaluateRules({
+    record,
+    destination,
+    findings: byType,
+    baselineBuild: previous?.build ?? null,
+    baselineSentPlaintext,
+    now,
+  });
+  let alertsRaised = 0;
+  for (const alert of alerts) {
+    const { created, stored } = await deps.store.putAlertOnce(line, alert);
+    if (!created && stored.notifiedAt) continue;
+    await deps.publisher.publish(stored);
+    await deps.store.markAlertNotified(line, stored, now);
+    if (created) alertsRaised++;
+  }
+  return { counted, findings, alertsRaised };
+}

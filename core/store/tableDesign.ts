@@ -1,0 +1,22 @@
+/**
+ * The single table's key design, shared by the CDK stack (infra/) and local mode (local/) so the
+ * table created on dynalite is the table deployed on AWS.
+ *
+ * | item          | pk                              | sk                                                  |
+ * |---------------|---------------------------------|-----------------------------------------------------|
+ * | build         | `LINE#<line key>`               | `BUILD#<builtAt>#<build>` (sorts builds by date)     |
+ * | observation   | `BUILD#<line key>#<build>`      | `OBS#<domain>#<host>#<transport>#<data type or ->`   |
+ * | flow marker   | `FLOW#<flow id>`                | `FLOW` (idempotency, expires after MARKER_TTL_DAYS)   |
+ * | alert         | `ALERTS#<line key>`             | `ALERT#<rule>#<domain>#<data type>`                  |
+ */
+export const TABLE_DESIGN = {
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  timeToLiveAttribute: 'expiresAt',
+} as const;
+
+/**
+ * Flow markers outlive the longest Kinesis retention (365 days), so any redelivery or replay of
+ * stream data is recognised; a capture re-probed after this long would count again.
+ */
+export const MARKER_TTL_DAYS = 400;

@@ -1,0 +1,96 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import middy from '@middy/core';
+import type {
+  Context,
+  KinesisStreamBatchResponse,
+  KinesisStreamEvent,
+  KinesisStreamRecord,
+} from 'aws-lambda';
+import { type DeadLetterSink, MAX_DEAD_LETTER_DATA_BYTES } from '../../core/ingest/deadLetter.ts';
+import { type IngestDependencies, processFlowRecord } from '../../core/ingest/processFlowRecord.ts';
+import { FlowRecordError, parseFlowRecord } from '../../schema/flowRecord.ts';
+
+export interface IngestHandlerDependencies extends IngestDependencies {
+  readonly deadLetters: DeadLetterSink;
+  /** Where one-line processing notes go (CloudWatch Logs in Lambda). @default console.log */
+  readonly log?: (entry: Record<string, unknown>) => void;
+}
+
+export type IngestHandler = (
+  event: KinesisStreamEvent,
+  context: Context,
+) => Promise<KinesisStreamBatchResponse>;
+
+/**
+ * The ingest function: a Kinesis batch in, partial batch failures out (Powertools batch processor,
+ * records processed in order). A record that is not a valid flow record is sent to the dead-letter
+ * queue with its reason and counts as handled, so it neither blocks the shard nor fails its batch;
+ * any other error fails only that record, which Lambda retries.
+ */
+export function createIngestHandler(deps: IngestHandlerDependencies): IngestHandler {
+  const processor = new BatchProcessor(EventType.KinesisDataStreams);
+  const log = deps.log ?? ((entry) => console.log(JSON.stringify(entry)));
+
+  const recordHandler = async (kinesisRecord: KinesisStreamRecord): Promise<void> => {
+    const { kinesis } = kinesisRecord;
+    const data = Buffer.from(kinesis.data, 'base64');
+    let record: ReturnType<typeof parseFlowRecord>;
+    try {
+      record = parseFlowRecord(data);
+    } catch (error) {
+      if (!(error instanceof FlowRecordError)) throw error;
+      await deps.deadLetters.send({
+        kind: 'malformed-record',
+        reason: error.message,
+        eventSourceArn: kinesisRecord.eventSourceARN,
+        eventId: kinesisRecord.eventID,
+        sequenceNumber: kinesis.sequenceNumber,
+        partitionKey: kinesis.partitionKey,
+        arrivedAt: new Date(kinesis.approximateArrivalTimestamp * 1000).toISOString(),
+        data: data.subarray(0, MAX_DEAD_LETTER_DATA_BYTES).toString('base64'),
+        dataTruncated: data.length > MAX_DEAD_LETTER_DATA_BYTES,
+        failedAt: new Date().toISOString(),
+      });
+      log({
+        level: 'WARN',
+        message: 'malformed record sent to dead-letter queue',
+        sequenceNumber: kinesis.sequenceNumber,
+        reason: error.message,
+      });
+      return;
+    }
+    let outcome: Awaited<ReturnType<typeof processFlowRecord>>;
+    try {
+      outcome = await processFlowRecord(record, deps);
+    } catch (error) {
+      log({
+        level: 'ERROR',
+        message: 'flow record failed; Lambda retries it',
+        sequenceNumber: kinesis.sequenceNumber,
+        flowId: record.flow.id,
+        error: (error as Error).name,
+        reason: (error as Error).message,
+      });
+      throw error;
+    }
+    if (outcome.findings.length > 0 || outcome.alertsRaised > 0 || !outcome.counted) {
+      log({
+        level: 'INFO',
+        message: 'flow processed',
+        flowId: record.flow.id,
+        build: record.firmware.build,
+        counted: outcome.counted,
+        findings: outcome.findings.map((f) => `${f.dataType}@${f.where}`),
+        alertsRaised: outcome.alertsRaised,
+      });
+    }
+  };
+
+  const batchHandler = async (
+    event: KinesisStreamEvent,
+    context: Context,
+  ): Promise<KinesisStreamBatchResponse> =>
+    processPartialResponse(event, recordHandler, processor, { context, processInParallel: false });
+
+  return middy(batchHandler) as unknown as IngestHandler;
+}

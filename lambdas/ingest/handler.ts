@@ -1,0 +1,23 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { SnsAlertPublisher } from '../../core/alerts/publisher.ts';
+import { BUNDLED_CATALOG } from '../../core/catalog/bundledCatalog.ts';
+import { DestinationCatalog } from '../../core/catalog/catalog.ts';
+import { requireEnv } from '../../core/config.ts';
+import { SqsDeadLetterSink } from '../../core/ingest/deadLetter.ts';
+import { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
+import { createIngestHandler } from './createIngestHandler.ts';
+
+// Clients are made once per execution environment, outside the handler.
+const documentClient = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+  marshallOptions: { removeUndefinedValues: true },
+});
+
+export const handler = createIngestHandler({
+  store: new LeakwatchStore(documentClient, requireEnv('TABLE_NAME')),
+  publisher: new SnsAlertPublisher(new SNSClient({}), requireEnv('ALERT_TOPIC_ARN')),
+  deadLetters: new SqsDeadLetterSink(new SQSClient({}), requireEnv('DEAD_LETTER_QUEUE_URL')),
+  catalog: new DestinationCatalog(BUNDLED_CATALOG),
+});

@@ -1,0 +1,219 @@
+import { createServer, type IncomingHttpHeaders, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * dynalite implements DynamoDB's item API but not TransactWriteItems (architect/dynalite#151).
+ * This loopback proxy adds it for local mode: the transaction's writes are applied one by one with
+ * their conditions while every other request waits, and if one condition fails the writes already
+ * applied are undone from snapshots taken first, then TransactionCanceledException is returned with
+ * CancellationReasons, as DynamoDB does. Put, Update and Delete are supported; ConditionCheck is not.
+ * Atomic against the emulator's other clients, which all come through this proxy; not crash-safe
+ * (the emulator is a development stand-in, not a database).
+ */
+const TARGET_PREFIX = 'DynamoDB_20120810.';
+type AttributeMap = Record<string, unknown>;
+interface Reply {
+  status: number;
+  body: string;
+}
+
+/** Exclusive while a transaction runs; shared otherwise. */
+class TransactionGate {
+  private active = 0;
+  private transaction: Promise<void> | null = null;
+  private drained: (() => void) | null = null;
+
+  async shared<T>(work: () => Promise<T>): Promise<T> {
+    while (this.transaction) await this.transaction;
+    this.active++;
+    try {
+      return await work();
+    } finally {
+      this.active--;
+      if (this.active === 0) this.drained?.();
+    }
+  }
+
+  async exclusive<T>(work: () => Promise<T>): Promise<T> {
+    while (this.transaction) await this.transaction;
+    let release!: () => void;
+    this.transaction = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    try {
+      if (this.active > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+      this.drained = null;
+      return await work();
+    } finally {
+      this.transaction = null;
+      release();
+    }
+  }
+}
+
+export class DynamoTransactionShim {
+  private server: Server | undefined;
+  private readonly gate = new TransactionGate();
+  private readonly keySchemas = new Map<string, string[]>();
+
+  constructor(private readonly upstreamPort: number) {}
+
+  async listen(port = 0): Promise<number> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        const target = String(req.headers['x-amz-target'] ?? '');
+        const work =
+          target === `${TARGET_PREFIX}TransactWriteItems`
+            ? this.gate.exclusive(() => this.transactWrite(body, req.headers))
+            : this.gate.shared(() => this.forward(req.method ?? 'POST', req.url ?? '/', req.headers, body));
+        work.then(
+          (reply) => {
+            res.writeHead(reply.status, { 'content-type': 'application/x-amz-json-1.0' });
+            res.end(reply.body);
+          },
+          (error: Error) => {
+            res.writeHead(500, { 'content-type': 'application/x-amz-json-1.0' });
+            res.end(
+              JSON.stringify({
+                __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
+                message: error.message,
+              }),
+            );
+          },
+        );
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    if (this.server) await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+  }
+
+  private forward(method: string, path: string, headers: IncomingHttpHeaders, body: string): Promise<Reply> {
+    return new Promise((resolve, reject) => {
+      const upstream = request(
+        {
+          host: '127.0.0.1',
+          port: this.upstreamPort,
+          method,
+          path,
+          headers: { ...headers, 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 500, body: Buffer.concat(chunks).toString('utf8') }),
+          );
+        },
+      );
+      upstream.on('error', reject);
+      upstream.end(body);
+    });
+  }
+
+  private call(action: string, input: unknown, headers: IncomingHttpHeaders): Promise<Reply> {
+    return this.forward(
+      'POST',
+      '/',
+      { ...headers, 'x-amz-target': `${TARGET_PREFIX}${action}` },
+      JSON.stringify(input),
+    );
+  }
+
+  private async keyOf(
+    table: string,
+    item: AttributeMap,
+    headers: IncomingHttpHeaders,
+  ): Promise<AttributeMap> {
+    let names = this.keySchemas.get(table);
+    if (!names) {
+      const reply = await this.call('DescribeTable', { TableName: table }, headers);
+      const schema = JSON.parse(reply.body).Table?.KeySchema as { AttributeName: string }[] | undefined;
+      if (!schema) throw new Error(`DescribeTable ${table} failed: ${reply.body}`);
+      names = schema.map((k) => k.AttributeName);
+      this.keySchemas.set(table, names);
+    }
+    return Object.fromEntries(names.map((name) => [name, item[name]]));
+  }
+
+  private async transactWrite(body: string, headers: IncomingHttpHeaders): Promise<Reply> {
+    const input = JSON.parse(body) as { TransactItems?: Record<string, Record<string, unknown>>[] };
+    const actions = input.TransactItems ?? [];
+    if (actions.length === 0 || actions.length > 100) {
+      return validation('TransactItems must have between 1 and 100 items');
+    }
+    const planned: { action: string; params: Record<string, unknown>; table: string; key: AttributeMap }[] =
+      [];
+    for (const entry of actions) {
+      const [action, params] = Object.entries(entry)[0] ?? [];
+      if (!action || !params) return validation('each TransactItem needs one of Put, Update or Delete');
+      if (action === 'ConditionCheck')
+        return validation('ConditionCheck is not supported by the local transaction shim');
+      const table = String(params.TableName);
+      const key =
+        action === 'Put'
+          ? await this.keyOf(table, params.Item as AttributeMap, headers)
+          : (params.Key as AttributeMap);
+      planned.push({ action, params, table, key });
+    }
+    const snapshots: (AttributeMap | undefined)[] = [];
+    for (const step of planned) {
+      const reply = await this.call(
+        'GetItem',
+        { TableName: step.table, Key: step.key, ConsistentRead: true },
+        headers,
+      );
+      if (reply.status !== 200) return reply;
+      snapshots.push(JSON.parse(reply.body).Item);
+    }
+    for (let i = 0; i < planned.length; i++) {
+      const step = planned[i]!;
+      const { ReturnValuesOnConditionCheckFailure: _ignored, ...params } = step.params;
+      const reply = await this.call(`${step.action}Item`, params, headers);
+      if (reply.status === 200) continue;
+      await this.undo(planned.slice(0, i), snapshots, headers);
+      const error = JSON.parse(reply.body) as { __type?: string; message?: string; Message?: string };
+      if (!error.__type?.endsWith('ConditionalCheckFailedException')) return reply;
+      const reasons = planned.map((_, j) =>
+        j === i
+          ? { Code: 'ConditionalCheckFailed', Message: 'The conditional request failed' }
+          : { Code: 'None' },
+      );
+      return {
+        status: 400,
+        body: JSON.stringify({
+          __type: 'com.amazonaws.dynamodb.v20120810#TransactionCanceledException',
+          message: `Transaction cancelled, please refer cancellation reasons for specific reasons [${reasons.map((r) => r.Code).join(', ')}]`,
+          CancellationReasons: reasons,
+        }),
+      };
+    }
+    return { status: 200, body: '{}' };
+  }
+
+  private async undo(
+    applied: { table: string; key: AttributeMap }[],
+    snapshots: (AttributeMap | undefined)[],
+    headers: IncomingHttpHeaders,
+  ): Promise<void> {
+    for (let i = applied.length - 1; i >= 0; i--) {
+      const { table, key } = applied[i]!;
+      const before = snapshots[i];
+      if (before) await this.call('PutItem', { TableName: table, Item: before }, headers);
+      else await this.call('DeleteItem', { TableName: table, Key: key }, headers);
+    }
+  }
+}
+
+function validation(message: string): Reply {
+  return {
+    status: 400,
+    body: JSON.stringify({ __type: 'com.amazon.coral.validate#ValidationException', message }),
+  };
+}

@@ -1,0 +1,136 @@
+import { mkdir } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-dynamodb';
+import { CreateStreamCommand, DescribeStreamSummaryCommand, KinesisClient } from '@aws-sdk/client-kinesis';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import dynalite from 'dynalite';
+import kinesalite from 'kinesalite';
+import { TABLE_DESIGN } from '../core/store/tableDesign.ts';
+import { DynamoTransactionShim } from './dynamoTransactionShim.ts';
+
+/** Resource names in local mode (the stack names its own on AWS). */
+export const LOCAL_NAMES = { table: 'leakwatch-local', stream: 'leakwatch-flows-local', shards: 2 } as const;
+
+/** Emulators take any credentials but the SDK insists on having some. */
+const clientConfig = (endpoint: string) => ({
+  endpoint,
+  region: 'us-east-1',
+  credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  // The Kinesis client speaks HTTP/2 by default, which the emulators do not.
+  requestHandler: new NodeHttpHandler(),
+});
+
+export interface LocalEmulators {
+  readonly kinesis: KinesisClient;
+  readonly dynamo: DynamoDBClient;
+  readonly documents: DynamoDBDocumentClient;
+  readonly kinesisEndpoint: string;
+  readonly dynamoEndpoint: string;
+  close(): Promise<void>;
+}
+
+const listen = (server: Server) =>
+  new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+  });
+const closeServer = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Starts kinesalite (in memory: the stream is a conveyor, not a store) and dynalite (on disk under
+ * `dataDir`, so history survives between runs) on loopback ports, in this process.
+ * `dataDir` null keeps DynamoDB in memory too (tests).
+ */
+export async function startEmulators(dataDir: string | null): Promise<LocalEmulators> {
+  let dynamoPath: string | undefined;
+  if (dataDir) {
+    dynamoPath = join(dataDir, 'dynamodb');
+    await mkdir(dynamoPath, { recursive: true });
+  }
+  const dynamoServer: Server = dynalite({
+    ...(dynamoPath ? { path: dynamoPath } : {}),
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+  });
+  const kinesisServer: Server = kinesalite({
+    createStreamMs: 0,
+    deleteStreamMs: 0,
+    updateStreamMs: 0,
+    shardLimit: 50,
+  });
+  const dynamoPort = await listen(dynamoServer);
+  const kinesisPort = await listen(kinesisServer);
+  const shim = new DynamoTransactionShim(dynamoPort);
+  const shimPort = await shim.listen();
+  const kinesisEndpoint = `http://127.0.0.1:${kinesisPort}`;
+  const dynamoEndpoint = `http://127.0.0.1:${shimPort}`;
+  const kinesis = new KinesisClient(clientConfig(kinesisEndpoint));
+  const dynamo = new DynamoDBClient(clientConfig(dynamoEndpoint));
+  const documents = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
+  return {
+    kinesis,
+    dynamo,
+    documents,
+    kinesisEndpoint,
+    dynamoEndpoint,
+    async close() {
+      kinesis.destroy();
+      dynamo.destroy();
+      await shim.close();
+      await closeServer(kinesisServer);
+      await closeServer(dynamoServer);
+    },
+  };
+}
+
+/** Creates the table with the stack's key design, unless a previous run did. */
+export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<'created' | 'existed'> {
+  try {
+    await client.send(new DescribeTableCommand({ TableName: tableName }));
+    return 'existed';
+  } catch (error) {
+    if (!(error instanceof ResourceNotFoundException)) throw error;
+  }
+  await client.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: TABLE_DESIGN.partitionKey, AttributeType: 'S' },
+        { AttributeName: TABLE_DESIGN.sortKey, AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: TABLE_DESIGN.partitionKey, KeyType: 'HASH' },
+        { AttributeName: TABLE_DESIGN.sortKey, KeyType: 'RANGE' },
+      ],
+    }),
+  );
+  return 'created';
+}
+
+/** Creates the stream and waits until it is ACTIVE. */
+export async function ensureStream(
+  client: KinesisClient,
+  streamName: string,
+  shards: number,
+): Promise<string> {
+  await client.send(new CreateStreamCommand({ StreamName: streamName, ShardCount: shards }));
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const { StreamDescriptionSummary: summary } = await client.send(
+      new DescribeStreamSummaryCommand({ StreamName: streamName }),
+    );
+    if (summary?.StreamStatus === 'ACTIVE') return summary.StreamARN!;
+    await sleep(20);
+  }
+  throw new Error(`stream ${streamName} did not become ACTIVE`);
+}

@@ -1,0 +1,203 @@
+import { randomUUID } from 'node:crypto';
+import {
+  GetRecordsCommand,
+  type GetRecordsCommandOutput,
+  GetShardIteratorCommand,
+  type KinesisClient,
+  type _Record as KinesisRecord,
+  ListShardsCommand,
+} from '@aws-sdk/client-kinesis';
+import type {
+  Context,
+  KinesisStreamBatchResponse,
+  KinesisStreamEvent,
+  KinesisStreamRecord,
+} from 'aws-lambda';
+
+/**
+ * Drives a Lambda Kinesis handler the way Lambda's event source mapping does: per shard, batches
+ * of up to `batchSize` records in order; with ReportBatchItemFailures, the next attempt starts at
+ * the lowest failed sequence number; a thrown error bisects the batch (or retries a single record); when the
+ * attempts are spent, the batch's metadata goes to the on-failure destination and the shard moves on.
+ * https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html (error handling, batch item failures)
+ */
+export interface PollerOptions {
+  readonly client: KinesisClient;
+  readonly streamName: string;
+  readonly streamArn: string;
+  readonly handler: (
+    event: KinesisStreamEvent,
+    context: Context,
+  ) => Promise<KinesisStreamBatchResponse | undefined>;
+  readonly onFailure: (failure: OnFailureRecord) => Promise<void>;
+  /** @default 100 */
+  readonly batchSize?: number;
+  /** Retries after the first attempt, as the event source's `retryAttempts`. @default 3 */
+  readonly retryAttempts?: number;
+  /** @default true */
+  readonly bisectBatchOnError?: boolean;
+  readonly functionName?: string;
+}
+
+/** What Lambda sends to an on-failure destination for a stream batch (metadata, not the records). */
+export interface OnFailureRecord {
+  readonly kind: 'event-source-failure';
+  readonly condition: 'RetryAttemptsExhausted';
+  readonly functionName: string;
+  readonly lastError: string;
+  readonly KinesisBatchInfo: {
+    readonly shardId: string;
+    readonly startSequenceNumber: string;
+    readonly endSequenceNumber: string;
+    readonly batchSize: number;
+    readonly streamArn: string;
+  };
+  readonly failedAt: string;
+}
+
+export interface PollerStats {
+  batches: number;
+  invocations: number;
+  records: number;
+  failedBatches: number;
+}
+
+function lambdaContext(functionName: string): Context {
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
+    memoryLimitInMB: '512',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => 60_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+export class KinesisEventSourcePoller {
+  readonly stats: PollerStats = { batches: 0, invocations: 0, records: 0, failedBatches: 0 };
+  private readonly batchSize: number;
+  private readonly retryAttempts: number;
+  private readonly bisect: boolean;
+  private readonly functionName: string;
+  private readonly iterators = new Map<string, string>();
+
+  constructor(private readonly options: PollerOptions) {
+    this.batchSize = options.batchSize ?? 100;
+    this.retryAttempts = options.retryAttempts ?? 3;
+    this.bisect = options.bisectBatchOnError ?? true;
+    this.functionName = options.functionName ?? 'leakwatch-ingest-local';
+  }
+
+  /** Processes every record now on the stream, shard by shard, and returns when all are caught up. */
+  async drain(): Promise<PollerStats> {
+    const { Shards: shards = [] } = await this.options.client.send(
+      new ListShardsCommand({ StreamName: this.options.streamName }),
+    );
+    for (const shard of shards) {
+      const shardId = shard.ShardId!;
+      let iterator = this.iterators.get(shardId);
+      if (!iterator) {
+        const response = await this.options.client.send(
+          new GetShardIteratorCommand({
+            StreamName: this.options.streamName,
+            ShardId: shardId,
+            ShardIteratorType: 'TRIM_HORIZON',
+          }),
+        );
+        iterator = response.ShardIterator!;
+      }
+      while (iterator) {
+        const page: GetRecordsCommandOutput = await this.options.client.send(
+          new GetRecordsCommand({ ShardIterator: iterator, Limit: this.batchSize }),
+        );
+        const records = page.Records ?? [];
+        if (records.length > 0) {
+          this.stats.batches++;
+          this.stats.records += records.length;
+          await this.processBatch(shardId, records);
+        }
+        iterator = page.NextShardIterator ?? '';
+        if (records.length === 0) break;
+      }
+      // Later drains continue after what was processed, as the mapping's checkpoint does.
+      if (iterator) this.iterators.set(shardId, iterator);
+    }
+    return this.stats;
+  }
+
+  private toEvent(shardId: string, records: KinesisRecord[]): KinesisStreamEvent {
+    return {
+      Records: records.map(
+        (record): KinesisStreamRecord => ({
+          kinesis: {
+            kinesisSchemaVersion: '1.0',
+            partitionKey: record.PartitionKey!,
+            sequenceNumber: record.SequenceNumber!,
+            data: Buffer.from(record.Data!).toString('base64'),
+            approximateArrivalTimestamp: (record.ApproximateArrivalTimestamp?.getTime() ?? Date.now()) / 1000,
+          },
+          eventSource: 'aws:kinesis',
+          eventVersion: '1.0',
+          eventID: `${shardId}:${record.SequenceNumber}`,
+          eventName: 'aws:kinesis:record',
+          invokeIdentityArn: 'arn:aws:iam::000000000000:role/leakwatch-ingest-local',
+          awsRegion: 'us-east-1',
+          eventSourceARN: this.options.streamArn,
+        }),
+      ),
+    };
+  }
+
+  private async processBatch(shardId: string, batch: KinesisRecord[]): Promise<void> {
+    let pending = batch;
+    let lastError = '';
+    for (let attempt = 0; attempt <= this.retryAttempts; attempt++) {
+      this.stats.invocations++;
+      let response: KinesisStreamBatchResponse | undefined;
+      try {
+        response = await this.options.handler(
+          this.toEvent(shardId, pending),
+          lambdaContext(this.functionName),
+        );
+      } catch (error) {
+        lastError = (error as Error).message;
+        // Splitting does not count against the retry attempts; each half gets its own.
+        if (this.bisect && pending.length > 1) {
+          const middle = Math.ceil(pending.length / 2);
+          await this.processBatch(shardId, pending.slice(0, middle));
+          await this.processBatch(shardId, pending.slice(middle));
+          return;
+        }
+        continue;
+      }
+      const failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+      if (failed.size === 0) return;
+      // Resume at the lowest failed sequence number: the records before it are done.
+      const firstFailed = pending.findIndex((record) => failed.has(record.SequenceNumber!));
+      if (firstFailed < 0) return;
+      pending = pending.slice(firstFailed);
+      lastError = `batch item failure at sequence number ${pending[0]!.SequenceNumber}`;
+    }
+    this.stats.failedBatches++;
+    await this.options.onFailure({
+      kind: 'event-source-failure',
+      condition: 'RetryAttemptsExhausted',
+      functionName: this.functionName,
+      lastError,
+      KinesisBatchInfo: {
+        shardId,
+        startSequenceNumber: pending[0]!.SequenceNumber!,
+        endSequenceNumber: pending[pending.length - 1]!.SequenceNumber!,
+        batchSize: pending.length,
+        streamArn: this.options.streamArn,
+      },
+      failedAt: new Date().toISOString(),
+    });
+  }
+}

@@ -1,0 +1,193 @@
+import { createReadStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { Alert } from '../core/alerts/alert.ts';
+import { BUNDLED_CATALOG } from '../core/catalog/bundledCatalog.ts';
+import { DestinationCatalog } from '../core/catalog/catalog.ts';
+import { lineKey } from '../core/store/keys.ts';
+import {
+  type BuildSummary,
+  LeakwatchStore,
+  type ObservationItem,
+  type StoredAlert,
+} from '../core/store/leakwatchStore.ts';
+import { createIngestHandler } from '../lambdas/ingest/createIngestHandler.ts';
+import { runProbe } from '../probe/runProbe.ts';
+import { KinesisSink } from '../probe/sinks/kinesisSink.ts';
+import type { LabContext } from '../schema/flowRecord.ts';
+import { ensureStream, ensureTable, LOCAL_NAMES, type LocalEmulators, startEmulators } from './emulators.ts';
+import { KinesisEventSourcePoller, type PollerStats } from './kinesisEventSourcePoller.ts';
+import { LocalAlertPublisher } from './localAlertPublisher.ts';
+import { LocalDeadLetterFile } from './localDeadLetterSink.ts';
+
+export interface CaptureJob {
+  readonly path: string;
+  readonly context: LabContext;
+}
+
+export interface LocalPipelineOptions {
+  /** History (DynamoDB), outbox and dead letters live here; a second run adds to the same history. */
+  readonly dataDir: string;
+  /** Keep DynamoDB in memory instead of under dataDir (tests). @default false */
+  readonly inMemory?: boolean;
+  readonly captures: readonly CaptureJob[];
+  readonly slackWebhookUrl?: string;
+  readonly print?: (text: string) => void;
+  /** Extra raw records to put on the stream after the captures (tests: malformed input). */
+  readonly extraRecords?: readonly Buffer[];
+}
+
+export interface LineReport {
+  readonly vendor: string;
+  readonly model: string;
+  readonly line: string;
+  readonly builds: (BuildSummary & { observations: ObservationItem[] })[];
+  readonly alerts: StoredAlert[];
+}
+
+export interface LocalPipelineResult {
+  readonly recordsPut: number;
+  readonly poller: PollerStats;
+  /** Alerts created and delivered in this run. */
+  readonly newAlerts: Alert[];
+  readonly deadLetters: number;
+  readonly lines: LineReport[];
+  readonly paths: { outbox: string; deadLetters: string };
+}
+
+/**
+ * The whole pipeline on this machine: probe → Kinesis (kinesalite) → the ingest handler, driven
+ * like Lambda's event source → DynamoDB (dynalite) → alerts to console, outbox file and Slack.
+ */
+export async function runLocalPipeline(options: LocalPipelineOptions): Promise<LocalPipelineResult> {
+  const print = options.print ?? console.log;
+  await mkdir(options.dataDir, { recursive: true });
+  const paths = {
+    outbox: join(options.dataDir, 'alerts-outbox.jsonl'),
+    deadLetters: join(options.dataDir, 'dead-letters.jsonl'),
+  };
+  const emulators: LocalEmulators = await startEmulators(options.inMemory ? null : options.dataDir);
+  try {
+    const table = await ensureTable(emulators.dynamo, LOCAL_NAMES.table);
+    const streamArn = await ensureStream(emulators.kinesis, LOCAL_NAMES.stream, LOCAL_NAMES.shards);
+    print(
+      `leakwatch local: Kinesis (kinesalite) at ${emulators.kinesisEndpoint}, DynamoDB (dynalite) at ${emulators.dynamoEndpoint}, table ${table === 'created' ? 'created' : 'reused'} in ${options.dataDir}`,
+    );
+
+    const sink = new KinesisSink({ client: emulators.kinesis, streamName: LOCAL_NAMES.stream });
+    for (const job of options.captures) {
+      const stats = await runProbe(createReadStream(job.path), basename(job.path), job.context, (record) =>
+        sink.write(record),
+      );
+      const skipped = stats.skipped.total
+        ? `, ${stats.skipped.total} packets skipped (${stats.skipped.summary()})`
+        : '';
+      print(
+        `  probe ${basename(job.path)} (${job.context.firmware.build}): ${stats.packets} packets → ${stats.flows} flow records${skipped}`,
+      );
+    }
+    const { delivered } = await sink.close();
+    let recordsPut = delivered;
+    if (options.extraRecords?.length) {
+      const { PutRecordsCommand } = await import('@aws-sdk/client-kinesis');
+      await emulators.kinesis.send(
+        new PutRecordsCommand({
+          StreamName: LOCAL_NAMES.stream,
+          Records: options.extraRecords.map((data) => ({ Data: data, PartitionKey: 'extra' })),
+        }),
+      );
+      recordsPut += options.extraRecords.length;
+    }
+
+    const store = new LeakwatchStore(emulators.documents, LOCAL_NAMES.table);
+    const publisher = new LocalAlertPublisher({
+      outboxPath: paths.outbox,
+      ...(options.slackWebhookUrl ? { slackWebhookUrl: options.slackWebhookUrl } : {}),
+      print,
+    });
+    const deadLetters = new LocalDeadLetterFile(paths.deadLetters);
+    const handler = createIngestHandler({
+      store,
+      publisher,
+      deadLetters,
+      catalog: new DestinationCatalog(BUNDLED_CATALOG),
+      // Local mode shows failures only; the Lambda logs every processed flow to CloudWatch.
+      log: (entry) => {
+        if (entry.level === 'ERROR' || entry.level === 'WARN')
+          console.error(`  ingest ${String(entry.level)}: ${JSON.stringify(entry)}`);
+      },
+    });
+    const poller = new KinesisEventSourcePoller({
+      client: emulators.kinesis,
+      streamName: LOCAL_NAMES.stream,
+      streamArn,
+      handler,
+      onFailure: (failure) => deadLetters.send(failure),
+    });
+    const pollerStats = await poller.drain();
+    print(
+      `  ingest: ${pollerStats.records} records in ${pollerStats.batches} batches (${pollerStats.invocations} invocations), ${publisher.published.length} new alerts, ${deadLetters.count} dead letters`,
+    );
+
+    const lines: LineReport[] = [];
+    const seen = new Set<string>();
+    for (const { context } of options.captures) {
+      const key = lineKey(context.device, context.firmware);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const builds = await store.buildsOfLine(key);
+      lines.push({
+        vendor: context.device.vendor,
+        model: context.device.model,
+        line: context.firmware.line,
+        builds: await Promise.all(
+          builds.map(async (b) => ({ ...b, observations: await store.observationsOfBuild(key, b.build) })),
+        ),
+        alerts: await store.alertsOfLine(key),
+      });
+    }
+    return {
+      recordsPut,
+      poller: pollerStats,
+      newAlerts: publisher.published,
+      deadLetters: deadLetters.count,
+      lines,
+      paths,
+    };
+  } finally {
+    await emulators.close();
+  }
+}
+
+/** A short per-build summary: destinations and what personal data went where, and how. */
+export function formatReport(result: LocalPipelineResult): string {
+  const out: string[] = [];
+  for (const line of result.lines) {
+    out.push(`\n${line.vendor} ${line.model}, firmware line ${line.line}`);
+    for (const build of line.builds) {
+      const destinations = build.observations
+        .filter((o) => o.dataType === '-')
+        .map((o) => `${o.host} [${o.transport}]`)
+        .sort();
+      const data = build.observations
+        .filter((o) => o.dataType !== '-')
+        .map((o) => `${o.dataType} → ${o.host} [${o.transport}]`)
+        .sort();
+      out.push(
+        `  build ${build.build} (built ${build.builtAt.slice(0, 10)}): ${build.flows} flows, ${build.sessions.length} session(s)`,
+      );
+      out.push(`    destinations: ${destinations.join(', ') || 'none'}`);
+      out.push(`    personal data: ${data.join(', ') || 'none seen in plaintext'}`);
+      const alerts = line.alerts.filter((a) => a.build === build.build);
+      out.push(
+        `    alerts: ${alerts.length === 0 ? 'none' : alerts.map((a) => `${a.rule}/${a.dataType}`).join(', ')}`,
+      );
+    }
+  }
+  out.push(
+    `\n${result.newAlerts.length} new alert(s) this run; ${result.lines.reduce((n, l) => n + l.alerts.length, 0)} alert(s) in history. Outbox: ${result.paths.outbox}`,
+  );
+  if (result.deadLetters > 0)
+    out.push(`${result.deadLetters} record(s) in the dead-letter file ${result.paths.deadLetters}`);
+  return out.join('\n');
+}
