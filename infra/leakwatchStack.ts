@@ -1,0 +1,29 @@
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { Alerting } from './stages/alerting.ts';
+import { HistoryStore } from './stages/historyStore.ts';
+import { IngestPipeline } from './stages/ingestPipeline.ts';
+
+export interface LeakwatchStackProps extends StackProps {
+  /** @default no e-mail subscription */
+  readonly alertEmail?: string;
+}
+
+/** One stack, one construct per pipeline stage: ingest (stream + function), history (table), alerting (topic). */
+export class LeakwatchStack extends Stack {
+  constructor(scope: Construct, id: string, props: LeakwatchStackProps = {}) {
+    super(scope, id, props);
+    const history = new HistoryStore(this, 'History');
+    const alerting = new Alerting(this, 'Alerting', props.alertEmail ? { alertEmail: props.alertEmail } : {});
+    const ingest = new IngestPipeline(this, 'Ingest', { table: history.table, alertTopic: alerting.topic });
+
+    new CfnOutput(this, 'FlowStreamName', {
+      value: ingest.stream.streamName,
+      description: 'leakwatch probe --kinesis-stream',
+    });
+    new CfnOutput(this, 'FlowStreamArn', { value: ingest.stream.streamArn });
+    new CfnOutput(this, 'HistoryTableName', { value: history.table.tableName });
+    new CfnOutput(this, 'AlertTopicArn', { value: alerting.topic.topicArn });
+    new CfnOutput(this, 'DeadLetterQueueUrl', { value: ingest.deadLetterQueue.queueUrl });
+  }
+}

@@ -1,0 +1,105 @@
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Duration } from 'aws-cdk-lib';
+import type { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { Stream, StreamEncryption, StreamMode } from 'aws-cdk-lib/aws-kinesis';
+import { Architecture, Runtime, StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import { KinesisEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface IngestPipelineProps {
+  readonly table: TableV2;
+  readonly alertTopic: ITopic;
+  /**
+   * Times a failing batch is retried before its metadata goes to the dead-letter queue.
+   * @default 5
+   */
+  readonly retryAttempts?: number;
+  /**
+   * Records older than this are sent to the dead-letter queue instead of processed.
+   * @default Duration.days(1)
+   */
+  readonly maxRecordAge?: Duration;
+}
+
+/**
+ * Probe → Kinesis → ingest function. The event source follows the AWS Solutions Constructs
+ * defaults for kinesisstreams-lambda: partial batch responses, bisect on error, bounded retries and
+ * record age, and an SQS on-failure destination (which also receives malformed records, with reasons).
+ */
+export class IngestPipeline extends Construct {
+  readonly stream: Stream;
+  readonly function: NodejsFunction;
+  readonly deadLetterQueue: Queue;
+
+  constructor(scope: Construct, id: string, props: IngestPipelineProps) {
+    super(scope, id);
+    const retryAttempts = props.retryAttempts ?? 5;
+    if (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 10000) {
+      throw new Error(
+        `IngestPipeline: retryAttempts must be an integer from 0 to 10000, got ${retryAttempts}`,
+      );
+    }
+    this.stream = new Stream(this, 'FlowStream', {
+      streamMode: StreamMode.ON_DEMAND,
+      encryption: StreamEncryption.MANAGED,
+      retentionPeriod: Duration.days(7),
+    });
+    this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.function = new NodejsFunction(this, 'IngestFunction', {
+      entry: join(projectRoot, 'lambdas', 'ingest', 'handler.ts'),
+      projectRoot,
+      depsLockFilePath: join(projectRoot, 'package-lock.json'),
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      memorySize: 512,
+      timeout: Duration.seconds(60),
+      description: 'leakwatch: classify flow records, aggregate per build, raise alerts',
+      logGroup: new LogGroup(this, 'IngestLogs', { retention: RetentionDays.ONE_MONTH }),
+      environment: {
+        TABLE_NAME: props.table.tableName,
+        ALERT_TOPIC_ARN: props.alertTopic.topicArn,
+        DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queueUrl,
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node22',
+        minify: true,
+        sourceMap: true,
+        // Bundle the SDK too, so the function runs the versions the tests ran.
+        externalModules: [],
+        mainFields: ['module', 'main'],
+        // CommonJS dependencies inside an ESM bundle need `require`.
+        banner:
+          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+      },
+    });
+    this.function.addEventSource(
+      new KinesisEventSource(this.stream, {
+        startingPosition: StartingPosition.TRIM_HORIZON,
+        batchSize: 100,
+        maxBatchingWindow: Duration.seconds(1),
+        parallelizationFactor: 1,
+        reportBatchItemFailures: true,
+        bisectBatchOnError: true,
+        retryAttempts,
+        maxRecordAge: props.maxRecordAge ?? Duration.days(1),
+        onFailure: new SqsDlq(this.deadLetterQueue),
+      }),
+    );
+    props.table.grantReadWriteData(this.function);
+    props.alertTopic.grantPublish(this.function);
+    this.deadLetterQueue.grantSendMessages(this.function);
+  }
+}
