@@ -1,6 +1,6 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import mccMncList from 'mcc-mnc-list';
-import { getDomain } from 'tldts';
+import { parse as parseDomain } from 'tldts';
 import type { Candidate } from '../../schema/flowRecord.ts';
 import { isLuhnValid } from './luhn.ts';
 
@@ -112,7 +112,9 @@ export function classifyCandidate(
 
   if (candidate.shape === 'email-like') {
     const domain = value.slice(value.lastIndexOf('@') + 1);
-    if (getDomain(domain)) return finding('email', 'e-mail address with a registrable domain');
+    const parsed = parseDomain(domain);
+    // Only suffixes on the Public Suffix List count; tldts otherwise accepts any last label.
+    if (parsed.domain && (parsed.isIcann || parsed.isPrivate)) return finding('email', 'e-mail address with a registrable domain');
   }
   if (hint === 'carrier-name' && candidate.shape === 'text' && /[A-Za-z\u00C0-\uFFFF]/.test(value)) {
     return finding('carrier-name', 'text in a carrier/operator field');

@@ -1,0 +1,32 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runProbe } from '../../probe/runProbe.ts';
+import { type FlowRecord, type LabContext, LabContextSchema } from '../../schema/flowRecord.ts';
+
+export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SCENARIO_BUILDS = ['build-1', 'build-2', 'build-3'] as const;
+
+export async function scenarioJob(name: (typeof SCENARIO_BUILDS)[number]): Promise<{ path: string; context: LabContext }> {
+  return {
+    path: join(projectRoot, 'scenario', 'captures', `${name}.pcap`),
+    context: LabContextSchema.parse(JSON.parse(await readFile(join(projectRoot, 'scenario', 'lab', `${name}.json`), 'utf8'))),
+  };
+}
+
+/** Runs the probe over one bundled capture and returns its records. */
+export async function probeScenario(name: (typeof SCENARIO_BUILDS)[number]): Promise<FlowRecord[]> {
+  const job = await scenarioJob(name);
+  const records: FlowRecord[] = [];
+  async function* bytes() {
+    yield await readFile(job.path);
+  }
+  await runProbe(bytes(), `${name}.pcap`, job.context, async (record) => {
+    records.push(record);
+  });
+  return records;
+}
+
+export async function* chunksOf(buffer: Buffer, size = buffer.length): AsyncGenerator<Buffer> {
+  for (let i = 0; i < buffer.length; i += size) yield buffer.subarray(i, i + size);
+}
