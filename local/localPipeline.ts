@@ -33,6 +33,8 @@ export interface LocalPipelineOptions {
   readonly captures: readonly CaptureJob[];
   readonly slackWebhookUrl?: string;
   readonly print?: (text: string) => void;
+  /** Where ingest warnings and errors go. @default console.error */
+  readonly warn?: (text: string) => void;
   /** Extra raw records to put on the stream after the captures (tests: malformed input). */
   readonly extraRecords?: readonly Buffer[];
 }
@@ -113,8 +115,9 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
       catalog: new DestinationCatalog(BUNDLED_CATALOG),
       // Local mode shows failures only; the Lambda logs every processed flow to CloudWatch.
       log: (entry) => {
-        if (entry.level === 'ERROR' || entry.level === 'WARN')
-          console.error(`  ingest ${String(entry.level)}: ${JSON.stringify(entry)}`);
+        if (entry.level === 'ERROR' || entry.level === 'WARN') {
+          (options.warn ?? console.error)(`  ingest ${String(entry.level)}: ${JSON.stringify(entry)}`);
+        }
       },
     });
     const poller = new KinesisEventSourcePoller({

@@ -114,7 +114,8 @@ export function classifyCandidate(
     const domain = value.slice(value.lastIndexOf('@') + 1);
     const parsed = parseDomain(domain);
     // Only suffixes on the Public Suffix List count; tldts otherwise accepts any last label.
-    if (parsed.domain && (parsed.isIcann || parsed.isPrivate)) return finding('email', 'e-mail address with a registrable domain');
+    if (parsed.domain && (parsed.isIcann || parsed.isPrivate))
+      return finding('email', 'e-mail address with a registrable domain');
   }
   if (hint === 'carrier-name' && candidate.shape === 'text' && /[A-Za-z\u00C0-\uFFFF]/.test(value)) {
     return finding('carrier-name', 'text in a carrier/operator field');

@@ -7,10 +7,14 @@ import { type FlowRecord, type LabContext, LabContextSchema } from '../../schema
 export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SCENARIO_BUILDS = ['build-1', 'build-2', 'build-3'] as const;
 
-export async function scenarioJob(name: (typeof SCENARIO_BUILDS)[number]): Promise<{ path: string; context: LabContext }> {
+export async function scenarioJob(
+  name: (typeof SCENARIO_BUILDS)[number],
+): Promise<{ path: string; context: LabContext }> {
   return {
     path: join(projectRoot, 'scenario', 'captures', `${name}.pcap`),
-    context: LabContextSchema.parse(JSON.parse(await readFile(join(projectRoot, 'scenario', 'lab', `${name}.json`), 'utf8'))),
+    context: LabContextSchema.parse(
+      JSON.parse(await readFile(join(projectRoot, 'scenario', 'lab', `${name}.json`), 'utf8')),
+    ),
   };
 }
 

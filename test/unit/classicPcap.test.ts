@@ -4,10 +4,14 @@ import { CaptureFormatError } from '../../probe/errors.ts';
 import { chunksOf } from '../helpers/scenario.ts';
 
 /** Builds a pcap file header (draft-ietf-opsawg-pcap §4) and records (§5) in either byte order. */
-function pcap(options: { littleEndian: boolean; nanosecond: boolean; linkType?: number }, packets: Buffer[]): Buffer {
+function pcap(
+  options: { littleEndian: boolean; nanosecond: boolean; linkType?: number },
+  packets: Buffer[],
+): Buffer {
   const header = Buffer.alloc(24);
   const magic = options.nanosecond ? 0xa1b23c4d : 0xa1b2c3d4;
-  const w32 = (b: Buffer, v: number, o: number) => (options.littleEndian ? b.writeUInt32LE(v, o) : b.writeUInt32BE(v, o));
+  const w32 = (b: Buffer, v: number, o: number) =>
+    options.littleEndian ? b.writeUInt32LE(v, o) : b.writeUInt32BE(v, o);
   w32(header, magic, 0);
   w32(header, 65535, 16);
   w32(header, options.linkType ?? 1, 20);
@@ -52,7 +56,10 @@ describe('readClassicPcap', () => {
   });
 
   it('reports a final record cut short instead of throwing', async () => {
-    const file = pcap({ littleEndian: true, nanosecond: false }, [Buffer.from('whole'), Buffer.from('cut off here')]);
+    const file = pcap({ littleEndian: true, nanosecond: false }, [
+      Buffer.from('whole'),
+      Buffer.from('cut off here'),
+    ]);
 
     const { list, trailer } = await readAll(file.subarray(0, file.length - 4));
 

@@ -9,11 +9,19 @@ describe('decodeDns', () => {
   it('reads a query', () => {
     const message = decodeDns(dnsMessage(7, 'api.account.xiaomi.com'));
 
-    expect(message).toEqual({ id: 7, isResponse: false, queries: [{ name: 'api.account.xiaomi.com', type: 'A' }], answers: [] });
+    expect(message).toEqual({
+      id: 7,
+      isResponse: false,
+      queries: [{ name: 'api.account.xiaomi.com', type: 'A' }],
+      answers: [],
+    });
   });
 
   it('follows compression pointers through a CNAME chain', () => {
-    const bytes = dnsMessage(9, 'update.miui.com', { cname: 'update.miui.com.cdn.example.net', addresses: ['203.0.113.20', '203.0.113.21'] });
+    const bytes = dnsMessage(9, 'update.miui.com', {
+      cname: 'update.miui.com.cdn.example.net',
+      addresses: ['203.0.113.20', '203.0.113.21'],
+    });
 
     const message = decodeDns(bytes);
 
@@ -80,7 +88,10 @@ describe('parseHttpRequests', () => {
   });
 
   it('stops at bytes that are not HTTP', () => {
-    const { requests, unparsedBytes } = parseHttpRequests(Buffer.from('GET / HTTP/1.1\r\n\r\n\x16\x03\x01garbage'), 10);
+    const { requests, unparsedBytes } = parseHttpRequests(
+      Buffer.from('GET / HTTP/1.1\r\n\r\n\x16\x03\x01garbage'),
+      10,
+    );
 
     expect(requests).toHaveLength(1);
     expect(unparsedBytes).toBe(10);

@@ -11,7 +11,8 @@ const candidate = (key: string, value: string, location: Candidate['location'] =
   value,
   shape: shapeOf(value),
 });
-const typeOf = (key: string, value: string, region = 'CN') => classifyCandidate(candidate(key, value), region)?.dataType;
+const typeOf = (key: string, value: string, region = 'CN') =>
+  classifyCandidate(candidate(key, value), region)?.dataType;
 
 describe('isLuhnValid', () => {
   it('accepts the 3GPP TS 23.003 Annex B example IMEI and rejects a changed digit', () => {
@@ -48,7 +49,9 @@ describe('classifyCandidate', () => {
   });
 
   it('calls a number in a contact field a contact', () => {
-    expect(classifyCandidate(candidate('$.contacts[0].number', '+86 139 1099 8765', 'json'), 'CN')?.dataType).toBe('contact');
+    expect(
+      classifyCandidate(candidate('$.contacts[0].number', '+86 139 1099 8765', 'json'), 'CN')?.dataType,
+    ).toBe('contact');
   });
 
   it('finds e-mail addresses with a real public suffix only', () => {
@@ -65,7 +68,12 @@ describe('classifyCandidate', () => {
   it('records where the value was and masks it', () => {
     const finding = classifyCandidate(candidate('$.device.imei', '864690020123454', 'json'), 'CN');
 
-    expect(finding).toEqual({ dataType: 'imei', where: 'json:$.device.imei', masked: '8646•••••••3454', evidence: '15 digits, Luhn check digit valid' });
+    expect(finding).toEqual({
+      dataType: 'imei',
+      where: 'json:$.device.imei',
+      masked: '8646•••••••3454',
+      evidence: '15 digits, Luhn check digit valid',
+    });
   });
 });
 

@@ -9,7 +9,9 @@ describe('bundled scenario', () => {
   it('is exactly what the committed generator produces', async () => {
     for (const build of buildScenario()) {
       const committed = await readFile(join(projectRoot, 'scenario', 'captures', `${build.name}.pcap`));
-      const lab = JSON.parse(await readFile(join(projectRoot, 'scenario', 'lab', `${build.name}.json`), 'utf8'));
+      const lab = JSON.parse(
+        await readFile(join(projectRoot, 'scenario', 'lab', `${build.name}.json`), 'utf8'),
+      );
 
       expect(committed.equals(build.capture)).toBe(true);
       expect(lab).toEqual(build.context);
@@ -23,7 +25,12 @@ describe('probe over build 2 (plaintext cloud messaging)', () => {
 
     expect(records).toHaveLength(6);
     for (const record of records) expect(FlowRecordSchema.safeParse(record).success).toBe(true);
-    const summary = records.map((r) => [r.application, r.transport, r.flow.server.port, r.names.httpHost ?? r.names.sni ?? r.names.dns ?? null]);
+    const summary = records.map((r) => [
+      r.application,
+      r.transport,
+      r.flow.server.port,
+      r.names.httpHost ?? r.names.sni ?? r.names.dns ?? null,
+    ]);
     expect(summary).toEqual(
       expect.arrayContaining([
         ['dns', 'plaintext', 53, null],

@@ -13,7 +13,12 @@ const destination = (transport: Destination['transport'], service?: string): Des
   transport,
   ...(service ? { service } : {}),
 });
-const imei: PersonalDataFinding = { dataType: 'imei', where: 'form:imei', masked: '8646•••••••3454', evidence: 'luhn' };
+const imei: PersonalDataFinding = {
+  dataType: 'imei',
+  where: 'form:imei',
+  masked: '8646•••••••3454',
+  evidence: 'luhn',
+};
 
 async function input(overrides: Partial<RuleInput>): Promise<RuleInput> {
   const [record] = await probeScenario('build-2');
@@ -42,7 +47,10 @@ describe('evaluateRules', () => {
 
   it('raises nothing new when the baseline build already sent it in plaintext and consent was given', async () => {
     const base = await input({ baselineSentPlaintext: new Map([['imei', true]]) });
-    const record = { ...base.record, session: { id: 's', consent: { 'xiaomi.cloud-messaging': 'granted' as const } } };
+    const record = {
+      ...base.record,
+      session: { id: 's', consent: { 'xiaomi.cloud-messaging': 'granted' as const } },
+    };
 
     expect(evaluateRules({ ...base, record })).toEqual([]);
   });

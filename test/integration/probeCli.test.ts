@@ -1,0 +1,107 @@
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from '@jest/globals';
+import { projectRoot } from '../helpers/scenario.ts';
+
+const run = promisify(execFile);
+const cli = join(projectRoot, 'bin', 'leakwatch.js');
+const lab2 = join(projectRoot, 'scenario', 'lab', 'build-2.json');
+const capture2 = join(projectRoot, 'scenario', 'captures', 'build-2.pcap');
+
+async function leakwatch(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args], {
+      cwd: projectRoot,
+      env: { ...process.env, NODE_OPTIONS: '', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('leakwatch probe (command line)', () => {
+  it('writes NDJSON flow records to stdout and a summary to stderr', async () => {
+    const { code, stdout, stderr } = await leakwatch('probe', '--lab-config', lab2, capture2);
+
+    expect(code).toBe(0);
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(lines).toHaveLength(6);
+    expect(lines[0].firmware.build).toBe('KHHCNBH39.0');
+    expect(stderr).toContain('build-2.pcap: 44 packets, 6 flows');
+  });
+
+  it('lets flags override the lab config', async () => {
+    const { code, stdout } = await leakwatch(
+      'probe',
+      '--lab-config',
+      lab2,
+      '--build',
+      'TEST.1',
+      '--consent',
+      'xiaomi.cloud-messaging=granted',
+      capture2,
+    );
+
+    expect(code).toBe(0);
+    const first = JSON.parse(stdout.split('\n')[0]!);
+    expect(first.firmware.build).toBe('TEST.1');
+    expect(first.session.consent).toEqual({ 'xiaomi.cloud-messaging': 'granted' });
+  });
+
+  it('exits 3 naming a missing capture', async () => {
+    const { code, stderr } = await leakwatch('probe', '--lab-config', lab2, 'no/such/file.pcap');
+
+    expect(code).toBe(3);
+    expect(stderr).toContain('cannot read capture no/such/file.pcap: no such file');
+  });
+
+  it('exits 3 naming a file that is not a capture', async () => {
+    const notPcap = join(tmpdir(), `leakwatch-not-a-pcap-${process.pid}.pcap`);
+    await writeFile(notPcap, 'this is a text file, long enough for a header');
+
+    const { code, stderr } = await leakwatch('probe', '--lab-config', lab2, notPcap);
+
+    expect(code).toBe(3);
+    expect(stderr).toMatch(/not a pcap file: magic number 0x74686973 at offset 0/);
+  });
+
+  it('exits 2 on an unknown flag, a bad consent value, or a missing context field', async () => {
+    const unknown = await leakwatch('probe', '--no-such-flag', capture2);
+    const consent = await leakwatch('probe', '--lab-config', lab2, '--consent', 'xiaomi=maybe', capture2);
+    const missing = await leakwatch('probe', '--device-id', 'd1', capture2);
+
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("unknown option '--no-such-flag'");
+    expect(consent.code).toBe(2);
+    expect(consent.stderr).toContain('--consent "xiaomi=maybe" is not SERVICE=granted or SERVICE=denied');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('firmware.build (--build)');
+  });
+
+  it('documents every flag with an example in --help', async () => {
+    const { code, stdout } = await leakwatch('probe', '--help');
+
+    expect(code).toBe(0);
+    for (const flag of [
+      '--lab-config',
+      '--device-id',
+      '--firmware-line',
+      '--built-at',
+      '--consent',
+      '--kinesis-stream',
+      '--endpoint',
+      '--ndjson',
+    ]) {
+      expect(stdout).toContain(flag);
+    }
+    expect(stdout).toContain('Examples:');
+  });
+});

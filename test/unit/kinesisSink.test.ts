@@ -1,0 +1,113 @@
+import { KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import { mockClient } from 'aws-sdk-client-mock';
+import { DeliveryError } from '../../probe/errors.ts';
+import { KinesisSink } from '../../probe/sinks/kinesisSink.ts';
+import type { FlowRecord } from '../../schema/flowRecord.ts';
+import { probeScenario } from '../helpers/scenario.ts';
+
+const kinesis = mockClient(KinesisClient);
+const noSleep = async () => undefined;
+
+async function records(n: number): Promise<FlowRecord[]> {
+  const [template] = await probeScenario('build-1');
+  return Array.from({ length: n }, (_, i) => ({
+    ...template!,
+    flow: { ...template!.flow, id: i.toString(16).padStart(32, '0') },
+  }));
+}
+
+describe('KinesisSink', () => {
+  beforeEach(() => {
+    kinesis.reset();
+  });
+
+  it('sends at most 500 records per PutRecords call, keyed by device', async () => {
+    kinesis.on(PutRecordsCommand).callsFake((input) => ({
+      FailedRecordCount: 0,
+      Records: input.Records.map(() => ({ SequenceNumber: '1', ShardId: 's' })),
+    }));
+    const sink = new KinesisSink({ client: new KinesisClient({}), streamName: 'flows', sleep: noSleep });
+
+    for (const record of await records(1201)) await sink.write(record);
+    const stats = await sink.close();
+
+    const calls = kinesis.commandCalls(PutRecordsCommand).map((c) => c.args[0].input);
+    expect(calls.map((c) => c.Records?.length)).toEqual([500, 500, 201]);
+    expect(calls[0]!.StreamName).toBe('flows');
+    expect(calls[0]!.Records![0]!.PartitionKey).toBe('lab-redmi1s-01');
+    expect(stats).toEqual({ delivered: 1201, retried: 0 });
+  });
+
+  it('starts a new request before 5 MiB', async () => {
+    kinesis.on(PutRecordsCommand).callsFake((input) => ({
+      FailedRecordCount: 0,
+      Records: input.Records.map(() => ({ SequenceNumber: '1' })),
+    }));
+    const sink = new KinesisSink({ client: new KinesisClient({}), streamName: 'flows', sleep: noSleep });
+    const big = (await records(20)).map((r) => ({
+      ...r,
+      probe: { ...r.probe, capture: 'x'.repeat(1000) },
+      candidates: Array.from({ length: 256 }, () => ({
+        request: 0,
+        location: 'json' as const,
+        key: 'k'.repeat(500),
+        value: 'v'.repeat(512),
+        shape: 'text' as const,
+      })),
+    }));
+
+    for (const record of big) await sink.write(record);
+    await sink.close();
+
+    const sizes = kinesis
+      .commandCalls(PutRecordsCommand)
+      .map((c) => c.args[0].input.Records!.reduce((n, r) => n + r.Data!.length, 0));
+    expect(sizes.length).toBeGreaterThan(1);
+    for (const size of sizes) expect(size).toBeLessThanOrEqual(5 * 1024 * 1024);
+  });
+
+  it('re-sends only the entries that failed', async () => {
+    kinesis
+      .on(PutRecordsCommand)
+      .resolvesOnce({
+        FailedRecordCount: 1,
+        Records: [
+          { SequenceNumber: '1' },
+          { ErrorCode: 'ProvisionedThroughputExceededException', ErrorMessage: 'slow down' },
+          { SequenceNumber: '3' },
+        ],
+      })
+      .resolves({ FailedRecordCount: 0, Records: [{ SequenceNumber: '4' }] });
+    const sink = new KinesisSink({ client: new KinesisClient({}), streamName: 'flows', sleep: noSleep });
+    const three = await records(3);
+
+    for (const record of three) await sink.write(record);
+    const stats = await sink.close();
+
+    const calls = kinesis.commandCalls(PutRecordsCommand);
+    expect(calls).toHaveLength(2);
+    expect(JSON.parse(Buffer.from(calls[1]!.args[0].input.Records![0]!.Data!).toString()).flow.id).toBe(
+      three[1]!.flow.id,
+    );
+    expect(stats).toEqual({ delivered: 3, retried: 1 });
+  });
+
+  it('gives up with a DeliveryError after its attempts', async () => {
+    kinesis.on(PutRecordsCommand).rejects(new Error('connect ECONNREFUSED'));
+    const sink = new KinesisSink({
+      client: new KinesisClient({}),
+      streamName: 'flows',
+      sleep: noSleep,
+      maxAttempts: 3,
+    });
+    for (const record of await records(2)) await sink.write(record);
+
+    await expect(sink.close()).rejects.toThrow(
+      new DeliveryError(
+        '2 records not accepted by Kinesis after 3 attempts (last error: connect ECONNREFUSED)',
+      ),
+    );
+    expect(kinesis.commandCalls(PutRecordsCommand)).toHaveLength(3);
+  });
+});
