@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { Alert } from '../core/alerts/alert.ts';
 import { BUNDLED_CATALOG } from '../core/catalog/bundledCatalog.ts';
 import { DestinationCatalog } from '../core/catalog/catalog.ts';
@@ -91,7 +92,6 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
     const { delivered } = await sink.close();
     let recordsPut = delivered;
     if (options.extraRecords?.length) {
-      const { PutRecordsCommand } = await import('@aws-sdk/client-kinesis');
       await emulators.kinesis.send(
         new PutRecordsCommand({
           StreamName: LOCAL_NAMES.stream,

@@ -42,8 +42,7 @@ function makeSink(options: ProbeCommandOptions, io: ProbeIo): FlowSink {
   if (options.kinesisStream && options.ndjson) {
     throw new ProbeUsageError('choose one output: --kinesis-stream NAME or --ndjson, not both');
   }
-  if (!options.kinesisStream)
-    return new NdjsonSink(io.stdout as NodeJS.WritableStream & import('node:stream').Writable);
+  if (!options.kinesisStream) return new NdjsonSink(io.stdout);
   const client = new KinesisClient({
     ...(options.awsRegion ? { region: options.awsRegion } : {}),
     ...(options.endpoint ? { endpoint: options.endpoint, requestHandler: new NodeHttpHandler() } : {}),

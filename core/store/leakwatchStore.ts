@@ -13,15 +13,20 @@ import { keys } from './keys.ts';
 import { MARKER_TTL_DAYS } from './tableDesign.ts';
 import { buildUpdate } from './updateExpression.ts';
 
-/** One aggregated observation: build × destination × data type × transport. `-` = no personal data. */
-export interface ObservationUpdate {
+/** What identifies and describes an observation: build × destination × data type × transport. */
+export interface ObservationFields {
   readonly registrableDomain: string;
   readonly host: string;
   readonly transport: string;
+  /** A personal-data type, or `-` for the destination itself (every flow adds one). */
   readonly dataType: string;
   readonly organisation: string;
   readonly category: string;
   readonly service?: string;
+}
+
+/** One flow's contribution to an observation. */
+export interface ObservationUpdate extends ObservationFields {
   readonly where: string[];
   readonly masked?: string;
 }
@@ -51,15 +56,15 @@ export interface BuildSummary {
   readonly sessions: string[];
 }
 
-export interface ObservationItem {
-  readonly registrableDomain: string;
-  readonly host: string;
-  readonly transport: string;
-  readonly dataType: string;
-  readonly organisation: string;
-  readonly category: string;
+/** An observation as stored: the fields plus what all its flows added up to. */
+export interface ObservationItem extends ObservationFields {
   readonly flows: number;
-  readonly where?: string[];
+  readonly bytesToServer: number;
+  readonly bytesToClient: number;
+  readonly firstSeen: string;
+  readonly lastSeen: string;
+  readonly where?: Set<string>;
+  readonly sample?: string;
 }
 
 export interface StoredAlert extends Alert {

@@ -1,12 +1,11 @@
 import { once } from 'node:events';
-import type { Writable } from 'node:stream';
 import type { FlowRecord } from '../../schema/flowRecord.ts';
 import type { FlowSink, SinkStats } from './flowSink.ts';
 
 /** One JSON record per line, honouring the output's backpressure. */
 export class NdjsonSink implements FlowSink {
   private delivered = 0;
-  constructor(private readonly output: Writable) {}
+  constructor(private readonly output: NodeJS.WritableStream) {}
 
   async write(record: FlowRecord): Promise<void> {
     this.delivered++;
