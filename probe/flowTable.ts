@@ -12,16 +12,39 @@ import {
 import { extractCandidates } from './candidates.ts';
 import { decodeDns } from './decode/dns.ts';
 import { headerValue, looksLikeHttpRequest, parseHttpRequests } from './decode/http1.ts';
+import { parseQuicLongHeader } from './decode/quic.ts';
 import { TCP_FLAG, type TcpSegment } from './decode/tcp.ts';
-import { looksLikeTls, parseClientHello } from './decode/tlsClientHello.ts';
+import { looksLikeTls, parseClientHello, parseServerHelloVersion } from './decode/tls.ts';
+import { TcpStream } from './tcpStream.ts';
 import { PROBE_VERSION } from './version.ts';
 
-/** Client→server bytes kept per flow for application decoding; the rest is counted, not kept. */
-export const MAX_STREAM_BYTES = 256 * 1024;
-/** A flow with no packet for this long (capture time) is closed and emitted. */
-export const IDLE_TIMEOUT_MICROS = 120 * 1_000_000;
+/** Limits of the flow table; the defaults keep a probe's memory bounded whatever the capture size. */
+export interface FlowTableLimits {
+  /** Client→server bytes kept per flow for application decoding. @default 256 KiB */
+  readonly clientStreamBytes: number;
+  /** Server→client bytes kept per flow (TLS ServerHello, DNS over TCP). @default 16 KiB */
+  readonly serverStreamBytes: number;
+  /** A flow idle this long (capture time) is closed. @default 120 s */
+  readonly idleTimeoutMicros: number;
+  /** A flow open this long is reported and continues in a new record. @default 30 min */
+  readonly activeTimeoutMicros: number;
+  /** Open flows at most; the oldest is evicted beyond. @default 200,000 */
+  readonly maxFlows: number;
+  /** Stream bytes buffered across all flows at most; the oldest flows are evicted beyond. @default 96 MiB */
+  readonly maxBufferedBytes: number;
+}
+
+export const DEFAULT_LIMITS: FlowTableLimits = {
+  clientStreamBytes: 256 * 1024,
+  serverStreamBytes: 16 * 1024,
+  idleTimeoutMicros: 120 * 1_000_000,
+  activeTimeoutMicros: 30 * 60 * 1_000_000,
+  maxFlows: 200_000,
+  maxBufferedBytes: 96 * 1024 * 1024,
+};
+
 /**
- * A TCP flow that saw FIN from both sides (or RST) stays this long, capture time, so its last ACK
+ * A TCP flow that saw FIN from both sides (or RST) lingers this long, capture time, so its last ACK
  * and stray retransmissions count towards it instead of opening a phantom flow.
  */
 export const CLOSE_LINGER_MICROS = 2 * 1_000_000;
@@ -32,32 +55,26 @@ interface Endpoint {
   readonly port: number;
 }
 
-interface Segment {
-  readonly sequence: number;
-  readonly data: Buffer;
-}
-
 interface FlowState {
+  readonly key: string;
   readonly protocol: 'tcp' | 'udp';
   readonly client: Endpoint;
   readonly server: Endpoint;
-  readonly firstMicros: number;
+  firstMicros: number;
   lastMicros: number;
-  readonly packets: { toServer: number; toClient: number };
-  readonly bytes: { toServer: number; toClient: number };
-  readonly payloadBytes: { toServer: number; toClient: number };
-  /** Initial sequence number of the client, when its SYN was seen. */
-  clientIsn?: number;
-  readonly clientSegments: Segment[];
-  clientBufferedBytes: number;
-  droppedStreamBytes: number;
+  packets: { toServer: number; toClient: number };
+  bytes: { toServer: number; toClient: number };
+  payloadBytes: { toServer: number; toClient: number };
+  clientStream: TcpStream;
+  serverStream: TcpStream;
   serverFinished: boolean;
   clientFinished: boolean;
   end?: 'fin' | 'rst';
-  /** Capture time when FIN from both sides, or a RST, was seen. */
   closedAtMicros?: number;
   dnsQueries: { name: string; type: string }[];
   dnsAnswers: DnsAnswer[];
+  /** First client datagram of a UDP flow (QUIC detection). */
+  firstDatagram?: Buffer;
 }
 
 export interface TransportPacket {
@@ -76,62 +93,76 @@ export interface TransportPacket {
 const iso = (micros: number) => new Date(Math.floor(micros / 1000)).toISOString();
 
 /**
- * Tracks flows by 5-tuple, decides client and server, keeps the client's byte stream for
- * application decoding, and turns each closed flow into a schema v1 record.
+ * Tracks flows by 5-tuple, decides client and server, reassembles both directions for
+ * application decoding, and turns each flow into a schema v1 record when it closes, times out or
+ * is evicted. Everything here is synchronous; records go to `emit` as they are made.
  */
 export class FlowTable {
   private readonly flows = new Map<string, FlowState>();
   /** Server IP → the name a DNS client asked for (the question, not the CNAME target). */
   private readonly namesByIp = new Map<string, string>();
   private lastSweepMicros = 0;
+  private bufferedBytes = 0;
+  evicted = 0;
+  private readonly limits: FlowTableLimits;
 
   constructor(
     private readonly context: LabContext,
     private readonly captureName: string,
-    private readonly emit: (record: FlowRecord) => Promise<void>,
-  ) {}
+    private readonly emit: (record: FlowRecord) => void,
+    limits: Partial<FlowTableLimits> = {},
+  ) {
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
+  }
 
   get openFlows(): number {
     return this.flows.size;
   }
 
-  async add(packet: TransportPacket): Promise<void> {
+  add(packet: TransportPacket): void {
     const forwardKey = `${packet.protocol}|${packet.source}|${packet.sourcePort}|${packet.destination}|${packet.destinationPort}`;
-    const reverseKey = `${packet.protocol}|${packet.destination}|${packet.destinationPort}|${packet.source}|${packet.sourcePort}`;
-    let key = forwardKey;
     let flow = this.flows.get(forwardKey);
     if (!flow) {
-      flow = this.flows.get(reverseKey);
-      if (flow) key = reverseKey;
+      flow = this.flows.get(`${packet.protocol}|${packet.destination}|${packet.destinationPort}|${packet.source}|${packet.sourcePort}`);
     }
-    if (
-      flow?.closedAtMicros !== undefined &&
-      packet.tcp &&
-      packet.tcp.flags & TCP_FLAG.syn &&
-      !(packet.tcp.flags & TCP_FLAG.ack)
-    ) {
+    if (flow?.closedAtMicros !== undefined && packet.tcp && packet.tcp.flags & TCP_FLAG.syn && !(packet.tcp.flags & TCP_FLAG.ack)) {
       // A new SYN on a closed flow's 5-tuple: port reuse, a new connection.
-      await this.close(key, flow, flow.end ?? 'fin');
+      this.close(flow, flow.end ?? 'fin');
       flow = undefined;
     }
-    if (!flow) {
-      flow = this.open(packet);
-      key = `${flow.protocol}|${flow.client.ip}|${flow.client.port}|${flow.server.ip}|${flow.server.port}`;
-      this.flows.set(key, flow);
+    if (flow && packet.timestampMicros - flow.firstMicros > this.limits.activeTimeoutMicros) {
+      this.report(flow, 'active-timeout');
+      this.restart(flow, packet.timestampMicros);
     }
-    const toServer = packet.source === flow.client.ip && packet.sourcePort === flow.client.port;
-    flow.lastMicros = Math.max(flow.lastMicros, packet.timestampMicros);
-    const direction = toServer ? 'toServer' : 'toClient';
-    flow.packets[direction]++;
-    flow.bytes[direction] += packet.ipTotalLength;
-    flow.payloadBytes[direction] += packet.payload.length;
+    if (!flow) {
+      if (this.flows.size >= this.limits.maxFlows) this.evictOldest();
+      flow = this.open(packet);
+      this.flows.set(flow.key, flow);
+    }
+    const toServer = packet.sourcePort === flow.client.port && packet.source === flow.client.ip;
+    if (packet.timestampMicros > flow.lastMicros) flow.lastMicros = packet.timestampMicros;
+    const payloadLength = packet.payload.length;
+    if (toServer) {
+      flow.packets.toServer++;
+      flow.bytes.toServer += packet.ipTotalLength;
+      flow.payloadBytes.toServer += payloadLength;
+    } else {
+      flow.packets.toClient++;
+      flow.bytes.toClient += packet.ipTotalLength;
+      flow.payloadBytes.toClient += payloadLength;
+    }
 
     if (packet.protocol === 'udp') {
       this.addDatagram(flow, packet.payload, toServer);
     } else if (packet.tcp) {
       const { flags, sequence } = packet.tcp;
-      if (toServer && flags & TCP_FLAG.syn) flow.clientIsn = sequence;
-      if (toServer && packet.payload.length > 0) this.addClientSegment(flow, sequence, packet.payload);
+      const stream = toServer ? flow.clientStream : flow.serverStream;
+      if (flags & TCP_FLAG.syn) stream.setInitialSequence(sequence);
+      if (payloadLength > 0) {
+        const before = stream.bufferedBytes;
+        stream.add(sequence, packet.payload);
+        this.bufferedBytes += stream.bufferedBytes - before;
+      }
       if (flags & TCP_FLAG.fin) {
         if (toServer) flow.clientFinished = true;
         else flow.serverFinished = true;
@@ -140,34 +171,37 @@ export class FlowTable {
       else if (flow.clientFinished && flow.serverFinished && !flow.end) flow.end = 'fin';
       if (flow.end && flow.closedAtMicros === undefined) flow.closedAtMicros = packet.timestampMicros;
     }
-    await this.sweep(packet.timestampMicros);
+    if (this.bufferedBytes > this.limits.maxBufferedBytes) this.evictOldest();
+    if (packet.timestampMicros - this.lastSweepMicros >= 1_000_000) this.sweep(packet.timestampMicros);
   }
 
   /** Emits every flow still open (end of capture). */
-  async flushAll(): Promise<void> {
-    for (const [key, flow] of [...this.flows]) await this.close(key, flow, flow.end ?? 'capture-end');
+  flushAll(): void {
+    for (const flow of [...this.flows.values()]) this.close(flow, flow.end ?? 'capture-end');
   }
 
   private open(packet: TransportPacket): FlowState {
-    // The SYN sender is the client; a SYN-ACK seen first means the receiver is.
+    // The SYN sender is the client; a SYN-ACK seen first means the receiver is; for UDP a packet
+    // from port 53 to another port is a DNS response, so its receiver is the client.
     const synAck = packet.tcp && packet.tcp.flags & TCP_FLAG.syn && packet.tcp.flags & TCP_FLAG.ack;
-    const responseFromDnsServer =
-      packet.protocol === 'udp' && packet.sourcePort === DNS_PORT && packet.destinationPort !== DNS_PORT;
-    const reversed = Boolean(synAck) || responseFromDnsServer;
+    const dnsResponse = packet.sourcePort === DNS_PORT && packet.destinationPort !== DNS_PORT;
+    const reversed = Boolean(synAck) || dnsResponse;
     const a = { ip: packet.source, port: packet.sourcePort };
     const b = { ip: packet.destination, port: packet.destinationPort };
+    const client = reversed ? b : a;
+    const server = reversed ? a : b;
     return {
+      key: `${packet.protocol}|${client.ip}|${client.port}|${server.ip}|${server.port}`,
       protocol: packet.protocol,
-      client: reversed ? b : a,
-      server: reversed ? a : b,
+      client,
+      server,
       firstMicros: packet.timestampMicros,
       lastMicros: packet.timestampMicros,
       packets: { toServer: 0, toClient: 0 },
       bytes: { toServer: 0, toClient: 0 },
       payloadBytes: { toServer: 0, toClient: 0 },
-      clientSegments: [],
-      clientBufferedBytes: 0,
-      droppedStreamBytes: 0,
+      clientStream: new TcpStream(this.limits.clientStreamBytes),
+      serverStream: new TcpStream(this.limits.serverStreamBytes),
       serverFinished: false,
       clientFinished: false,
       dnsQueries: [],
@@ -175,17 +209,35 @@ export class FlowTable {
     };
   }
 
+  /** Starts a new record for a flow that continues after an active timeout. */
+  private restart(flow: FlowState, nowMicros: number): void {
+    this.bufferedBytes -= flow.clientStream.bufferedBytes + flow.serverStream.bufferedBytes;
+    flow.firstMicros = nowMicros;
+    flow.lastMicros = nowMicros;
+    flow.packets = { toServer: 0, toClient: 0 };
+    flow.bytes = { toServer: 0, toClient: 0 };
+    flow.payloadBytes = { toServer: 0, toClient: 0 };
+    flow.clientStream = new TcpStream(this.limits.clientStreamBytes);
+    flow.serverStream = new TcpStream(this.limits.serverStreamBytes);
+    flow.dnsQueries = [];
+    flow.dnsAnswers = [];
+    delete flow.firstDatagram;
+  }
+
   private addDatagram(flow: FlowState, payload: Buffer, toServer: boolean): void {
-    if (flow.server.port !== DNS_PORT) {
-      if (toServer) this.addClientSegment(flow, flow.clientBufferedBytes, payload);
+    if (flow.server.port === DNS_PORT || flow.client.port === DNS_PORT) {
+      this.addDnsMessage(flow, payload);
       return;
     }
+    if (toServer && !flow.firstDatagram) flow.firstDatagram = Buffer.from(payload.subarray(0, 64));
+  }
+
+  private addDnsMessage(flow: FlowState, payload: Buffer): void {
     const message = decodeDns(payload);
     if (!message) return;
-    if (!message.isResponse) {
-      for (const query of message.queries) if (flow.dnsQueries.length < 64) flow.dnsQueries.push(query);
-      return;
-    }
+    for (const query of message.queries) if (flow.dnsQueries.length < 64 && !message.isResponse) flow.dnsQueries.push(query);
+    if (!message.isResponse) return;
+    if (flow.dnsQueries.length === 0) for (const query of message.queries.slice(0, 64)) flow.dnsQueries.push(query);
     const asked = message.queries[0]?.name;
     for (const answer of message.answers) {
       if (flow.dnsAnswers.length < 256) flow.dnsAnswers.push(answer);
@@ -193,68 +245,42 @@ export class FlowTable {
     }
   }
 
-  private addClientSegment(flow: FlowState, sequence: number, data: Buffer): void {
-    if (flow.clientBufferedBytes + data.length > MAX_STREAM_BYTES) {
-      flow.droppedStreamBytes += data.length;
-      return;
-    }
-    // Copy: the packet's buffer belongs to the capture reader and is reused.
-    flow.clientSegments.push({ sequence, data: Buffer.from(data) });
-    flow.clientBufferedBytes += data.length;
-  }
-
-  /** In-order client byte stream; retransmitted bytes are used once, and the stream stops at a gap. */
-  private clientStream(flow: FlowState): { stream: Buffer; gapBytes: number } {
-    if (flow.clientSegments.length === 0) return { stream: Buffer.alloc(0), gapBytes: 0 };
-    if (flow.protocol === 'udp')
-      return { stream: Buffer.concat(flow.clientSegments.map((s) => s.data)), gapBytes: 0 };
-    const base = flow.clientIsn !== undefined ? (flow.clientIsn + 1) >>> 0 : flow.clientSegments[0]!.sequence;
-    // Signed 32-bit distance from the base handles sequence number wrap-around (RFC 9293 §3.4).
-    const ordered = flow.clientSegments
-      .map((segment) => ({ offset: (segment.sequence - base) | 0, data: segment.data }))
-      .sort((x, y) => x.offset - y.offset);
-    const parts: Buffer[] = [];
-    let next = Math.min(0, ordered[0]!.offset);
-    let gapBytes = 0;
-    for (const { offset, data } of ordered) {
-      if (offset > next) {
-        gapBytes = offset - next;
-        break;
-      }
-      const end = offset + data.length;
-      if (end <= next) continue;
-      parts.push(data.subarray(next - offset));
-      next = end;
-    }
-    return { stream: Buffer.concat(parts), gapBytes };
-  }
-
-  private async sweep(nowMicros: number): Promise<void> {
-    if (nowMicros - this.lastSweepMicros < 1_000_000) return;
+  private sweep(nowMicros: number): void {
     this.lastSweepMicros = nowMicros;
-    for (const [key, flow] of [...this.flows]) {
+    for (const flow of [...this.flows.values()]) {
       if (flow.closedAtMicros !== undefined && nowMicros - flow.closedAtMicros > CLOSE_LINGER_MICROS) {
-        await this.close(key, flow, flow.end ?? 'fin');
-      } else if (nowMicros - flow.lastMicros > IDLE_TIMEOUT_MICROS) {
-        await this.close(key, flow, 'timeout');
+        this.close(flow, flow.end ?? 'fin');
+      } else if (nowMicros - flow.lastMicros > this.limits.idleTimeoutMicros) {
+        this.close(flow, 'timeout');
       }
     }
   }
 
-  private async close(key: string, flow: FlowState, end: FlowRecord['flow']['end']): Promise<void> {
-    this.flows.delete(key);
-    await this.emit(this.toRecord(flow, end));
+  private evictOldest(): void {
+    // Map order is insertion order: the first entries are the flows opened longest ago.
+    for (const flow of this.flows.values()) {
+      this.close(flow, 'evicted');
+      this.evicted++;
+      if (this.flows.size < this.limits.maxFlows && this.bufferedBytes <= this.limits.maxBufferedBytes / 2) return;
+    }
+  }
+
+  private close(flow: FlowState, end: FlowRecord['flow']['end']): void {
+    this.flows.delete(flow.key);
+    this.report(flow, end);
+    this.bufferedBytes -= flow.clientStream.bufferedBytes + flow.serverStream.bufferedBytes;
+  }
+
+  private report(flow: FlowState, end: FlowRecord['flow']['end']): void {
+    this.emit(this.toRecord(flow, end));
   }
 
   private toRecord(flow: FlowState, end: FlowRecord['flow']['end']): FlowRecord {
     const { context } = this;
     const id = createHash('sha256')
-      .update(
-        `${context.session.id}|${flow.protocol}|${flow.client.ip}|${flow.client.port}|${flow.server.ip}|${flow.server.port}|${flow.firstMicros}`,
-      )
+      .update(`${context.session.id}|${flow.key}|${flow.firstMicros}`)
       .digest('hex')
       .slice(0, 32);
-    const { stream, gapBytes } = this.clientStream(flow);
     const record: FlowRecord = {
       schemaVersion: FLOW_RECORD_SCHEMA_VERSION,
       device: context.device,
@@ -267,9 +293,9 @@ export class FlowTable {
         server: flow.server,
         startedAt: iso(flow.firstMicros),
         endedAt: iso(flow.lastMicros),
-        packets: flow.packets,
-        bytes: flow.bytes,
-        payloadBytes: flow.payloadBytes,
+        packets: { ...flow.packets },
+        bytes: { ...flow.bytes },
+        payloadBytes: { ...flow.payloadBytes },
         end,
       },
       names: {},
@@ -281,58 +307,95 @@ export class FlowTable {
     const dnsName = this.namesByIp.get(flow.server.ip);
     if (dnsName) record.names.dns = dnsName;
     const limits: NonNullable<FlowRecord['limits']> = {};
-    const dropped = flow.droppedStreamBytes + gapBytes;
+    const client = flow.clientStream.assemble();
+    const server = flow.serverStream.assemble();
+    const clientBytes = client.runs[0] ?? Buffer.alloc(0);
+    const serverBytes = server.runs[0] ?? Buffer.alloc(0);
+    const dropped = flow.clientStream.droppedBytes + client.gapBytes;
     if (dropped > 0) limits.streamBytesDropped = dropped;
 
+    if (flow.protocol === 'tcp' && (flow.server.port === DNS_PORT || flow.client.port === DNS_PORT)) {
+      // DNS over TCP: each message is prefixed by its two-byte length (RFC 1035 §4.2.2).
+      for (const stream of [clientBytes, serverBytes]) {
+        for (let offset = 0; offset + 2 <= stream.length; ) {
+          const length = stream.readUInt16BE(offset);
+          this.addDnsMessage(flow, stream.subarray(offset + 2, offset + 2 + length));
+          offset += 2 + length;
+        }
+      }
+    }
     if (flow.dnsQueries.length > 0 || flow.dnsAnswers.length > 0) {
       record.application = 'dns';
       record.transport = 'plaintext';
       record.dns = { queries: flow.dnsQueries, answers: flow.dnsAnswers };
-    } else if (looksLikeTls(stream)) {
+    } else if (looksLikeTls(clientBytes)) {
       record.application = 'tls';
       record.transport = 'tls';
-      const hello = parseClientHello(stream);
+      const hello = parseClientHello(clientBytes);
+      const negotiated = parseServerHelloVersion(serverBytes);
       if (hello) {
         record.tls = {
-          version: hello.version,
+          version: negotiated ?? hello.version,
+          offeredVersion: hello.version,
           ...(hello.sni ? { sni: hello.sni } : {}),
-          ...(hello.alpn ? { alpn: hello.alpn } : {}),
+          ...(hello.alpn ? { alpn: hello.alpn.slice(0, 16) } : {}),
+          ...(hello.ech ? { ech: true } : {}),
         };
         if (hello.sni) record.names.sni = hello.sni;
+      } else if (negotiated) {
+        record.tls = { version: negotiated };
       }
-    } else if (looksLikeHttpRequest(stream)) {
-      record.application = 'http';
-      record.transport = 'plaintext';
-      const { requests } = parseHttpRequests(stream, MAX_HTTP_REQUESTS_PER_FLOW + 1);
-      if (requests.length > MAX_HTTP_REQUESTS_PER_FLOW) {
-        limits.httpRequestsDropped = requests.length - MAX_HTTP_REQUESTS_PER_FLOW;
-        requests.length = MAX_HTTP_REQUESTS_PER_FLOW;
+    } else if (looksLikeHttpRequest(clientBytes)) {
+      this.describeHttp(record, clientBytes, limits);
+    } else if (flow.firstDatagram) {
+      const quic = parseQuicLongHeader(flow.firstDatagram);
+      if (quic) {
+        record.application = 'quic';
+        record.transport = 'quic';
+        record.quic = { version: quic.version };
       }
-      const http: HttpRequestInfo[] = [];
-      const candidates: Candidate[] = [];
-      let candidatesDropped = 0;
-      requests.forEach((request, index) => {
-        const host = headerValue(request, 'host');
-        const userAgent = headerValue(request, 'user-agent');
-        const contentType = headerValue(request, 'content-type');
-        http.push({
-          method: request.method.slice(0, 32),
-          target: request.target.slice(0, 8192),
-          ...(host ? { host: host.toLowerCase().replace(/:\d+$/, '').slice(0, 256) } : {}),
-          ...(userAgent ? { userAgent: userAgent.slice(0, 1024) } : {}),
-          ...(contentType ? { contentType: contentType.slice(0, 256) } : {}),
-          bodyBytes: request.body.length,
-        });
-        const found = extractCandidates(request, index, MAX_CANDIDATES_PER_FLOW - candidates.length);
-        candidates.push(...found.candidates);
-        candidatesDropped += found.dropped;
-      });
-      record.http = http;
-      record.candidates = candidates;
-      if (candidatesDropped > 0) limits.candidatesDropped = candidatesDropped;
-      if (http[0]?.host) record.names.httpHost = http[0].host;
     }
     if (Object.keys(limits).length > 0) record.limits = limits;
     return record;
   }
+
+  private describeHttp(record: FlowRecord, stream: Buffer, limits: NonNullable<FlowRecord['limits']>): void {
+    record.application = 'http';
+    record.transport = 'plaintext';
+    const { requests } = parseHttpRequests(stream, MAX_HTTP_REQUESTS_PER_FLOW + 1);
+    if (requests.length > MAX_HTTP_REQUESTS_PER_FLOW) {
+      limits.httpRequestsDropped = requests.length - MAX_HTTP_REQUESTS_PER_FLOW;
+      requests.length = MAX_HTTP_REQUESTS_PER_FLOW;
+    }
+    const http: HttpRequestInfo[] = [];
+    const candidates: Candidate[] = [];
+    let candidatesDropped = 0;
+    requests.forEach((request, index) => {
+      const host = headerValue(request, 'host');
+      const userAgent = headerValue(request, 'user-agent');
+      const contentType = headerValue(request, 'content-type');
+      http.push({
+        method: request.method.slice(0, 32),
+        target: request.target.slice(0, 8192),
+        ...(host ? { host: normaliseHost(host) } : {}),
+        ...(userAgent ? { userAgent: userAgent.slice(0, 1024) } : {}),
+        ...(contentType ? { contentType: contentType.slice(0, 256) } : {}),
+        bodyBytes: request.body.length,
+      });
+      const found = extractCandidates(request, index, MAX_CANDIDATES_PER_FLOW - candidates.length);
+      candidates.push(...found.candidates);
+      candidatesDropped += found.dropped;
+    });
+    record.http = http;
+    record.candidates = candidates;
+    if (candidatesDropped > 0) limits.candidatesDropped = candidatesDropped;
+    if (http[0]?.host) record.names.httpHost = http[0].host;
+  }
+}
+
+/** Host header without port; an IPv6 literal keeps its brackets (`[::1]`). */
+function normaliseHost(host: string): string {
+  const lower = host.trim().toLowerCase();
+  const withoutPort = lower.startsWith('[') ? lower.slice(0, lower.indexOf(']') + 1) : lower.replace(/:\d+$/, '');
+  return withoutPort.slice(0, 256) || lower.slice(0, 256);
 }

@@ -70,8 +70,12 @@ export const FlowSchema = z.object({
   bytes: PerDirectionSchema,
   /** Transport payload bytes, Zeek's `orig_bytes`/`resp_bytes` convention. */
   payloadBytes: PerDirectionSchema,
-  /** How the flow ended: TCP FIN or RST seen, or still open when the capture or timeout ended it. */
-  end: z.enum(['fin', 'rst', 'timeout', 'capture-end']),
+  /**
+   * How the record ended: TCP FIN from both sides or RST; idle `timeout`; `active-timeout` (a
+   * long flow is reported in parts, each its own record); `evicted` by the flow table's memory cap;
+   * or still open at `capture-end`.
+   */
+  end: z.enum(['fin', 'rst', 'timeout', 'active-timeout', 'evicted', 'capture-end']),
 });
 
 export const NamesSchema = z.object({
@@ -83,11 +87,16 @@ export const NamesSchema = z.object({
   httpHost: shortText.optional(),
 });
 
-export const TransportSecuritySchema = z.enum(['plaintext', 'tls', 'unknown']);
+/** How the flow's content travels: readable, TLS, QUIC (always encrypted), or not recognised. */
+export const TransportSecuritySchema = z.enum(['plaintext', 'tls', 'quic', 'unknown']);
 
 export const TlsSchema = z.object({
-  /** Highest version the client offered (`TLS 1.3`, `TLS 1.2`, …). */
+  /** Version in use: the server's choice when its ServerHello was seen, else the client's highest offer. */
   version: shortText.optional(),
+  /** Highest version the client offered (`TLS 1.3`, `TLS 1.2`, …). */
+  offeredVersion: shortText.optional(),
+  /** The ClientHello offered Encrypted Client Hello; `sni` is then the outer (public) name. */
+  ech: z.boolean().optional(),
   sni: shortText.optional(),
   alpn: z.array(shortText).max(16).optional(),
 });
@@ -157,7 +166,8 @@ export const FlowRecordSchema = z.object({
   flow: FlowSchema,
   names: NamesSchema,
   transport: TransportSecuritySchema,
-  application: z.enum(['http', 'tls', 'dns', 'other']),
+  application: z.enum(['http', 'tls', 'dns', 'quic', 'other']),
+  quic: z.object({ version: shortText }).optional(),
   tls: TlsSchema.optional(),
   http: z.array(HttpRequestSchema).max(MAX_HTTP_REQUESTS_PER_FLOW).optional(),
   dns: DnsSchema.optional(),

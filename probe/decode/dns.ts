@@ -1,4 +1,5 @@
 import type { DnsAnswer } from '../../schema/flowRecord.ts';
+import { formatIpv6 } from './ipv6.ts';
 
 /** DNS message, RFC 1035 §4.1: 12-byte header, then questions and resource records. */
 const HEADER_LENGTH = 12;
@@ -56,31 +57,6 @@ function readName(message: Buffer, start: number): { name: string; next: number 
   return { name: labels.join('.').toLowerCase() || '.', next: next < 0 ? offset : next };
 }
 
-function formatIpv6(b: Buffer): string {
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
-  // RFC 5952 §4.2.3: compress the longest run of two or more zero groups.
-  let bestStart = -1;
-  let bestLength = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLength && j - i >= 2) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  if (bestStart < 0) return groups.join(':');
-  const head = groups.slice(0, bestStart).join(':');
-  const tail = groups.slice(bestStart + bestLength).join(':');
-  return `${head}::${tail}`;
-}
-
 /** Decodes a DNS message; returns null when it is not a well-formed DNS message. */
 export function decodeDns(message: Buffer): DnsMessage | null {
   if (message.length < HEADER_LENGTH) return null;
@@ -114,7 +90,7 @@ export function decodeDns(message: Buffer): DnsMessage | null {
         answers.push({
           name,
           type: 'AAAA',
-          value: formatIpv6(message.subarray(dataStart, dataStart + 16)),
+          value: formatIpv6(message, dataStart),
           ttl,
         });
       } else if (type === RR_TYPE.CNAME) {

@@ -1,12 +1,12 @@
 /** Why a packet was not used. Counted per reason and printed at the end of a run. */
 export type SkipReason =
   | 'unsupported-link-type'
-  | 'truncated-ethernet'
+  | 'truncated-link-header'
   | 'unsupported-ethertype'
-  | 'truncated-ipv4'
-  | 'bad-ipv4-header'
-  | 'ipv4-fragment'
+  | 'truncated-ip'
+  | 'bad-ip-header'
   | 'unsupported-ip-protocol'
+  | 'fragment-limit'
   | 'truncated-tcp'
   | 'bad-tcp-header'
   | 'truncated-udp';

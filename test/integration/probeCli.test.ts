@@ -70,7 +70,7 @@ describe('leakwatch probe (command line)', () => {
     const { code, stderr } = await leakwatch('probe', '--lab-config', lab2, notPcap);
 
     expect(code).toBe(3);
-    expect(stderr).toMatch(/not a pcap file: magic number 0x74686973 at offset 0/);
+    expect(stderr).toMatch(/not a capture file: magic number 0x74686973 at offset 0 is neither pcap/);
   });
 
   it('exits 2 on an unknown flag, a bad consent value, or a missing context field', async () => {

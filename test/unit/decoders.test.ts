@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from '@jest/globals';
 import { decodeDns } from '../../probe/decode/dns.ts';
 import { parseHttpRequests } from '../../probe/decode/http1.ts';
-import { parseClientHello } from '../../probe/decode/tlsClientHello.ts';
+import { parseClientHello } from '../../probe/decode/tls.ts';
 import { dnsMessage, tlsClientHello } from '../../scenario/pcapWriter.ts';
 
 describe('decodeDns', () => {
@@ -46,7 +46,7 @@ describe('parseClientHello', () => {
   it('reads SNI, ALPN and the highest supported version', () => {
     const hello = parseClientHello(tlsClientHello('api.account.xiaomi.com', Buffer.alloc(32, 1)));
 
-    expect(hello).toEqual({ sni: 'api.account.xiaomi.com', alpn: ['http/1.1'], version: 'TLS 1.3' });
+    expect(hello).toEqual({ sni: 'api.account.xiaomi.com', alpn: ['http/1.1'], version: 'TLS 1.3', ech: false });
   });
 
   it('returns null when the hello is cut short or is not TLS', () => {

@@ -4,13 +4,18 @@
  */
 const CONTENT_TYPE_HANDSHAKE = 22;
 const HANDSHAKE_CLIENT_HELLO = 1;
-const EXTENSION = { serverName: 0, alpn: 16, supportedVersions: 43 } as const;
+const HANDSHAKE_SERVER_HELLO = 2;
+/** encrypted_client_hello is 0xfe0d (draft-ietf-tls-esni-18 §11.1); older drafts used 0xff02/0xfe08–0xfe0c. */
+const EXTENSION = { serverName: 0, alpn: 16, supportedVersions: 43, encryptedClientHello: 0xfe0d } as const;
+const LEGACY_ECH_TYPES = new Set([0xff02, 0xfe08, 0xfe09, 0xfe0a, 0xfe0b, 0xfe0c]);
 
 export interface ClientHello {
   readonly sni?: string;
   readonly alpn?: string[];
   /** Highest version offered, as `TLS 1.x`. */
   readonly version: string;
+  /** The hello carries an encrypted_client_hello extension (the SNI above is then the outer, public name). */
+  readonly ech: boolean;
 }
 
 const VERSION_NAMES: Record<number, string> = {
@@ -20,6 +25,12 @@ const VERSION_NAMES: Record<number, string> = {
   771: 'TLS 1.2',
   772: 'TLS 1.3',
 };
+
+/** `TLS 1.2`, `TLS 1.3`; drafts of 1.3 (0x7fNN) as `TLS 1.3 draft NN`. */
+export function versionName(version: number): string {
+  if (version >> 8 === 0x7f) return `TLS 1.3 draft ${version & 0xff}`;
+  return VERSION_NAMES[version] ?? `0x${version.toString(16).padStart(4, '0')}`;
+}
 
 /** True when the bytes start like a TLS handshake record (type 22, major version 3). */
 export function looksLikeTls(stream: Buffer): boolean {
@@ -62,6 +73,7 @@ export function parseClientHello(stream: Buffer): ClientHello | null {
     let sni: string | undefined;
     let alpn: string[] | undefined;
     let highest = legacyVersion;
+    let ech = false;
     if (offset + 2 <= body.length) {
       const extensionsEnd = Math.min(body.length, offset + 2 + body.readUInt16BE(offset));
       offset += 2;
@@ -70,6 +82,7 @@ export function parseClientHello(stream: Buffer): ClientHello | null {
         const length = body.readUInt16BE(offset + 2);
         const data = body.subarray(offset + 4, Math.min(extensionsEnd, offset + 4 + length));
         offset += 4 + length;
+        if (type === EXTENSION.encryptedClientHello || LEGACY_ECH_TYPES.has(type)) ech = true;
         if (type === EXTENSION.serverName && data.length >= 5 && data[2] === 0) {
           const nameLength = data.readUInt16BE(3);
           sni = data.toString('latin1', 5, Math.min(data.length, 5 + nameLength)).toLowerCase();
@@ -92,10 +105,38 @@ export function parseClientHello(stream: Buffer): ClientHello | null {
     return {
       ...(sni ? { sni } : {}),
       ...(alpn ? { alpn } : {}),
-      version: VERSION_NAMES[highest] ?? `0x${highest.toString(16)}`,
+      version: versionName(highest),
+      ech,
     };
   } catch (error) {
     if (error instanceof RangeError) return null;
     throw error;
   }
+}
+
+/**
+ * Version the server chose, from the ServerHello at the start of the server's stream: the
+ * supported_versions extension when present (TLS 1.3, RFC 8446 §4.2.1), else legacy_version.
+ */
+export function parseServerHelloVersion(stream: Buffer): string | null {
+  if (!looksLikeTls(stream)) return null;
+  const hs = handshakeBytes(stream);
+  if (hs.length < 4 || hs[0] !== HANDSHAKE_SERVER_HELLO) return null;
+  const body = hs.subarray(4, 4 + hs.readUIntBE(1, 3));
+  if (body.length < 35) return null;
+  let version = body.readUInt16BE(0);
+  let offset = 34;
+  offset += 1 + body[offset]!; // legacy_session_id_echo
+  offset += 2 + 1; // cipher_suite, legacy_compression_method
+  if (offset + 2 <= body.length) {
+    const end = Math.min(body.length, offset + 2 + body.readUInt16BE(offset));
+    offset += 2;
+    while (offset + 4 <= end) {
+      const type = body.readUInt16BE(offset);
+      const length = body.readUInt16BE(offset + 2);
+      if (type === EXTENSION.supportedVersions && length === 2 && offset + 6 <= end) version = body.readUInt16BE(offset + 4);
+      offset += 4 + length;
+    }
+  }
+  return versionName(version);
 }

@@ -1,0 +1,97 @@
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { CaptureFormatError } from '../errors.ts';
+import type { CaptureParser, PacketCallback } from './capturedPacket.ts';
+import { ClassicPcapParser, PCAP_MAGIC } from './classicPcap.ts';
+import { BLOCK, PcapngParser } from './pcapng.ts';
+
+const GZIP_MAGIC = [0x1f, 0x8b] as const;
+
+export interface CaptureReadResult {
+  readonly format: 'pcap' | 'pcapng';
+  readonly compressed: boolean;
+  readonly truncatedTailBytes: number;
+  /** Bytes of the input as read (compressed size for gzip input). */
+  readonly bytesRead: number;
+}
+
+function parserFor(first: Buffer, source: string): CaptureParser {
+  const big = first.readUInt32BE(0);
+  const little = first.readUInt32LE(0);
+  if (big === BLOCK.sectionHeader) return new PcapngParser(source);
+  const magics: number[] = [PCAP_MAGIC.microseconds, PCAP_MAGIC.nanoseconds];
+  if (magics.includes(big) || magics.includes(little)) return new ClassicPcapParser(source);
+  throw new CaptureFormatError(
+    `${source}: not a capture file: magic number 0x${big.toString(16).padStart(8, '0')} at offset 0 is neither pcap (a1b2c3d4, a1b23c4d, either byte order) nor pcapng (0a0d0d0a)`,
+  );
+}
+
+/**
+ * Reads a pcap or pcapng capture, gzip-compressed or not, from a byte stream, calling `onPacket`
+ * for every packet; `afterChunk` runs between chunks (where asynchronous work such as sending
+ * records happens, so memory stays bounded by one chunk). `onProgress` gets bytes read so far.
+ */
+export async function readCapture(
+  input: AsyncIterable<Buffer>,
+  source: string,
+  onPacket: PacketCallback,
+  afterChunk: () => Promise<void>,
+  onProgress?: (bytesRead: number) => void,
+): Promise<CaptureReadResult> {
+  let bytesRead = 0;
+  const counted = (async function* () {
+    for await (const chunk of input) {
+      bytesRead += chunk.length;
+      onProgress?.(bytesRead);
+      yield chunk;
+    }
+  })();
+  const iterator = counted[Symbol.asyncIterator]();
+  let head: Buffer = Buffer.alloc(0);
+  while (head.length < 4) {
+    const next = await iterator.next();
+    if (next.done) break;
+    head = Buffer.concat([head, next.value]);
+  }
+  if (head.length < 4) {
+    throw new CaptureFormatError(`${source}: not a capture file: ${head.length} bytes, too short for a file header`);
+  }
+  const compressed = head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1];
+  const rest = (async function* () {
+    yield head;
+    while (true) {
+      const next = await iterator.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  })();
+  let chunks: AsyncIterable<Buffer> = rest;
+  if (compressed) {
+    const gunzip = Readable.from(rest).pipe(createGunzip());
+    chunks = (async function* () {
+      try {
+        for await (const chunk of gunzip) yield chunk as Buffer;
+      } catch (error) {
+        throw new CaptureFormatError(`${source}: gzip stream is corrupt: ${(error as Error).message}`, { cause: error });
+      }
+    })();
+  }
+  let parser: CaptureParser | undefined;
+  let pending: Buffer = Buffer.alloc(0);
+  for await (const chunk of chunks) {
+    if (!parser) {
+      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      if (pending.length < 4) continue;
+      parser = parserFor(pending, source);
+      parser.push(pending, onPacket);
+    } else {
+      parser.push(chunk, onPacket);
+    }
+    await afterChunk();
+  }
+  if (!parser) {
+    throw new CaptureFormatError(`${source}: not a capture file: ${pending.length} bytes after decompression`);
+  }
+  const { truncatedTailBytes } = parser.finish();
+  return { format: parser.format, compressed, truncatedTailBytes, bytesRead };
+}

@@ -1,0 +1,162 @@
+import { CaptureFormatError } from '../errors.ts';
+import { type CaptureParser, ChunkBuffer, type PacketCallback } from './capturedPacket.ts';
+import { MAX_RECORD_LENGTH } from './classicPcap.ts';
+
+/**
+ * pcapng, draft-ietf-opsawg-pcapng: blocks of type, total length, body, total length (§3.1).
+ * Section Header (§4.1) sets the byte order; Interface Description (§4.2) gives each interface's
+ * link type and timestamp resolution (if_tsresol, §4.2 option 9); packets come in Enhanced (§4.3),
+ * Simple (§4.4) and obsolete Packet blocks (Appendix A). Other blocks are skipped.
+ */
+export const BLOCK = {
+  sectionHeader: 0x0a0d0d0a,
+  interfaceDescription: 0x00000001,
+  packet: 0x00000002,
+  simplePacket: 0x00000003,
+  enhancedPacket: 0x00000006,
+} as const;
+const BYTE_ORDER_MAGIC = 0x1a2b3c4d;
+const OPTION_IF_TSRESOL = 9;
+/** Blocks larger than this are corrupt lengths, not packets or metadata we would use. */
+const MAX_BLOCK_LENGTH = MAX_RECORD_LENGTH + 64 * 1024;
+
+interface InterfaceInfo {
+  readonly linkType: number;
+  readonly snapLength: number;
+  /** Timestamp units per second. */
+  readonly unitsPerSecond: number;
+}
+
+export class PcapngParser implements CaptureParser {
+  readonly format = 'pcapng';
+  private littleEndian = true;
+  private sectionSeen = false;
+  private interfaces: InterfaceInfo[] = [];
+  private readonly pending = new ChunkBuffer();
+
+  constructor(private readonly source: string) {}
+
+  push(chunk: Buffer, onPacket: PacketCallback): void {
+    const buffer = this.pending.append(chunk);
+    let offset = 0;
+    while (buffer.length - offset >= 12) {
+      const fileOffset = this.pending.fileOffset + offset;
+      let type = buffer.readUInt32LE(offset);
+      if (type === BLOCK.sectionHeader) {
+        // The byte order of a section is given by its own header's magic (§4.1).
+        const magic = buffer.readUInt32LE(offset + 8);
+        if (magic === BYTE_ORDER_MAGIC) this.littleEndian = true;
+        else if (magic === 0x4d3c2b1a) this.littleEndian = false;
+        else {
+          throw new CaptureFormatError(
+            `${this.source}: corrupt pcapng section header at byte ${fileOffset}: byte-order magic 0x${magic.toString(16)} is neither 1a2b3c4d nor 4d3c2b1a`,
+          );
+        }
+        this.sectionSeen = true;
+        this.interfaces = [];
+      } else if (!this.sectionSeen) {
+        throw new CaptureFormatError(`${this.source}: not a pcapng file: no section header block at offset 0`);
+      }
+      const u32 = (at: number) => (this.littleEndian ? buffer.readUInt32LE(at) : buffer.readUInt32BE(at));
+      type = u32(offset);
+      const length = u32(offset + 4);
+      if (length < 12 || length % 4 !== 0 || length > MAX_BLOCK_LENGTH) {
+        throw new CaptureFormatError(
+          `${this.source}: corrupt pcapng block at byte ${fileOffset}: block type 0x${type.toString(16)} has total length ${length} (must be a multiple of 4 from 12 to ${MAX_BLOCK_LENGTH})`,
+        );
+      }
+      if (buffer.length - offset < length) break;
+      const trailer = u32(offset + length - 4);
+      if (trailer !== length) {
+        throw new CaptureFormatError(
+          `${this.source}: corrupt pcapng block at byte ${fileOffset}: leading length ${length} and trailing length ${trailer} differ`,
+        );
+      }
+      const body = buffer.subarray(offset + 8, offset + length - 4);
+      this.block(type, body, fileOffset, onPacket);
+      offset += length;
+    }
+    this.pending.consume(offset);
+  }
+
+  finish(): { truncatedTailBytes: number } {
+    if (!this.sectionSeen) throw new CaptureFormatError(`${this.source}: pcapng file cut short before its section header`);
+    return { truncatedTailBytes: this.pending.length };
+  }
+
+  private block(type: number, body: Buffer, fileOffset: number, onPacket: PacketCallback): void {
+    const u16 = (at: number) => (this.littleEndian ? body.readUInt16LE(at) : body.readUInt16BE(at));
+    const u32 = (at: number) => (this.littleEndian ? body.readUInt32LE(at) : body.readUInt32BE(at));
+    const corrupt = (what: string) =>
+      new CaptureFormatError(`${this.source}: corrupt pcapng block at byte ${fileOffset}: ${what}`);
+    switch (type) {
+      case BLOCK.interfaceDescription: {
+        if (body.length < 8) throw corrupt('interface description shorter than 8 bytes');
+        this.interfaces.push({ linkType: u16(0), snapLength: u32(4), unitsPerSecond: this.timestampResolution(body.subarray(8)) });
+        return;
+      }
+      case BLOCK.enhancedPacket:
+      case BLOCK.packet: {
+        if (body.length < 20) throw corrupt('packet block shorter than 20 bytes');
+        const interfaceId = type === BLOCK.enhancedPacket ? u32(0) : u16(0);
+        const iface = this.interfaces[interfaceId];
+        if (!iface) throw corrupt(`packet names interface ${interfaceId}, but only ${this.interfaces.length} are described`);
+        const capturedLength = u32(12);
+        if (20 + capturedLength > body.length) throw corrupt(`captured length ${capturedLength} runs past the block`);
+        onPacket({
+          timestampMicros: toMicros(u32(4), u32(8), iface.unitsPerSecond),
+          capturedLength,
+          originalLength: u32(16),
+          data: body.subarray(20, 20 + capturedLength),
+          linkType: iface.linkType,
+          fileOffset,
+        });
+        return;
+      }
+      case BLOCK.simplePacket: {
+        const iface = this.interfaces[0];
+        if (!iface) throw corrupt('simple packet block before any interface description');
+        if (body.length < 4) throw corrupt('simple packet block shorter than 4 bytes');
+        const originalLength = u32(0);
+        // §4.4: captured length is the smaller of the original length and the interface's snap length.
+        const capturedLength = Math.min(originalLength, iface.snapLength || originalLength, body.length - 4);
+        onPacket({
+          timestampMicros: 0,
+          capturedLength,
+          originalLength,
+          data: body.subarray(4, 4 + capturedLength),
+          linkType: iface.linkType,
+          fileOffset,
+        });
+        return;
+      }
+      default:
+        return; // name resolution, statistics, custom and unknown blocks carry no packets
+    }
+  }
+
+  /** if_tsresol: MSB clear means 10^-n seconds, set means 2^-n; the default is microseconds. */
+  private timestampResolution(options: Buffer): number {
+    const u16 = (at: number) => (this.littleEndian ? options.readUInt16LE(at) : options.readUInt16BE(at));
+    let offset = 0;
+    while (offset + 4 <= options.length) {
+      const code = u16(offset);
+      const length = u16(offset + 2);
+      if (code === 0) break;
+      if (code === OPTION_IF_TSRESOL && length >= 1 && offset + 4 < options.length) {
+        const value = options[offset + 4]!;
+        const exponent = value & 0x7f;
+        return value & 0x80 ? 2 ** exponent : 10 ** exponent;
+      }
+      offset += 4 + length + ((4 - (length % 4)) % 4);
+    }
+    return 1_000_000;
+  }
+}
+
+/** 64-bit timestamp in interface units → microseconds; exact for the default resolution, BigInt otherwise. */
+function toMicros(high: number, low: number, unitsPerSecond: number): number {
+  if (unitsPerSecond === 1_000_000) return high * 4294967296 + low;
+  const units = (BigInt(high) << 32n) | BigInt(low);
+  return Number((units * 1_000_000n) / BigInt(Math.round(unitsPerSecond)));
+}
