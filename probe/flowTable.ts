@@ -45,9 +45,10 @@ export const DEFAULT_LIMITS: FlowTableLimits = {
 
 /**
  * A TCP flow that saw FIN from both sides (or RST) lingers this long, capture time, so its last ACK
- * and stray retransmissions count towards it instead of opening a phantom flow.
+ * and late FIN retransmissions count towards it instead of opening a phantom reversed flow (as
+ * Suricata keeps them in one flow); a new SYN on the same 5-tuple ends the linger at once.
  */
-export const CLOSE_LINGER_MICROS = 2 * 1_000_000;
+export const CLOSE_LINGER_MICROS = 60 * 1_000_000;
 const DNS_PORT = 53;
 
 interface Endpoint {
@@ -123,9 +124,16 @@ export class FlowTable {
     const forwardKey = `${packet.protocol}|${packet.source}|${packet.sourcePort}|${packet.destination}|${packet.destinationPort}`;
     let flow = this.flows.get(forwardKey);
     if (!flow) {
-      flow = this.flows.get(`${packet.protocol}|${packet.destination}|${packet.destinationPort}|${packet.source}|${packet.sourcePort}`);
+      flow = this.flows.get(
+        `${packet.protocol}|${packet.destination}|${packet.destinationPort}|${packet.source}|${packet.sourcePort}`,
+      );
     }
-    if (flow?.closedAtMicros !== undefined && packet.tcp && packet.tcp.flags & TCP_FLAG.syn && !(packet.tcp.flags & TCP_FLAG.ack)) {
+    if (
+      flow?.closedAtMicros !== undefined &&
+      packet.tcp &&
+      packet.tcp.flags & TCP_FLAG.syn &&
+      !(packet.tcp.flags & TCP_FLAG.ack)
+    ) {
       // A new SYN on a closed flow's 5-tuple: port reuse, a new connection.
       this.close(flow, flow.end ?? 'fin');
       flow = undefined;
@@ -181,10 +189,14 @@ export class FlowTable {
   }
 
   private open(packet: TransportPacket): FlowState {
-    // The SYN sender is the client; a SYN-ACK seen first means the receiver is; for UDP a packet
-    // from port 53 to another port is a DNS response, so its receiver is the client.
+    // The SYN sender is the client; a SYN-ACK seen first means the receiver is.
     const synAck = packet.tcp && packet.tcp.flags & TCP_FLAG.syn && packet.tcp.flags & TCP_FLAG.ack;
-    const dnsResponse = packet.sourcePort === DNS_PORT && packet.destinationPort !== DNS_PORT;
+    // A DNS response seen first (QR bit set) means its receiver asked: Zeek "flips" such flows too.
+    const dnsResponse =
+      packet.protocol === 'udp' &&
+      packet.sourcePort === DNS_PORT &&
+      packet.payload.length > 2 &&
+      (packet.payload[2]! & 0x80) !== 0;
     const reversed = Boolean(synAck) || dnsResponse;
     const a = { ip: packet.source, port: packet.sourcePort };
     const b = { ip: packet.destination, port: packet.destinationPort };
@@ -235,9 +247,11 @@ export class FlowTable {
   private addDnsMessage(flow: FlowState, payload: Buffer): void {
     const message = decodeDns(payload);
     if (!message) return;
-    for (const query of message.queries) if (flow.dnsQueries.length < 64 && !message.isResponse) flow.dnsQueries.push(query);
+    for (const query of message.queries)
+      if (flow.dnsQueries.length < 64 && !message.isResponse) flow.dnsQueries.push(query);
     if (!message.isResponse) return;
-    if (flow.dnsQueries.length === 0) for (const query of message.queries.slice(0, 64)) flow.dnsQueries.push(query);
+    if (flow.dnsQueries.length === 0)
+      for (const query of message.queries.slice(0, 64)) flow.dnsQueries.push(query);
     const asked = message.queries[0]?.name;
     for (const answer of message.answers) {
       if (flow.dnsAnswers.length < 256) flow.dnsAnswers.push(answer);
@@ -261,7 +275,8 @@ export class FlowTable {
     for (const flow of this.flows.values()) {
       this.close(flow, 'evicted');
       this.evicted++;
-      if (this.flows.size < this.limits.maxFlows && this.bufferedBytes <= this.limits.maxBufferedBytes / 2) return;
+      if (this.flows.size < this.limits.maxFlows && this.bufferedBytes <= this.limits.maxBufferedBytes / 2)
+        return;
     }
   }
 
@@ -396,6 +411,8 @@ export class FlowTable {
 /** Host header without port; an IPv6 literal keeps its brackets (`[::1]`). */
 function normaliseHost(host: string): string {
   const lower = host.trim().toLowerCase();
-  const withoutPort = lower.startsWith('[') ? lower.slice(0, lower.indexOf(']') + 1) : lower.replace(/:\d+$/, '');
+  const withoutPort = lower.startsWith('[')
+    ? lower.slice(0, lower.indexOf(']') + 1)
+    : lower.replace(/:\d+$/, '');
   return withoutPort.slice(0, 256) || lower.slice(0, 256);
 }

@@ -57,7 +57,12 @@ export async function runProbe(
     captureName,
     (packet) => {
       stats.packets++;
-      const decoded = decoder.decode(packet.linkType, packet.data, packet.timestampMicros);
+      const decoded = decoder.decode(
+        packet.linkType,
+        packet.data,
+        packet.timestampMicros,
+        packet.capturedLength < packet.originalLength,
+      );
       if (decoded === 'held') return;
       if (typeof decoded === 'string') stats.skipped.add(decoded);
       else table.add(decoded);

@@ -27,7 +27,8 @@ export class TcpStream {
     }
     // Signed 32-bit distance from the base handles wrap-around.
     const offset = (sequence - this.base) | 0;
-    const kept = data.length <= this.limit - this.buffered ? data : data.subarray(0, this.limit - this.buffered);
+    const kept =
+      data.length <= this.limit - this.buffered ? data : data.subarray(0, this.limit - this.buffered);
     this.droppedBytes += data.length - kept.length;
     // Copy: the packet's bytes belong to the capture reader's buffer.
     this.segments.push({ offset, data: Buffer.from(kept) });

@@ -103,8 +103,8 @@ export const TlsSchema = z.object({
 
 export const HttpRequestSchema = z.object({
   method: z.string().min(1).max(32),
-  /** Request target as sent (origin-form path and query, or absolute-form). */
-  target: z.string().min(1).max(8192),
+  /** Request target as sent (origin-form path and query, or absolute-form); empty when the request line had none. */
+  target: z.string().max(8192),
   host: shortText.optional(),
   userAgent: z.string().max(1024).optional(),
   contentType: z.string().max(256).optional(),
@@ -114,7 +114,7 @@ export const HttpRequestSchema = z.object({
 
 export const DnsAnswerSchema = z.object({
   name: shortText,
-  type: z.enum(['A', 'AAAA', 'CNAME']),
+  type: z.enum(['A', 'AAAA', 'CNAME', 'TXT']),
   value: shortText,
   ttl: count,
 });

@@ -27,7 +27,9 @@ export function parsePcapHeader(header: Buffer, source: string): PcapHeader {
   const magics: number[] = [PCAP_MAGIC.microseconds, PCAP_MAGIC.nanoseconds];
   const littleEndian = magics.includes(little);
   if (!littleEndian && !magics.includes(big)) {
-    throw new CaptureFormatError(`${source}: not a pcap file: bad magic number 0x${big.toString(16).padStart(8, '0')} at offset 0`);
+    throw new CaptureFormatError(
+      `${source}: not a pcap file: bad magic number 0x${big.toString(16).padStart(8, '0')} at offset 0`,
+    );
   }
   const magic = littleEndian ? little : big;
   const u32 = (offset: number) => (littleEndian ? header.readUInt32LE(offset) : header.readUInt32BE(offset));
@@ -60,7 +62,9 @@ export class ClassicPcapParser implements CaptureParser {
       const seconds = littleEndian ? buffer.readUInt32LE(offset) : buffer.readUInt32BE(offset);
       const fraction = littleEndian ? buffer.readUInt32LE(offset + 4) : buffer.readUInt32BE(offset + 4);
       const capturedLength = littleEndian ? buffer.readUInt32LE(offset + 8) : buffer.readUInt32BE(offset + 8);
-      const originalLength = littleEndian ? buffer.readUInt32LE(offset + 12) : buffer.readUInt32BE(offset + 12);
+      const originalLength = littleEndian
+        ? buffer.readUInt32LE(offset + 12)
+        : buffer.readUInt32BE(offset + 12);
       if (capturedLength > MAX_RECORD_LENGTH) {
         throw new CaptureFormatError(
           `${this.source}: corrupt packet record at byte ${this.pending.fileOffset + offset}: captured length ${capturedLength} exceeds ${MAX_RECORD_LENGTH} (file snaplen ${snapLength})`,
@@ -83,7 +87,9 @@ export class ClassicPcapParser implements CaptureParser {
 
   finish(): { truncatedTailBytes: number } {
     if (!this.header) {
-      throw new CaptureFormatError(`${this.source}: pcap file header cut short: ${this.pending.length} of 24 bytes`);
+      throw new CaptureFormatError(
+        `${this.source}: pcap file header cut short: ${this.pending.length} of 24 bytes`,
+      );
     }
     return { truncatedTailBytes: this.pending.length };
   }

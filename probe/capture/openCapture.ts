@@ -54,7 +54,9 @@ export async function readCapture(
     head = Buffer.concat([head, next.value]);
   }
   if (head.length < 4) {
-    throw new CaptureFormatError(`${source}: not a capture file: ${head.length} bytes, too short for a file header`);
+    throw new CaptureFormatError(
+      `${source}: not a capture file: ${head.length} bytes, too short for a file header`,
+    );
   }
   const compressed = head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1];
   const rest = (async function* () {
@@ -72,7 +74,9 @@ export async function readCapture(
       try {
         for await (const chunk of gunzip) yield chunk as Buffer;
       } catch (error) {
-        throw new CaptureFormatError(`${source}: gzip stream is corrupt: ${(error as Error).message}`, { cause: error });
+        throw new CaptureFormatError(`${source}: gzip stream is corrupt: ${(error as Error).message}`, {
+          cause: error,
+        });
       }
     })();
   }
@@ -90,7 +94,9 @@ export async function readCapture(
     await afterChunk();
   }
   if (!parser) {
-    throw new CaptureFormatError(`${source}: not a capture file: ${pending.length} bytes after decompression`);
+    throw new CaptureFormatError(
+      `${source}: not a capture file: ${pending.length} bytes after decompression`,
+    );
   }
   const { truncatedTailBytes } = parser.finish();
   return { format: parser.format, compressed, truncatedTailBytes, bytesRead };

@@ -55,7 +55,9 @@ export class PcapngParser implements CaptureParser {
         this.sectionSeen = true;
         this.interfaces = [];
       } else if (!this.sectionSeen) {
-        throw new CaptureFormatError(`${this.source}: not a pcapng file: no section header block at offset 0`);
+        throw new CaptureFormatError(
+          `${this.source}: not a pcapng file: no section header block at offset 0`,
+        );
       }
       const u32 = (at: number) => (this.littleEndian ? buffer.readUInt32LE(at) : buffer.readUInt32BE(at));
       type = u32(offset);
@@ -80,7 +82,8 @@ export class PcapngParser implements CaptureParser {
   }
 
   finish(): { truncatedTailBytes: number } {
-    if (!this.sectionSeen) throw new CaptureFormatError(`${this.source}: pcapng file cut short before its section header`);
+    if (!this.sectionSeen)
+      throw new CaptureFormatError(`${this.source}: pcapng file cut short before its section header`);
     return { truncatedTailBytes: this.pending.length };
   }
 
@@ -92,7 +95,11 @@ export class PcapngParser implements CaptureParser {
     switch (type) {
       case BLOCK.interfaceDescription: {
         if (body.length < 8) throw corrupt('interface description shorter than 8 bytes');
-        this.interfaces.push({ linkType: u16(0), snapLength: u32(4), unitsPerSecond: this.timestampResolution(body.subarray(8)) });
+        this.interfaces.push({
+          linkType: u16(0),
+          snapLength: u32(4),
+          unitsPerSecond: this.timestampResolution(body.subarray(8)),
+        });
         return;
       }
       case BLOCK.enhancedPacket:
@@ -100,9 +107,13 @@ export class PcapngParser implements CaptureParser {
         if (body.length < 20) throw corrupt('packet block shorter than 20 bytes');
         const interfaceId = type === BLOCK.enhancedPacket ? u32(0) : u16(0);
         const iface = this.interfaces[interfaceId];
-        if (!iface) throw corrupt(`packet names interface ${interfaceId}, but only ${this.interfaces.length} are described`);
+        if (!iface)
+          throw corrupt(
+            `packet names interface ${interfaceId}, but only ${this.interfaces.length} are described`,
+          );
         const capturedLength = u32(12);
-        if (20 + capturedLength > body.length) throw corrupt(`captured length ${capturedLength} runs past the block`);
+        if (20 + capturedLength > body.length)
+          throw corrupt(`captured length ${capturedLength} runs past the block`);
         onPacket({
           timestampMicros: toMicros(u32(4), u32(8), iface.unitsPerSecond),
           capturedLength,

@@ -3,7 +3,7 @@ import { formatIpv6 } from './ipv6.ts';
 
 /** DNS message, RFC 1035 §4.1: 12-byte header, then questions and resource records. */
 const HEADER_LENGTH = 12;
-const RR_TYPE = { A: 1, CNAME: 5, AAAA: 28 } as const;
+const RR_TYPE = { A: 1, CNAME: 5, TXT: 16, AAAA: 28 } as const;
 const TYPE_NAMES: Record<number, string> = {
   1: 'A',
   2: 'NS',
@@ -93,6 +93,16 @@ export function decodeDns(message: Buffer): DnsMessage | null {
           value: formatIpv6(message, dataStart),
           ttl,
         });
+      } else if (type === RR_TYPE.TXT) {
+        // RFC 1035 §3.3.14: one or more length-prefixed strings; kept joined, cut to 256 characters.
+        const parts: string[] = [];
+        for (let i = dataStart; i < dataStart + dataLength; ) {
+          const length = message[i]!;
+          parts.push(message.toString('latin1', i + 1, Math.min(dataStart + dataLength, i + 1 + length)));
+          i += 1 + length;
+        }
+        const text = parts.join('');
+        if (text.length > 0) answers.push({ name, type: 'TXT', value: text.slice(0, 256), ttl });
       } else if (type === RR_TYPE.CNAME) {
         answers.push({ name, type: 'CNAME', value: readName(message, dataStart).name, ttl });
       }

@@ -5,7 +5,28 @@ import { gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
  * request line (§3), header fields (§5), message body by Content-Length or chunked (§6, §7.1),
  * Content-Encoding gzip/deflate (RFC 9110 §8.4.1). Several requests on one connection are read in order.
  */
-const METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH', 'CONNECT', 'TRACE']);
+/**
+ * Request line (RFC 9112 §3): method token, target, version. Like Zeek, any method token is
+ * accepted (`CCM_POST`), a malformed version is kept (`HTTP/1.`), a missing version is HTTP/0.9
+ * (`GET /HTTP/1.1`), a missing target is empty; the method must be followed by a space (`GET/` is not a request);
+ * but without an HTTP version the target must look like one (`/…`, `*`, `http…`), so SMTP, IMAP or
+ * SIP text is not taken for HTTP.
+ */
+const REQUEST_LINE = /^([A-Z][A-Z0-9_-]{1,23}) (\S*)(?: (HTTP\/[\d.]*))?\r?$/;
+const LINE_END = /\r?\n/;
+
+function parseRequestLine(line: string): { method: string; target: string; version: string } | null {
+  const match = REQUEST_LINE.exec(line);
+  if (!match) return null;
+  let [, method, target, version] = match as unknown as [string, string, string, string | undefined];
+  if (!version && /^HTTP\/[\d.]+$/.test(target)) {
+    version = target;
+    target = '';
+  }
+  if (!version && !/^(\/|\*|https?:)/i.test(target)) return null;
+  return { method, target, version: version ?? 'HTTP/0.9' };
+}
+
 /** Decompressed bodies are cut at this size (a decompression bomb costs bounded work). */
 export const MAX_DECODED_BODY_BYTES = 1024 * 1024;
 const MAX_HEADER_BYTES = 64 * 1024;
@@ -21,8 +42,9 @@ export interface HttpRequest {
 }
 
 export function looksLikeHttpRequest(stream: Buffer): boolean {
-  const space = stream.indexOf(0x20);
-  return space > 0 && space <= 8 && METHODS.has(stream.toString('latin1', 0, space));
+  const newline = stream.indexOf(0x0a);
+  const line = stream.toString('latin1', 0, newline < 0 ? Math.min(stream.length, 8192) : newline);
+  return parseRequestLine(line) !== null;
 }
 
 export function headerValue(request: HttpRequest, name: string): string | undefined {
@@ -86,18 +108,43 @@ export function parseHttpRequests(stream: Buffer, maxRequests: number): ParsedRe
   while (offset < stream.length && requests.length < maxRequests) {
     const rest = stream.subarray(offset);
     if (!looksLikeHttpRequest(rest)) break;
-    const headerEnd = rest.indexOf('\r\n\r\n', 0, 'latin1');
-    if (headerEnd < 0 || headerEnd > MAX_HEADER_BYTES) break;
-    const lines = rest.toString('latin1', 0, headerEnd).split('\r\n');
-    const [method, target, version] = lines[0]!.split(' ');
-    if (!method || !target || !version?.startsWith('HTTP/1.')) break;
+    // The header section ends at an empty line; bare LF line ends are accepted (RFC 9112 §2.2).
+    const crlf = rest.indexOf('\r\n\r\n', 0, 'latin1');
+    const lf = rest.indexOf('\n\n', 0, 'latin1');
+    let headerEnd: number;
+    let separator: number;
+    if (crlf >= 0 && (lf < 0 || crlf < lf)) {
+      headerEnd = crlf;
+      separator = 4;
+    } else if (lf >= 0) {
+      headerEnd = lf;
+      separator = 2;
+    } else {
+      // A request whose header section the stream cut off (capture ended, gap) is still described.
+      headerEnd = Math.min(rest.length, MAX_HEADER_BYTES);
+      separator = 0;
+    }
+    const cutOff = separator === 0;
+    if (headerEnd > MAX_HEADER_BYTES) break;
+    const lines = rest
+      .toString('latin1', 0, headerEnd)
+      .replace(/\r?\n$/, '')
+      .split(LINE_END);
+    const requestLine = parseRequestLine(lines[0]!);
+    if (!requestLine) break;
+    const { method, target, version } = requestLine;
     const headers: [string, string][] = [];
     for (const line of lines.slice(1)) {
       const colon = line.indexOf(':');
       if (colon > 0) headers.push([line.slice(0, colon).trim(), line.slice(colon + 1).trim()]);
     }
     const lookup = (name: string) => headers.find(([key]) => key.toLowerCase() === name)?.[1];
-    const bodyStart = headerEnd + 4;
+    if (cutOff) {
+      requests.push({ method, target, version, headers, body: Buffer.alloc(0), bodyTruncated: true });
+      offset = stream.length;
+      break;
+    }
+    const bodyStart = headerEnd + separator;
     let body: Buffer;
     let consumed: number;
     let truncated = false;

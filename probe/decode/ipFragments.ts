@@ -32,7 +32,14 @@ export class IpFragmentReassembler {
    * Adds one fragment; returns the whole payload when this fragment completes it, null while
    * parts are missing, and 'limit' when the fragment breaks a bound.
    */
-  add(key: string, offset: number, moreFragments: boolean, data: Buffer, ipBytes: number, nowMicros: number): ReassembledPayload | null | 'limit' {
+  add(
+    key: string,
+    offset: number,
+    moreFragments: boolean,
+    data: Buffer,
+    ipBytes: number,
+    nowMicros: number,
+  ): ReassembledPayload | null | 'limit' {
     if (offset + data.length > MAX_DATAGRAM) return 'limit';
     let entry = this.pending.get(key);
     if (!entry) {

@@ -17,9 +17,14 @@ export interface Ipv4Packet {
   readonly payload: Buffer;
 }
 
-const formatAddress = (b: Buffer, offset: number) => `${b[offset]}.${b[offset + 1]}.${b[offset + 2]}.${b[offset + 3]}`;
+const formatAddress = (b: Buffer, offset: number) =>
+  `${b[offset]}.${b[offset + 1]}.${b[offset + 2]}.${b[offset + 3]}`;
 
-export function decodeIpv4(packet: Buffer): Ipv4Packet | SkipReason {
+/**
+ * `snapped`: the capture stored fewer bytes than were on the wire (snap length), so a packet shorter
+ * than its Total Length is expected; otherwise such a packet is malformed and skipped.
+ */
+export function decodeIpv4(packet: Buffer, snapped = false): Ipv4Packet | SkipReason {
   if (packet.length < MIN_HEADER_LENGTH) return 'truncated-ip';
   const versionAndIhl = packet[0]!;
   if (versionAndIhl >> 4 !== 4) return 'bad-ip-header';
@@ -28,6 +33,7 @@ export function decodeIpv4(packet: Buffer): Ipv4Packet | SkipReason {
   if (packet.length < headerLength) return 'truncated-ip';
   const totalLength = packet.readUInt16BE(2);
   if (totalLength < headerLength) return 'bad-ip-header';
+  if (totalLength > packet.length && !snapped) return 'truncated-ip';
   const flagsAndOffset = packet.readUInt16BE(6);
   // Ethernet padding can follow totalLength; a snap length can cut the packet short of it.
   const end = Math.min(packet.length, totalLength);

@@ -27,8 +27,10 @@ export interface NetworkPayload {
 }
 
 const fromEtherType = (etherType: number, payload: Buffer, vlans?: number[]): NetworkPayload | SkipReason => {
-  if (etherType === ETHERTYPE.ipv4) return vlans ? { ipVersion: 4, payload, vlans } : { ipVersion: 4, payload };
-  if (etherType === ETHERTYPE.ipv6) return vlans ? { ipVersion: 6, payload, vlans } : { ipVersion: 6, payload };
+  if (etherType === ETHERTYPE.ipv4)
+    return vlans ? { ipVersion: 4, payload, vlans } : { ipVersion: 4, payload };
+  if (etherType === ETHERTYPE.ipv6)
+    return vlans ? { ipVersion: 6, payload, vlans } : { ipVersion: 6, payload };
   return 'unsupported-ethertype';
 };
 
@@ -44,7 +46,11 @@ export function decodeLink(linkType: number, frame: Buffer): NetworkPayload | Sk
       let etherType = frame.readUInt16BE(12);
       let offset = 14;
       let vlans: number[] | undefined;
-      while (etherType === ETHERTYPE.vlan || etherType === ETHERTYPE.qinq || etherType === ETHERTYPE.vlanOld) {
+      while (
+        etherType === ETHERTYPE.vlan ||
+        etherType === ETHERTYPE.qinq ||
+        etherType === ETHERTYPE.vlanOld
+      ) {
         if (frame.length < offset + 4) return 'truncated-link-header';
         (vlans ??= []).push(frame.readUInt16BE(offset) & 0x0fff);
         etherType = frame.readUInt16BE(offset + 2);
@@ -66,7 +72,10 @@ export function decodeLink(linkType: number, frame: Buffer): NetworkPayload | Sk
     case LINKTYPE.loop: {
       // 4-byte address family: host byte order for NULL (so either order here), network order for LOOP.
       if (frame.length < 4) return 'truncated-link-header';
-      const family = linkType === LINKTYPE.loop ? frame.readUInt32BE(0) : Math.min(frame.readUInt32LE(0), frame.readUInt32BE(0));
+      const family =
+        linkType === LINKTYPE.loop
+          ? frame.readUInt32BE(0)
+          : Math.min(frame.readUInt32LE(0), frame.readUInt32BE(0));
       if (family === AF_INET) return { ipVersion: 4, payload: frame.subarray(4) };
       if (AF_INET6.has(family)) return { ipVersion: 6, payload: frame.subarray(4) };
       return 'unsupported-ethertype';

@@ -15,7 +15,8 @@ export class PacketDecoder {
   readonly fragments = new IpFragmentReassembler();
   private lastExpiry = 0;
 
-  decode(linkType: number, frame: Buffer, timestampMicros: number): DecodeResult {
+  /** `snapped`: the capture kept fewer bytes than the packet had (capturedLength < originalLength). */
+  decode(linkType: number, frame: Buffer, timestampMicros: number, snapped = false): DecodeResult {
     const link = decodeLink(linkType, frame);
     if (typeof link === 'string') return link;
     if (timestampMicros - this.lastExpiry > 1_000_000) {
@@ -28,25 +29,39 @@ export class PacketDecoder {
     let ipBytes: number;
     let payload: Buffer;
     if (link.ipVersion === 4) {
-      const ip = decodeIpv4(link.payload);
+      const ip = decodeIpv4(link.payload, snapped);
       if (typeof ip === 'string') return ip;
       ({ source, destination, protocol, payload } = ip);
       ipBytes = ip.totalLength;
       if (ip.moreFragments || ip.fragmentOffset > 0) {
-        const whole = this.fragments.add(`4|${source}|${destination}|${protocol}|${ip.identification}`, ip.fragmentOffset, ip.moreFragments, payload, ipBytes, timestampMicros);
+        const whole = this.fragments.add(
+          `4|${source}|${destination}|${protocol}|${ip.identification}`,
+          ip.fragmentOffset,
+          ip.moreFragments,
+          payload,
+          ipBytes,
+          timestampMicros,
+        );
         if (whole === 'limit') return 'fragment-limit';
         if (!whole) return 'held';
         payload = whole.payload;
         ipBytes = whole.ipBytes;
       }
     } else {
-      const ip = decodeIpv6(link.payload);
+      const ip = decodeIpv6(link.payload, snapped);
       if (typeof ip === 'string') return ip;
       ({ source, destination, protocol, payload } = ip);
       ipBytes = ip.totalLength;
       // An atomic fragment (offset 0, no more fragments; RFC 6946) is a whole datagram.
       if (ip.fragment && (ip.fragment.moreFragments || ip.fragment.offset > 0)) {
-        const whole = this.fragments.add(`6|${source}|${destination}|${ip.fragment.identification}`, ip.fragment.offset, ip.fragment.moreFragments, payload, ipBytes, timestampMicros);
+        const whole = this.fragments.add(
+          `6|${source}|${destination}|${ip.fragment.identification}`,
+          ip.fragment.offset,
+          ip.fragment.moreFragments,
+          payload,
+          ipBytes,
+          timestampMicros,
+        );
         if (whole === 'limit') return 'fragment-limit';
         if (!whole) return 'held';
         payload = whole.payload;
@@ -69,7 +84,13 @@ export class PacketDecoder {
     if (protocol === IP_PROTOCOL.udp) {
       const udp = decodeUdp(payload);
       if (typeof udp === 'string') return udp;
-      return { ...common, protocol: 'udp', sourcePort: udp.sourcePort, destinationPort: udp.destinationPort, payload: udp.payload };
+      return {
+        ...common,
+        protocol: 'udp',
+        sourcePort: udp.sourcePort,
+        destinationPort: udp.destinationPort,
+        payload: udp.payload,
+      };
     }
     return 'unsupported-ip-protocol';
   }

@@ -20,6 +20,7 @@ export function parseQuicLongHeader(datagram: Buffer): QuicLongHeader | null {
   if (!KNOWN_VERSIONS.has(version) && !draft) return null;
   const type = (first & 0x30) >> 4;
   const initial = version === 0x6b3343cf ? type === 1 : type === 0;
-  const name = version === 1 ? 'QUIC v1' : version === 0x6b3343cf ? 'QUIC v2' : `QUIC draft-${version & 0xff}`;
+  const name =
+    version === 1 ? 'QUIC v1' : version === 0x6b3343cf ? 'QUIC v2' : `QUIC draft-${version & 0xff}`;
   return { version: name, initial };
 }

@@ -26,6 +26,12 @@ const VERSION_NAMES: Record<number, string> = {
   772: 'TLS 1.3',
 };
 
+/** Orders versions: drafts of TLS 1.3 (0x7fNN) between 1.2 and 1.3; unknown values lowest. */
+function versionRank(version: number): number {
+  if (version >> 8 === 0x7f) return 0x0303 + (version & 0xff) / 256;
+  return version >= 0x0300 && version <= 0x0304 ? version : 0;
+}
+
 /** `TLS 1.2`, `TLS 1.3`; drafts of 1.3 (0x7fNN) as `TLS 1.3 draft NN`. */
 export function versionName(version: number): string {
   if (version >> 8 === 0x7f) return `TLS 1.3 draft ${version & 0xff}`;
@@ -97,7 +103,8 @@ export function parseClientHello(stream: Buffer): ClientHello | null {
           for (let i = 1; i + 1 < data.length && i < 1 + data[0]!; i += 2) {
             const version = data.readUInt16BE(i);
             // Skip GREASE values (RFC 8701), which look like 0x?a?a.
-            if ((version & 0x0f0f) !== 0x0a0a && version > highest && version <= 0x0304) highest = version;
+            if ((version & 0x0f0f) !== 0x0a0a && versionRank(version) > versionRank(highest))
+              highest = version;
           }
         }
       }
@@ -134,7 +141,8 @@ export function parseServerHelloVersion(stream: Buffer): string | null {
     while (offset + 4 <= end) {
       const type = body.readUInt16BE(offset);
       const length = body.readUInt16BE(offset + 2);
-      if (type === EXTENSION.supportedVersions && length === 2 && offset + 6 <= end) version = body.readUInt16BE(offset + 4);
+      if (type === EXTENSION.supportedVersions && length === 2 && offset + 6 <= end)
+        version = body.readUInt16BE(offset + 4);
       offset += 4 + length;
     }
   }

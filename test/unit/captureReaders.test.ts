@@ -6,9 +6,13 @@ import { CaptureFormatError } from '../../probe/errors.ts';
 import { chunksOf } from '../helpers/scenario.ts';
 
 /** A classic pcap file (draft-ietf-opsawg-pcap §4 header, §5 records) in either byte order. */
-function pcap(options: { littleEndian: boolean; nanosecond: boolean; linkType?: number }, packets: Buffer[]): Buffer {
+function pcap(
+  options: { littleEndian: boolean; nanosecond: boolean; linkType?: number },
+  packets: Buffer[],
+): Buffer {
   const header = Buffer.alloc(24);
-  const w32 = (b: Buffer, v: number, o: number) => (options.littleEndian ? b.writeUInt32LE(v, o) : b.writeUInt32BE(v, o));
+  const w32 = (b: Buffer, v: number, o: number) =>
+    options.littleEndian ? b.writeUInt32LE(v, o) : b.writeUInt32BE(v, o);
   w32(header, options.nanosecond ? 0xa1b23c4d : 0xa1b2c3d4, 0);
   w32(header, 65535, 16);
   w32(header, options.linkType ?? 1, 20);
@@ -52,13 +56,28 @@ function pcapng(littleEndian: boolean): Buffer {
     littleEndian ? b.writeUInt32LE(v) : b.writeUInt32BE(v);
     return b;
   };
-  const shb = block(0x0a0d0d0a, Buffer.concat([u32(0x1a2b3c4d), u16(1), u16(0), Buffer.alloc(8, 0xff)]), littleEndian);
+  const shb = block(
+    0x0a0d0d0a,
+    Buffer.concat([u32(0x1a2b3c4d), u16(1), u16(0), Buffer.alloc(8, 0xff)]),
+    littleEndian,
+  );
   // Interface 0: Ethernet, microseconds (default). Interface 1: raw IP, nanoseconds (if_tsresol = 9).
   const idb0 = block(1, Buffer.concat([u16(1), u16(0), u32(65535)]), littleEndian);
   const tsresol = Buffer.concat([u16(9), u16(1), Buffer.from([9, 0, 0, 0]), u16(0), u16(0)]);
   const idb1 = block(1, Buffer.concat([u16(101), u16(0), u32(65535), tsresol]), littleEndian);
   const epb = (iface: number, units: bigint, data: Buffer) =>
-    block(6, Buffer.concat([u32(iface), u32(Number(units >> 32n)), u32(Number(units & 0xffffffffn)), u32(data.length), u32(data.length), data]), littleEndian);
+    block(
+      6,
+      Buffer.concat([
+        u32(iface),
+        u32(Number(units >> 32n)),
+        u32(Number(units & 0xffffffffn)),
+        u32(data.length),
+        u32(data.length),
+        data,
+      ]),
+      littleEndian,
+    );
   const spb = block(3, Buffer.concat([u32(5), Buffer.from('simpl')]), littleEndian);
   const nameResolution = block(4, Buffer.alloc(4), littleEndian);
   return Buffer.concat([
@@ -101,7 +120,10 @@ describe('readCapture: classic pcap', () => {
   });
 
   it('reports a final record cut short instead of throwing', async () => {
-    const file = pcap({ littleEndian: true, nanosecond: false }, [Buffer.from('whole'), Buffer.from('cut off here')]);
+    const file = pcap({ littleEndian: true, nanosecond: false }, [
+      Buffer.from('whole'),
+      Buffer.from('cut off here'),
+    ]);
 
     const { result, packets } = await readAll(file.subarray(0, file.length - 4));
 
@@ -127,46 +149,61 @@ describe('readCapture: classic pcap', () => {
   });
 
   it('rejects a file shorter than its header, and a corrupt gzip stream', async () => {
-    await expect(readAll(pcap({ littleEndian: true, nanosecond: false }, []).subarray(0, 10))).rejects.toThrow(
-      'test: pcap file header cut short: 10 of 24 bytes',
-    );
-    await expect(readAll(Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0]), Buffer.alloc(20, 7)]))).rejects.toThrow(/gzip stream is corrupt/);
+    await expect(
+      readAll(pcap({ littleEndian: true, nanosecond: false }, []).subarray(0, 10)),
+    ).rejects.toThrow('test: pcap file header cut short: 10 of 24 bytes');
+    await expect(
+      readAll(Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0]), Buffer.alloc(20, 7)])),
+    ).rejects.toThrow(/gzip stream is corrupt/);
   });
 
   it('fails on an impossible record length with the byte offset', async () => {
     const badRecordHeader = Buffer.alloc(16);
     badRecordHeader.writeUInt32LE(10_000_000, 8);
-    const corrupt = Buffer.concat([pcap({ littleEndian: true, nanosecond: false }, [Buffer.from('ok')]), badRecordHeader]);
+    const corrupt = Buffer.concat([
+      pcap({ littleEndian: true, nanosecond: false }, [Buffer.from('ok')]),
+      badRecordHeader,
+    ]);
 
     await expect(readAll(corrupt)).rejects.toThrow('corrupt packet record at byte 42');
   });
 });
 
 describe('readCapture: pcapng', () => {
-  it.each([true, false])('reads interfaces, EPB and SPB with per-interface link type and resolution (little-endian=%s)', async (littleEndian) => {
-    const { result, packets } = await readAll(pcapng(littleEndian), 5);
+  it.each([true, false])(
+    'reads interfaces, EPB and SPB with per-interface link type and resolution (little-endian=%s)',
+    async (littleEndian) => {
+      const { result, packets } = await readAll(pcapng(littleEndian), 5);
 
-    expect(result.format).toBe('pcapng');
-    expect(packets.map((p) => [p.text, p.linkType, p.timestampMicros])).toEqual([
-      ['on-eth', 1, 1_400_000_000_123_456],
-      ['on-raw', 101, 1_400_000_000_123_456],
-      ['simpl', 1, 0],
-    ]);
-  });
+      expect(result.format).toBe('pcapng');
+      expect(packets.map((p) => [p.text, p.linkType, p.timestampMicros])).toEqual([
+        ['on-eth', 1, 1_400_000_000_123_456],
+        ['on-raw', 101, 1_400_000_000_123_456],
+        ['simpl', 1, 0],
+      ]);
+    },
+  );
 
   it('names a packet block that refers to an undescribed interface', async () => {
     const file = pcapng(true);
     const shbLength = file.readUInt32LE(4);
     const idbLength = file.readUInt32LE(shbLength + 4);
-    const withoutInterfaces = Buffer.concat([file.subarray(0, shbLength), file.subarray(shbLength + idbLength + file.readUInt32LE(shbLength + idbLength + 4))]);
+    const withoutInterfaces = Buffer.concat([
+      file.subarray(0, shbLength),
+      file.subarray(shbLength + idbLength + file.readUInt32LE(shbLength + idbLength + 4)),
+    ]);
 
-    await expect(readAll(withoutInterfaces)).rejects.toThrow(/corrupt pcapng block at byte \d+: packet names interface 0, but only 0 are described/);
+    await expect(readAll(withoutInterfaces)).rejects.toThrow(
+      /corrupt pcapng block at byte \d+: packet names interface 0, but only 0 are described/,
+    );
   });
 
   it('rejects a block whose trailing length differs', async () => {
     const file = pcapng(true);
     file.writeUInt32LE(999, file.readUInt32LE(4) - 4);
 
-    await expect(readAll(file)).rejects.toThrow('test: corrupt pcapng block at byte 0: leading length 28 and trailing length 999 differ');
+    await expect(readAll(file)).rejects.toThrow(
+      'test: corrupt pcapng block at byte 0: leading length 28 and trailing length 999 differ',
+    );
   });
 });

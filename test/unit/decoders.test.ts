@@ -46,7 +46,12 @@ describe('parseClientHello', () => {
   it('reads SNI, ALPN and the highest supported version', () => {
     const hello = parseClientHello(tlsClientHello('api.account.xiaomi.com', Buffer.alloc(32, 1)));
 
-    expect(hello).toEqual({ sni: 'api.account.xiaomi.com', alpn: ['http/1.1'], version: 'TLS 1.3', ech: false });
+    expect(hello).toEqual({
+      sni: 'api.account.xiaomi.com',
+      alpn: ['http/1.1'],
+      version: 'TLS 1.3',
+      ech: false,
+    });
   });
 
   it('returns null when the hello is cut short or is not TLS', () => {

@@ -43,7 +43,12 @@ describe('probe over build 2 (plaintext cloud messaging)', () => {
     // Handshake (SYN, ACK), ClientHello, ACK after the server's bytes, FIN, last ACK: 6 client packets; 4 from the server.
     expect(tls.flow.packets).toEqual({ toServer: 6, toClient: 4 });
     expect(tls.flow.end).toBe('fin');
-    expect(tls.tls).toEqual({ version: 'TLS 1.3', offeredVersion: 'TLS 1.3', sni: 'api.account.xiaomi.com', alpn: ['http/1.1'] });
+    expect(tls.tls).toEqual({
+      version: 'TLS 1.3',
+      offeredVersion: 'TLS 1.3',
+      sni: 'api.account.xiaomi.com',
+      alpn: ['http/1.1'],
+    });
     expect(tls.names.dns).toBe('api.account.xiaomi.com');
   });
 
