@@ -52,7 +52,8 @@ export function decodeLink(linkType: number, frame: Buffer): NetworkPayload | Sk
         etherType === ETHERTYPE.vlanOld
       ) {
         if (frame.length < offset + 4) return 'truncated-link-header';
-        (vlans ??= []).push(frame.readUInt16BE(offset) & 0x0fff);
+        vlans ??= [];
+        vlans.push(frame.readUInt16BE(offset) & 0x0fff);
         etherType = frame.readUInt16BE(offset + 2);
         offset += 4;
       }
