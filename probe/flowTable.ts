@@ -12,9 +12,11 @@ import {
 import { extractCandidates } from './candidates.ts';
 import { decodeDns } from './decode/dns.ts';
 import { headerValue, looksLikeHttpRequest, parseHttpRequests } from './decode/http1.ts';
+import type { PacketView } from './decode/packetView.ts';
 import { parseQuicLongHeader } from './decode/quic.ts';
-import { TCP_FLAG, type TcpSegment } from './decode/tcp.ts';
+import { TCP_FLAG } from './decode/tcp.ts';
 import { looksLikeTls, parseClientHello, parseServerHelloVersion } from './decode/tls.ts';
+import { FlowIndex, type IndexedFlow } from './flowIndex.ts';
 import { TcpStream } from './tcpStream.ts';
 import { PROBE_VERSION } from './version.ts';
 
@@ -22,8 +24,14 @@ import { PROBE_VERSION } from './version.ts';
 export interface FlowTableLimits {
   /** Client→server bytes kept per flow for application decoding. @default 256 KiB */
   readonly clientStreamBytes: number;
-  /** Server→client bytes kept per flow (TLS ServerHello, DNS over TCP). @default 16 KiB */
+  /** Server→client bytes kept per flow (the TLS ServerHello). @default 4 KiB */
   readonly serverStreamBytes: number;
+  /** Client bytes kept once the client stream is known to be TLS (enough for a large ClientHello). @default 16 KiB */
+  readonly tlsClientStreamBytes: number;
+  /** Bytes kept per direction of a stream that is neither HTTP, TLS nor DNS. @default 4 KiB */
+  readonly otherStreamBytes: number;
+  /** Bytes kept per direction of DNS over TCP. @default 64 KiB */
+  readonly dnsStreamBytes: number;
   /** A flow idle this long (capture time) is closed. @default 120 s */
   readonly idleTimeoutMicros: number;
   /** A flow open this long is reported and continues in a new record. @default 30 min */
@@ -36,7 +44,10 @@ export interface FlowTableLimits {
 
 export const DEFAULT_LIMITS: FlowTableLimits = {
   clientStreamBytes: 256 * 1024,
-  serverStreamBytes: 16 * 1024,
+  serverStreamBytes: 4 * 1024,
+  tlsClientStreamBytes: 16 * 1024,
+  otherStreamBytes: 4 * 1024,
+  dnsStreamBytes: 64 * 1024,
   idleTimeoutMicros: 120 * 1_000_000,
   activeTimeoutMicros: 30 * 60 * 1_000_000,
   maxFlows: 200_000,
@@ -56,7 +67,7 @@ interface Endpoint {
   readonly port: number;
 }
 
-interface FlowState {
+interface FlowState extends IndexedFlow {
   readonly key: string;
   readonly protocol: 'tcp' | 'udp';
   readonly client: Endpoint;
@@ -68,6 +79,10 @@ interface FlowState {
   payloadBytes: { toServer: number; toClient: number };
   clientStream: TcpStream;
   serverStream: TcpStream;
+  /** Whether the client stream's first bytes were looked at to size what is kept. */
+  clientSized: boolean;
+  /** Decoded content, fixed when the flow closed (its stream buffers are released then). */
+  content?: FlowContent;
   serverFinished: boolean;
   clientFinished: boolean;
   end?: 'fin' | 'rst';
@@ -78,18 +93,14 @@ interface FlowState {
   firstDatagram?: Buffer;
 }
 
-export interface TransportPacket {
-  readonly timestampMicros: number;
-  readonly source: string;
-  readonly destination: string;
-  readonly ipTotalLength: number;
-  readonly protocol: 'tcp' | 'udp';
-  readonly sourcePort: number;
-  readonly destinationPort: number;
-  readonly payload: Buffer;
-  /** TCP only. */
-  readonly tcp?: Pick<TcpSegment, 'sequence' | 'flags'>;
-}
+/** What a flow's bytes said: everything in a record that is not counters and endpoints. */
+type FlowContent = Pick<
+  FlowRecord,
+  'transport' | 'application' | 'tls' | 'http' | 'dns' | 'quic' | 'candidates' | 'limits'
+> & {
+  readonly sni?: string;
+  readonly httpHost?: string;
+};
 
 const iso = (micros: number) => new Date(Math.floor(micros / 1000)).toISOString();
 
@@ -99,7 +110,9 @@ const iso = (micros: number) => new Date(Math.floor(micros / 1000)).toISOString(
  * is evicted. Everything here is synchronous; records go to `emit` as they are made.
  */
 export class FlowTable {
-  private readonly flows = new Map<string, FlowState>();
+  /** Open flows in the order they were opened (sweeps and eviction walk it oldest first). */
+  private readonly flows = new Set<FlowState>();
+  private readonly index = new FlowIndex<FlowState>();
   /** Server IP → the name a DNS client asked for (the question, not the CNAME target). */
   private readonly namesByIp = new Map<string, string>();
   private lastSweepMicros = 0;
@@ -120,56 +133,57 @@ export class FlowTable {
     return this.flows.size;
   }
 
-  add(packet: TransportPacket): void {
-    const forwardKey = `${packet.protocol}|${packet.source}|${packet.sourcePort}|${packet.destination}|${packet.destinationPort}`;
-    let flow = this.flows.get(forwardKey);
-    if (!flow) {
-      flow = this.flows.get(
-        `${packet.protocol}|${packet.destination}|${packet.destinationPort}|${packet.source}|${packet.sourcePort}`,
-      );
-    }
+  /** Adds one decoded TCP or UDP packet (the view is only read during the call). */
+  add(view: PacketView): void {
+    const now = view.timestampMicros;
+    const found = this.index.find(view);
+    let flow = found?.flow;
+    let toServer = found?.toServer ?? true;
     if (
       flow?.closedAtMicros !== undefined &&
-      packet.tcp &&
-      packet.tcp.flags & TCP_FLAG.syn &&
-      !(packet.tcp.flags & TCP_FLAG.ack)
+      view.tcpFlags & TCP_FLAG.syn &&
+      !(view.tcpFlags & TCP_FLAG.ack)
     ) {
       // A new SYN on a closed flow's 5-tuple: port reuse, a new connection.
       this.close(flow, flow.end ?? 'fin');
       flow = undefined;
     }
-    if (flow && packet.timestampMicros - flow.firstMicros > this.limits.activeTimeoutMicros) {
+    if (flow && now - flow.firstMicros > this.limits.activeTimeoutMicros) {
       this.report(flow, 'active-timeout');
-      this.restart(flow, packet.timestampMicros);
+      this.restart(flow, now);
     }
     if (!flow) {
       if (this.flows.size >= this.limits.maxFlows) this.evictOldest();
-      flow = this.open(packet);
-      this.flows.set(flow.key, flow);
+      flow = this.open(view);
+      toServer =
+        flow.clientPort === view.srcPort &&
+        flow.clientAddress === (view.ipVersion === 4 ? view.srcV4 : view.srcV6);
+      this.flows.add(flow);
+      this.index.insert(flow);
     }
-    const toServer = packet.sourcePort === flow.client.port && packet.source === flow.client.ip;
-    if (packet.timestampMicros > flow.lastMicros) flow.lastMicros = packet.timestampMicros;
-    const payloadLength = packet.payload.length;
+    if (now > flow.lastMicros) flow.lastMicros = now;
+    const payloadLength = view.payloadLength;
     if (toServer) {
       flow.packets.toServer++;
-      flow.bytes.toServer += packet.ipTotalLength;
+      flow.bytes.toServer += view.ipBytes;
       flow.payloadBytes.toServer += payloadLength;
     } else {
       flow.packets.toClient++;
-      flow.bytes.toClient += packet.ipTotalLength;
+      flow.bytes.toClient += view.ipBytes;
       flow.payloadBytes.toClient += payloadLength;
     }
 
-    if (packet.protocol === 'udp') {
-      this.addDatagram(flow, packet.payload, toServer);
-    } else if (packet.tcp) {
-      const { flags, sequence } = packet.tcp;
+    if (flow.protocol === 'udp') {
+      if (payloadLength > 0) this.addDatagram(flow, view, toServer);
+    } else {
+      const flags = view.tcpFlags;
       const stream = toServer ? flow.clientStream : flow.serverStream;
-      if (flags & TCP_FLAG.syn) stream.setInitialSequence(sequence);
+      if (flags & TCP_FLAG.syn) stream.setInitialSequence(view.tcpSequence);
       if (payloadLength > 0) {
         const before = stream.bufferedBytes;
-        stream.add(sequence, packet.payload);
+        stream.add(view.tcpSequence, view.data, view.payloadOffset, view.payloadEnd);
         this.bufferedBytes += stream.bufferedBytes - before;
+        if (toServer && !flow.clientSized) this.sizeClientStream(flow);
       }
       if (flags & TCP_FLAG.fin) {
         if (toServer) flow.clientFinished = true;
@@ -177,48 +191,92 @@ export class FlowTable {
       }
       if (flags & TCP_FLAG.rst) flow.end = 'rst';
       else if (flow.clientFinished && flow.serverFinished && !flow.end) flow.end = 'fin';
-      if (flow.end && flow.closedAtMicros === undefined) flow.closedAtMicros = packet.timestampMicros;
+      if (flow.end && flow.closedAtMicros === undefined) {
+        flow.closedAtMicros = now;
+        // Decode now and free the buffers: during the linger only counters change.
+        flow.content = this.describeContent(flow);
+        this.bufferedBytes -= flow.clientStream.bufferedBytes + flow.serverStream.bufferedBytes;
+        flow.clientStream = new TcpStream(0);
+        flow.serverStream = new TcpStream(0);
+      }
     }
     if (this.bufferedBytes > this.limits.maxBufferedBytes) this.evictOldest();
-    if (packet.timestampMicros - this.lastSweepMicros >= 1_000_000) this.sweep(packet.timestampMicros);
+    if (now - this.lastSweepMicros >= 1_000_000) this.sweep(now);
   }
 
   /** Emits every flow still open (end of capture). */
   flushAll(): void {
-    for (const flow of [...this.flows.values()]) this.close(flow, flow.end ?? 'capture-end');
+    for (const flow of [...this.flows]) this.close(flow, flow.end ?? 'capture-end');
   }
 
-  private open(packet: TransportPacket): FlowState {
+  private open(view: PacketView): FlowState {
     // The SYN sender is the client; a SYN-ACK seen first means the receiver is.
-    const synAck = packet.tcp && packet.tcp.flags & TCP_FLAG.syn && packet.tcp.flags & TCP_FLAG.ack;
+    const synAck = view.tcpFlags & TCP_FLAG.syn && view.tcpFlags & TCP_FLAG.ack;
     // A DNS response seen first (QR bit set) means its receiver asked: Zeek "flips" such flows too.
     const dnsResponse =
-      packet.protocol === 'udp' &&
-      packet.sourcePort === DNS_PORT &&
-      packet.payload.length > 2 &&
-      (packet.payload[2]! & 0x80) !== 0;
+      view.protocol === 17 &&
+      view.srcPort === DNS_PORT &&
+      view.payloadLength > 2 &&
+      (view.data[view.payloadOffset + 2]! & 0x80) !== 0;
     const reversed = Boolean(synAck) || dnsResponse;
-    const a = { ip: packet.source, port: packet.sourcePort };
-    const b = { ip: packet.destination, port: packet.destinationPort };
-    const client = reversed ? b : a;
-    const server = reversed ? a : b;
+    const v4 = view.ipVersion === 4;
+    const src = {
+      address: v4 ? view.srcV4 : view.srcV6,
+      endpoint: { ip: view.sourceIp(), port: view.srcPort },
+    };
+    const dst = {
+      address: v4 ? view.dstV4 : view.dstV6,
+      endpoint: { ip: view.destinationIp(), port: view.dstPort },
+    };
+    const client = reversed ? dst : src;
+    const server = reversed ? src : dst;
+    const protocol = view.protocol === 6 ? 'tcp' : 'udp';
     return {
-      key: `${packet.protocol}|${client.ip}|${client.port}|${server.ip}|${server.port}`,
-      protocol: packet.protocol,
-      client,
-      server,
-      firstMicros: packet.timestampMicros,
-      lastMicros: packet.timestampMicros,
+      key: `${protocol}|${client.endpoint.ip}|${client.endpoint.port}|${server.endpoint.ip}|${server.endpoint.port}`,
+      protocol,
+      protocolNumber: view.protocol,
+      clientAddress: client.address,
+      clientPort: client.endpoint.port,
+      serverAddress: server.address,
+      serverPort: server.endpoint.port,
+      client: client.endpoint,
+      server: server.endpoint,
+      firstMicros: view.timestampMicros,
+      lastMicros: view.timestampMicros,
       packets: { toServer: 0, toClient: 0 },
       bytes: { toServer: 0, toClient: 0 },
       payloadBytes: { toServer: 0, toClient: 0 },
-      clientStream: new TcpStream(this.limits.clientStreamBytes),
-      serverStream: new TcpStream(this.limits.serverStreamBytes),
+      ...this.streams(server.endpoint.port, client.endpoint.port),
+      clientSized: false,
       serverFinished: false,
       clientFinished: false,
       dnsQueries: [],
       dnsAnswers: [],
     };
+  }
+
+  private streams(
+    serverPort: number,
+    clientPort: number,
+  ): { clientStream: TcpStream; serverStream: TcpStream } {
+    const dns = serverPort === DNS_PORT || clientPort === DNS_PORT;
+    return {
+      clientStream: new TcpStream(dns ? this.limits.dnsStreamBytes : this.limits.clientStreamBytes),
+      serverStream: new TcpStream(dns ? this.limits.dnsStreamBytes : this.limits.serverStreamBytes),
+    };
+  }
+
+  /**
+   * Once the client's first bytes are in, keep only what decoding needs: a TLS stream needs its
+   * ClientHello, not the encrypted data after it; an unknown protocol needs little. HTTP keeps all.
+   */
+  private sizeClientStream(flow: FlowState): void {
+    const head = flow.clientStream.head();
+    if (!head) return;
+    flow.clientSized = true;
+    if (flow.serverPort === DNS_PORT || flow.clientPort === DNS_PORT) return;
+    if (looksLikeTls(head)) flow.clientStream.setLimit(this.limits.tlsClientStreamBytes);
+    else if (!looksLikeHttpRequest(head)) flow.clientStream.setLimit(this.limits.otherStreamBytes);
   }
 
   /** Starts a new record for a flow that continues after an active timeout. */
@@ -229,19 +287,22 @@ export class FlowTable {
     flow.packets = { toServer: 0, toClient: 0 };
     flow.bytes = { toServer: 0, toClient: 0 };
     flow.payloadBytes = { toServer: 0, toClient: 0 };
-    flow.clientStream = new TcpStream(this.limits.clientStreamBytes);
-    flow.serverStream = new TcpStream(this.limits.serverStreamBytes);
+    Object.assign(flow, this.streams(flow.serverPort, flow.clientPort));
+    flow.clientSized = false;
     flow.dnsQueries = [];
     flow.dnsAnswers = [];
     delete flow.firstDatagram;
   }
 
-  private addDatagram(flow: FlowState, payload: Buffer, toServer: boolean): void {
-    if (flow.server.port === DNS_PORT || flow.client.port === DNS_PORT) {
-      this.addDnsMessage(flow, payload);
+  private addDatagram(flow: FlowState, view: PacketView, toServer: boolean): void {
+    if (flow.serverPort === DNS_PORT || flow.clientPort === DNS_PORT) {
+      this.addDnsMessage(flow, view.payload());
       return;
     }
-    if (toServer && !flow.firstDatagram) flow.firstDatagram = Buffer.from(payload.subarray(0, 64));
+    if (toServer && !flow.firstDatagram)
+      flow.firstDatagram = Buffer.from(
+        view.data.subarray(view.payloadOffset, Math.min(view.payloadEnd, view.payloadOffset + 64)),
+      );
   }
 
   private addDnsMessage(flow: FlowState, payload: Buffer): void {
@@ -261,7 +322,7 @@ export class FlowTable {
 
   private sweep(nowMicros: number): void {
     this.lastSweepMicros = nowMicros;
-    for (const flow of [...this.flows.values()]) {
+    for (const flow of [...this.flows]) {
       if (flow.closedAtMicros !== undefined && nowMicros - flow.closedAtMicros > CLOSE_LINGER_MICROS) {
         this.close(flow, flow.end ?? 'fin');
       } else if (nowMicros - flow.lastMicros > this.limits.idleTimeoutMicros) {
@@ -272,7 +333,7 @@ export class FlowTable {
 
   private evictOldest(): void {
     // Map order is insertion order: the first entries are the flows opened longest ago.
-    for (const flow of this.flows.values()) {
+    for (const flow of this.flows) {
       this.close(flow, 'evicted');
       this.evicted++;
       if (this.flows.size < this.limits.maxFlows && this.bufferedBytes <= this.limits.maxBufferedBytes / 2)
@@ -281,7 +342,8 @@ export class FlowTable {
   }
 
   private close(flow: FlowState, end: FlowRecord['flow']['end']): void {
-    this.flows.delete(flow.key);
+    this.flows.delete(flow);
+    this.index.delete(flow);
     this.report(flow, end);
     this.bufferedBytes -= flow.clientStream.bufferedBytes + flow.serverStream.bufferedBytes;
   }
@@ -296,7 +358,9 @@ export class FlowTable {
       .update(`${context.session.id}|${flow.key}|${flow.firstMicros}`)
       .digest('hex')
       .slice(0, 32);
-    const record: FlowRecord = {
+    const { sni, httpHost, ...content } = flow.content ?? this.describeContent(flow);
+    const dns = this.namesByIp.get(flow.server.ip);
+    return {
       schemaVersion: FLOW_RECORD_SCHEMA_VERSION,
       device: context.device,
       firmware: context.firmware,
@@ -313,23 +377,19 @@ export class FlowTable {
         payloadBytes: { ...flow.payloadBytes },
         end,
       },
-      names: {},
-      transport: 'unknown',
-      application: 'other',
-      candidates: [],
+      names: { ...(dns ? { dns } : {}), ...(sni ? { sni } : {}), ...(httpHost ? { httpHost } : {}) },
+      ...content,
       probe: { version: PROBE_VERSION, capture: this.captureName },
     };
-    const dnsName = this.namesByIp.get(flow.server.ip);
-    if (dnsName) record.names.dns = dnsName;
-    const limits: NonNullable<FlowRecord['limits']> = {};
+  }
+
+  /** Decodes the application layer from the kept stream bytes (DNS, TLS, HTTP, QUIC). */
+  private describeContent(flow: FlowState): FlowContent {
     const client = flow.clientStream.assemble();
     const server = flow.serverStream.assemble();
     const clientBytes = client.runs[0] ?? Buffer.alloc(0);
     const serverBytes = server.runs[0] ?? Buffer.alloc(0);
-    const dropped = flow.clientStream.droppedBytes + client.gapBytes;
-    if (dropped > 0) limits.streamBytesDropped = dropped;
-
-    if (flow.protocol === 'tcp' && (flow.server.port === DNS_PORT || flow.client.port === DNS_PORT)) {
+    if (flow.protocol === 'tcp' && (flow.serverPort === DNS_PORT || flow.clientPort === DNS_PORT)) {
       // DNS over TCP: each message is prefixed by its two-byte length (RFC 1035 §4.2.2).
       for (const stream of [clientBytes, serverBytes]) {
         for (let offset = 0; offset + 2 <= stream.length; ) {
@@ -340,43 +400,47 @@ export class FlowTable {
       }
     }
     if (flow.dnsQueries.length > 0 || flow.dnsAnswers.length > 0) {
-      record.application = 'dns';
-      record.transport = 'plaintext';
-      record.dns = { queries: flow.dnsQueries, answers: flow.dnsAnswers };
-    } else if (looksLikeTls(clientBytes)) {
-      record.application = 'tls';
-      record.transport = 'tls';
+      return {
+        application: 'dns',
+        transport: 'plaintext',
+        dns: { queries: flow.dnsQueries, answers: flow.dnsAnswers },
+        candidates: [],
+      };
+    }
+    if (looksLikeTls(clientBytes)) {
       const hello = parseClientHello(clientBytes);
       const negotiated = parseServerHelloVersion(serverBytes);
+      const content: FlowContent = { application: 'tls', transport: 'tls', candidates: [] };
       if (hello) {
-        record.tls = {
-          version: negotiated ?? hello.version,
-          offeredVersion: hello.version,
+        return {
+          ...content,
+          tls: {
+            version: negotiated ?? hello.version,
+            offeredVersion: hello.version,
+            ...(hello.sni ? { sni: hello.sni } : {}),
+            ...(hello.alpn ? { alpn: hello.alpn.slice(0, 16) } : {}),
+            ...(hello.ech ? { ech: true } : {}),
+          },
           ...(hello.sni ? { sni: hello.sni } : {}),
-          ...(hello.alpn ? { alpn: hello.alpn.slice(0, 16) } : {}),
-          ...(hello.ech ? { ech: true } : {}),
         };
-        if (hello.sni) record.names.sni = hello.sni;
-      } else if (negotiated) {
-        record.tls = { version: negotiated };
       }
-    } else if (looksLikeHttpRequest(clientBytes)) {
-      this.describeHttp(record, clientBytes, limits);
-    } else if (flow.firstDatagram) {
-      const quic = parseQuicLongHeader(flow.firstDatagram);
-      if (quic) {
-        record.application = 'quic';
-        record.transport = 'quic';
-        record.quic = { version: quic.version };
-      }
+      return negotiated ? { ...content, tls: { version: negotiated } } : content;
     }
-    if (Object.keys(limits).length > 0) record.limits = limits;
-    return record;
+    if (looksLikeHttpRequest(clientBytes)) {
+      // Only for HTTP is a cut a loss (requests not seen); TLS ciphertext is left unkept on purpose.
+      return this.describeHttp(clientBytes, flow.clientStream.droppedBytes + client.gapBytes);
+    }
+    if (flow.firstDatagram) {
+      const quic = parseQuicLongHeader(flow.firstDatagram);
+      if (quic)
+        return { application: 'quic', transport: 'quic', quic: { version: quic.version }, candidates: [] };
+    }
+    return { application: 'other', transport: 'unknown', candidates: [] };
   }
 
-  private describeHttp(record: FlowRecord, stream: Buffer, limits: NonNullable<FlowRecord['limits']>): void {
-    record.application = 'http';
-    record.transport = 'plaintext';
+  private describeHttp(stream: Buffer, droppedBytes: number): FlowContent {
+    const limits: NonNullable<FlowRecord['limits']> = {};
+    if (droppedBytes > 0) limits.streamBytesDropped = droppedBytes;
     const { requests } = parseHttpRequests(stream, MAX_HTTP_REQUESTS_PER_FLOW + 1);
     if (requests.length > MAX_HTTP_REQUESTS_PER_FLOW) {
       limits.httpRequestsDropped = requests.length - MAX_HTTP_REQUESTS_PER_FLOW;
@@ -401,10 +465,15 @@ export class FlowTable {
       candidates.push(...found.candidates);
       candidatesDropped += found.dropped;
     });
-    record.http = http;
-    record.candidates = candidates;
     if (candidatesDropped > 0) limits.candidatesDropped = candidatesDropped;
-    if (http[0]?.host) record.names.httpHost = http[0].host;
+    return {
+      application: 'http',
+      transport: 'plaintext',
+      http,
+      candidates,
+      ...(Object.keys(limits).length > 0 ? { limits } : {}),
+      ...(http[0]?.host ? { httpHost: http[0].host } : {}),
+    };
   }
 }
 

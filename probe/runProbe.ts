@@ -59,13 +59,14 @@ export async function runProbe(
       stats.packets++;
       const decoded = decoder.decode(
         packet.linkType,
-        packet.data,
+        packet.buffer,
+        packet.offset,
+        packet.offset + packet.capturedLength,
         packet.timestampMicros,
         packet.capturedLength < packet.originalLength,
       );
-      if (decoded === 'held') return;
-      if (typeof decoded === 'string') stats.skipped.add(decoded);
-      else table.add(decoded);
+      if (decoded === 'ok') table.add(decoder.view);
+      else if (decoded !== 'held') stats.skipped.add(decoded);
     },
     send,
     (bytesRead) => {

@@ -11,28 +11,42 @@ export class TcpStream {
   private buffered = 0;
   droppedBytes = 0;
 
-  constructor(private readonly limit: number) {}
+  constructor(private limit: number) {}
+
+  /** Lowers (or raises) how many bytes this stream keeps from now on. */
+  setLimit(limit: number): void {
+    this.limit = limit;
+  }
+
+  /** The bytes at the very start of the stream, when the first segment has arrived; else null. */
+  head(): Buffer | null {
+    for (const segment of this.segments) if (segment.offset === 0) return segment.data;
+    return null;
+  }
 
   /** Marks the initial sequence number (from SYN): data starts at isn + 1. */
   setInitialSequence(isn: number): void {
     if (this.base === undefined) this.base = (isn + 1) >>> 0;
   }
 
-  add(sequence: number, data: Buffer): void {
-    if (data.length === 0) return;
+  /** Adds the bytes `source[start..end)` sent with sequence number `sequence` (copied). */
+  add(sequence: number, source: Buffer, start: number, end: number): void {
+    const length = end - start;
+    if (length <= 0) return;
     if (this.base === undefined) this.base = sequence;
     if (this.buffered >= this.limit) {
-      this.droppedBytes += data.length;
+      this.droppedBytes += length;
       return;
     }
     // Signed 32-bit distance from the base handles wrap-around.
     const offset = (sequence - this.base) | 0;
-    const kept =
-      data.length <= this.limit - this.buffered ? data : data.subarray(0, this.limit - this.buffered);
-    this.droppedBytes += data.length - kept.length;
+    const kept = Math.min(length, this.limit - this.buffered);
+    this.droppedBytes += length - kept;
     // Copy: the packet's bytes belong to the capture reader's buffer.
-    this.segments.push({ offset, data: Buffer.from(kept) });
-    this.buffered += kept.length;
+    const data = Buffer.allocUnsafe(kept);
+    source.copy(data, 0, start, start + kept);
+    this.segments.push({ offset, data });
+    this.buffered += kept;
   }
 
   get bufferedBytes(): number {

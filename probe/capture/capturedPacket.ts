@@ -1,14 +1,24 @@
-/** One packet as a capture file stores it. `data` is only valid during the callback that receives it. */
-export interface CapturedPacket {
+/**
+ * One packet as a capture file stores it: bytes `buffer[offset, offset + capturedLength)`.
+ * Parsers reuse one instance for every packet, so it is valid only during the callback that
+ * receives it; whoever keeps bytes copies them.
+ */
+export class CapturedPacket {
   /** Capture time in microseconds since the Unix epoch. */
-  readonly timestampMicros: number;
-  readonly capturedLength: number;
-  readonly originalLength: number;
-  readonly data: Buffer;
+  timestampMicros = 0;
+  capturedLength = 0;
+  originalLength = 0;
+  buffer: Buffer = Buffer.alloc(0);
+  offset = 0;
   /** LINKTYPE_* of the packet's interface (https://www.tcpdump.org/linktypes.html). */
-  readonly linkType: number;
+  linkType = 0;
   /** Byte offset of the packet's record or block in the (decompressed) file, for messages. */
-  readonly fileOffset: number;
+  fileOffset = 0;
+
+  /** The packet's bytes as a view (allocates; the probe's hot path uses buffer and offset). */
+  get data(): Buffer {
+    return this.buffer.subarray(this.offset, this.offset + this.capturedLength);
+  }
 }
 
 export type PacketCallback = (packet: CapturedPacket) => void;
@@ -22,28 +32,50 @@ export interface CaptureParser {
   finish(): { truncatedTailBytes: number };
 }
 
-/** Keeps the unparsed tail between chunks; copies only when a record straddles two chunks. */
-export class ChunkBuffer {
-  private buffer: Buffer = Buffer.alloc(0);
-  /** File offset of `buffer[0]`. */
-  private base = 0;
+/**
+ * Feeds a record parser chunk by chunk without copying whole chunks: records inside a chunk are
+ * parsed in place; only a record that straddles two chunks is copied, once, into its own buffer.
+ * `parse(buffer, fileOffset)` parses whole records from the start of `buffer` and returns how many
+ * bytes it consumed; `needed(buffer)` says how many bytes the record starting `buffer` has in all
+ * (or the header size, when even the header is incomplete).
+ */
+export class RecordFramer {
+  private tail: Buffer = Buffer.alloc(0);
+  /** File offset of the first byte not yet consumed. */
+  fileOffset = 0;
 
-  append(chunk: Buffer): Buffer {
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
-    return this.buffer;
+  constructor(
+    private readonly parse: (buffer: Buffer, fileOffset: number) => number,
+    private readonly needed: (buffer: Buffer) => number,
+  ) {}
+
+  push(chunk: Buffer): void {
+    let rest = chunk;
+    // Complete a record left over from the previous chunk, copying only its own bytes.
+    while (this.tail.length > 0 && rest.length > 0) {
+      const want = this.needed(this.tail) - this.tail.length;
+      if (want <= 0) break;
+      const take = rest.subarray(0, want);
+      this.tail = Buffer.concat([this.tail, take]);
+      rest = rest.subarray(take.length);
+      if (this.tail.length >= this.needed(this.tail)) {
+        const consumed = this.parse(this.tail, this.fileOffset);
+        this.fileOffset += consumed;
+        this.tail = this.tail.subarray(consumed);
+      }
+    }
+    if (this.tail.length > 0) {
+      // Still incomplete, or the header said more than we have: keep accumulating.
+      if (rest.length > 0) this.tail = Buffer.concat([this.tail, rest]);
+      return;
+    }
+    const consumed = this.parse(rest, this.fileOffset);
+    this.fileOffset += consumed;
+    this.tail = Buffer.from(rest.subarray(consumed));
   }
 
-  /** Drops the first `consumed` bytes of the current buffer. */
-  consume(consumed: number): void {
-    this.base += consumed;
-    this.buffer = this.buffer.subarray(consumed);
-  }
-
-  get fileOffset(): number {
-    return this.base;
-  }
-
-  get length(): number {
-    return this.buffer.length;
+  /** Bytes received but not parsed (an incomplete final record). */
+  get pendingBytes(): number {
+    return this.tail.length;
   }
 }

@@ -1,5 +1,5 @@
 import { CaptureFormatError } from '../errors.ts';
-import { type CaptureParser, ChunkBuffer, type PacketCallback } from './capturedPacket.ts';
+import { CapturedPacket, type CaptureParser, type PacketCallback, RecordFramer } from './capturedPacket.ts';
 
 /**
  * Classic libpcap files. Spec: draft-ietf-opsawg-pcap (File Header §4, Packet Record §5):
@@ -45,19 +45,45 @@ export function parsePcapHeader(header: Buffer, source: string): PcapHeader {
 export class ClassicPcapParser implements CaptureParser {
   readonly format = 'pcap';
   private header: PcapHeader | undefined;
-  private readonly pending = new ChunkBuffer();
+  private readonly packet = new CapturedPacket();
+  private onPacket: PacketCallback = () => undefined;
+  private readonly framer = new RecordFramer(
+    (buffer, fileOffset) => this.parse(buffer, fileOffset),
+    (buffer) => this.needed(buffer),
+  );
 
   constructor(private readonly source: string) {}
 
   push(chunk: Buffer, onPacket: PacketCallback): void {
-    const buffer = this.pending.append(chunk);
+    this.onPacket = onPacket;
+    this.framer.push(chunk);
+  }
+
+  finish(): { truncatedTailBytes: number } {
+    if (!this.header) {
+      throw new CaptureFormatError(
+        `${this.source}: pcap file header cut short: ${this.framer.pendingBytes} of 24 bytes`,
+      );
+    }
+    return { truncatedTailBytes: this.framer.pendingBytes };
+  }
+
+  private needed(buffer: Buffer): number {
+    if (!this.header) return FILE_HEADER_LENGTH;
+    if (buffer.length < RECORD_HEADER_LENGTH) return RECORD_HEADER_LENGTH;
+    const capturedLength = this.header.littleEndian ? buffer.readUInt32LE(8) : buffer.readUInt32BE(8);
+    return RECORD_HEADER_LENGTH + Math.min(capturedLength, MAX_RECORD_LENGTH + 1);
+  }
+
+  private parse(buffer: Buffer, fileOffset: number): number {
     let offset = 0;
     if (!this.header) {
-      if (buffer.length < FILE_HEADER_LENGTH) return;
+      if (buffer.length < FILE_HEADER_LENGTH) return 0;
       this.header = parsePcapHeader(buffer, this.source);
       offset = FILE_HEADER_LENGTH;
     }
     const { littleEndian, nanosecond, linkType, snapLength } = this.header;
+    const onPacket = this.onPacket;
     while (buffer.length - offset >= RECORD_HEADER_LENGTH) {
       const seconds = littleEndian ? buffer.readUInt32LE(offset) : buffer.readUInt32BE(offset);
       const fraction = littleEndian ? buffer.readUInt32LE(offset + 4) : buffer.readUInt32BE(offset + 4);
@@ -67,30 +93,22 @@ export class ClassicPcapParser implements CaptureParser {
         : buffer.readUInt32BE(offset + 12);
       if (capturedLength > MAX_RECORD_LENGTH) {
         throw new CaptureFormatError(
-          `${this.source}: corrupt packet record at byte ${this.pending.fileOffset + offset}: captured length ${capturedLength} exceeds ${MAX_RECORD_LENGTH} (file snaplen ${snapLength})`,
+          `${this.source}: corrupt packet record at byte ${fileOffset + offset}: captured length ${capturedLength} exceeds ${MAX_RECORD_LENGTH} (file snaplen ${snapLength})`,
         );
       }
       const end = offset + RECORD_HEADER_LENGTH + capturedLength;
       if (end > buffer.length) break;
-      onPacket({
-        timestampMicros: seconds * 1_000_000 + (nanosecond ? Math.floor(fraction / 1000) : fraction),
-        capturedLength,
-        originalLength,
-        data: buffer.subarray(offset + RECORD_HEADER_LENGTH, end),
-        linkType,
-        fileOffset: this.pending.fileOffset + offset,
-      });
+      const packet = this.packet;
+      packet.timestampMicros = seconds * 1_000_000 + (nanosecond ? Math.floor(fraction / 1000) : fraction);
+      packet.capturedLength = capturedLength;
+      packet.originalLength = originalLength;
+      packet.buffer = buffer;
+      packet.offset = offset + RECORD_HEADER_LENGTH;
+      packet.linkType = linkType;
+      packet.fileOffset = fileOffset + offset;
+      onPacket(packet);
       offset = end;
     }
-    this.pending.consume(offset);
-  }
-
-  finish(): { truncatedTailBytes: number } {
-    if (!this.header) {
-      throw new CaptureFormatError(
-        `${this.source}: pcap file header cut short: ${this.pending.length} of 24 bytes`,
-      );
-    }
-    return { truncatedTailBytes: this.pending.length };
+    return offset;
   }
 }

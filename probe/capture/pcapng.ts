@@ -1,5 +1,5 @@
 import { CaptureFormatError } from '../errors.ts';
-import { type CaptureParser, ChunkBuffer, type PacketCallback } from './capturedPacket.ts';
+import { CapturedPacket, type CaptureParser, type PacketCallback, RecordFramer } from './capturedPacket.ts';
 import { MAX_RECORD_LENGTH } from './classicPcap.ts';
 
 /**
@@ -32,17 +32,42 @@ export class PcapngParser implements CaptureParser {
   private littleEndian = true;
   private sectionSeen = false;
   private interfaces: InterfaceInfo[] = [];
-  private readonly pending = new ChunkBuffer();
+  private onPacket: PacketCallback = () => undefined;
+  private readonly packet = new CapturedPacket();
+  private readonly framer = new RecordFramer(
+    (buffer, fileOffset) => this.parse(buffer, fileOffset),
+    (buffer) => this.needed(buffer),
+  );
 
   constructor(private readonly source: string) {}
 
   push(chunk: Buffer, onPacket: PacketCallback): void {
-    const buffer = this.pending.append(chunk);
+    this.onPacket = onPacket;
+    this.framer.push(chunk);
+  }
+
+  finish(): { truncatedTailBytes: number } {
+    if (!this.sectionSeen)
+      throw new CaptureFormatError(`${this.source}: pcapng file cut short before its section header`);
+    return { truncatedTailBytes: this.framer.pendingBytes };
+  }
+
+  /** Total length of the block starting `buffer` (12 while even its header is incomplete). */
+  private needed(buffer: Buffer): number {
+    if (buffer.length < 12) return 12;
+    let littleEndian = this.littleEndian;
+    if (buffer.readUInt32LE(0) === BLOCK.sectionHeader)
+      littleEndian = buffer.readUInt32LE(8) === BYTE_ORDER_MAGIC;
+    const length = littleEndian ? buffer.readUInt32LE(4) : buffer.readUInt32BE(4);
+    return Math.max(12, Math.min(length, MAX_BLOCK_LENGTH + 4));
+  }
+
+  private parse(buffer: Buffer, fileOffsetBase: number): number {
+    const onPacket = this.onPacket;
     let offset = 0;
     while (buffer.length - offset >= 12) {
-      const fileOffset = this.pending.fileOffset + offset;
-      let type = buffer.readUInt32LE(offset);
-      if (type === BLOCK.sectionHeader) {
+      const fileOffset = fileOffsetBase + offset;
+      if (buffer.readUInt32LE(offset) === BLOCK.sectionHeader) {
         // The byte order of a section is given by its own header's magic (§4.1).
         const magic = buffer.readUInt32LE(offset + 8);
         if (magic === BYTE_ORDER_MAGIC) this.littleEndian = true;
@@ -59,32 +84,26 @@ export class PcapngParser implements CaptureParser {
           `${this.source}: not a pcapng file: no section header block at offset 0`,
         );
       }
-      const u32 = (at: number) => (this.littleEndian ? buffer.readUInt32LE(at) : buffer.readUInt32BE(at));
-      type = u32(offset);
-      const length = u32(offset + 4);
+      const type = this.littleEndian ? buffer.readUInt32LE(offset) : buffer.readUInt32BE(offset);
+      const length = this.littleEndian ? buffer.readUInt32LE(offset + 4) : buffer.readUInt32BE(offset + 4);
       if (length < 12 || length % 4 !== 0 || length > MAX_BLOCK_LENGTH) {
         throw new CaptureFormatError(
           `${this.source}: corrupt pcapng block at byte ${fileOffset}: block type 0x${type.toString(16)} has total length ${length} (must be a multiple of 4 from 12 to ${MAX_BLOCK_LENGTH})`,
         );
       }
       if (buffer.length - offset < length) break;
-      const trailer = u32(offset + length - 4);
+      const trailer = this.littleEndian
+        ? buffer.readUInt32LE(offset + length - 4)
+        : buffer.readUInt32BE(offset + length - 4);
       if (trailer !== length) {
         throw new CaptureFormatError(
           `${this.source}: corrupt pcapng block at byte ${fileOffset}: leading length ${length} and trailing length ${trailer} differ`,
         );
       }
-      const body = buffer.subarray(offset + 8, offset + length - 4);
-      this.block(type, body, fileOffset, onPacket);
+      this.block(type, buffer.subarray(offset + 8, offset + length - 4), fileOffset, onPacket);
       offset += length;
     }
-    this.pending.consume(offset);
-  }
-
-  finish(): { truncatedTailBytes: number } {
-    if (!this.sectionSeen)
-      throw new CaptureFormatError(`${this.source}: pcapng file cut short before its section header`);
-    return { truncatedTailBytes: this.pending.length };
+    return offset;
   }
 
   private block(type: number, body: Buffer, fileOffset: number, onPacket: PacketCallback): void {
@@ -114,14 +133,16 @@ export class PcapngParser implements CaptureParser {
         const capturedLength = u32(12);
         if (20 + capturedLength > body.length)
           throw corrupt(`captured length ${capturedLength} runs past the block`);
-        onPacket({
-          timestampMicros: toMicros(u32(4), u32(8), iface.unitsPerSecond),
+        this.emit(
+          onPacket,
+          toMicros(u32(4), u32(8), iface.unitsPerSecond),
           capturedLength,
-          originalLength: u32(16),
-          data: body.subarray(20, 20 + capturedLength),
-          linkType: iface.linkType,
+          u32(16),
+          body,
+          20,
+          iface.linkType,
           fileOffset,
-        });
+        );
         return;
       }
       case BLOCK.simplePacket: {
@@ -131,19 +152,33 @@ export class PcapngParser implements CaptureParser {
         const originalLength = u32(0);
         // §4.4: captured length is the smaller of the original length and the interface's snap length.
         const capturedLength = Math.min(originalLength, iface.snapLength || originalLength, body.length - 4);
-        onPacket({
-          timestampMicros: 0,
-          capturedLength,
-          originalLength,
-          data: body.subarray(4, 4 + capturedLength),
-          linkType: iface.linkType,
-          fileOffset,
-        });
+        this.emit(onPacket, 0, capturedLength, originalLength, body, 4, iface.linkType, fileOffset);
         return;
       }
       default:
         return; // name resolution, statistics, custom and unknown blocks carry no packets
     }
+  }
+
+  private emit(
+    onPacket: PacketCallback,
+    timestampMicros: number,
+    capturedLength: number,
+    originalLength: number,
+    body: Buffer,
+    offset: number,
+    linkType: number,
+    fileOffset: number,
+  ): void {
+    const packet = this.packet;
+    packet.timestampMicros = timestampMicros;
+    packet.capturedLength = capturedLength;
+    packet.originalLength = originalLength;
+    packet.buffer = body;
+    packet.offset = offset;
+    packet.linkType = linkType;
+    packet.fileOffset = fileOffset;
+    onPacket(packet);
   }
 
   /** if_tsresol: MSB clear means 10^-n seconds, set means 2^-n; the default is microseconds. */

@@ -1,3 +1,4 @@
+import type { PacketView } from './packetView.ts';
 import type { SkipReason } from './skipReasons.ts';
 
 /** IPv6 header (RFC 8200 §3) and the extension headers of §4 up to the upper-layer header. */
@@ -13,24 +14,7 @@ const NEXT_HEADER = {
   mobility: 135,
 } as const;
 
-export interface Ipv6Packet {
-  readonly source: string;
-  readonly destination: string;
-  /** Upper-layer protocol after the extension headers (6 TCP, 17 UDP, …). */
-  readonly protocol: number;
-  /** Bytes at the IP layer: 40 + Payload Length. */
-  readonly totalLength: number;
-  /** Present when a Fragment header was found (RFC 8200 §4.5). */
-  readonly fragment?: {
-    readonly identification: number;
-    readonly offset: number;
-    readonly moreFragments: boolean;
-  };
-  /** Upper-layer payload (for a fragment: this fragment's part of it). */
-  readonly payload: Buffer;
-}
-
-/** RFC 5952 text form: lowercase, longest run of zero groups compressed. */
+/** RFC 5952 text form: lowercase, longest run of two or more zero groups compressed. */
 export function formatIpv6(b: Buffer, offset = 0): string {
   const groups: number[] = [];
   for (let i = 0; i < 8; i++) groups.push(b.readUInt16BE(offset + i * 2));
@@ -54,16 +38,19 @@ export function formatIpv6(b: Buffer, offset = 0): string {
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}`;
 }
 
-/** `snapped`: as for decodeIpv4. */
-export function decodeIpv6(packet: Buffer, snapped = false): Ipv6Packet | SkipReason {
-  if (packet.length < HEADER_LENGTH) return 'truncated-ip';
-  if (packet[0]! >> 4 !== 6) return 'bad-ip-header';
-  const payloadLength = packet.readUInt16BE(4);
-  if (HEADER_LENGTH + payloadLength > packet.length && !snapped) return 'truncated-ip';
-  const end = Math.min(packet.length, HEADER_LENGTH + payloadLength);
-  let next = packet[6]!;
-  let offset = HEADER_LENGTH;
-  let fragment: Ipv6Packet['fragment'];
+/** Decodes the IPv6 header and its extension headers at `view.l3Offset`; `snapped` as for IPv4. */
+export function decodeIpv6(view: PacketView, snapped: boolean): SkipReason | null {
+  const packet = view.data;
+  const start = view.l3Offset;
+  const available = view.frameEnd - start;
+  if (available < HEADER_LENGTH) return 'truncated-ip';
+  if (packet[start]! >> 4 !== 6) return 'bad-ip-header';
+  const payloadLength = packet.readUInt16BE(start + 4);
+  if (HEADER_LENGTH + payloadLength > available && !snapped) return 'truncated-ip';
+  const end = start + Math.min(available, HEADER_LENGTH + payloadLength);
+  let next = packet[start + 6]!;
+  let offset = start + HEADER_LENGTH;
+  view.isFragment = false;
   while (true) {
     if (
       next === NEXT_HEADER.hopByHop ||
@@ -78,11 +65,11 @@ export function decodeIpv6(packet: Buffer, snapped = false): Ipv6Packet | SkipRe
     } else if (next === NEXT_HEADER.fragment) {
       if (offset + 8 > end) return 'truncated-ip';
       const offsetAndFlags = packet.readUInt16BE(offset + 2);
-      fragment = {
-        identification: packet.readUInt32BE(offset + 4),
-        offset: offsetAndFlags & 0xfff8,
-        moreFragments: (offsetAndFlags & 1) === 1,
-      };
+      view.fragmentId = packet.readUInt32BE(offset + 4);
+      view.fragmentOffset = offsetAndFlags & 0xfff8;
+      view.moreFragments = (offsetAndFlags & 1) === 1;
+      // An atomic fragment (offset 0, no more fragments; RFC 6946) is a whole datagram.
+      view.isFragment = view.moreFragments || view.fragmentOffset > 0;
       next = packet[offset]!;
       offset += 8;
     } else if (next === NEXT_HEADER.ah) {
@@ -95,12 +82,11 @@ export function decodeIpv6(packet: Buffer, snapped = false): Ipv6Packet | SkipRe
     }
     if (offset > end) return 'truncated-ip';
   }
-  return {
-    source: formatIpv6(packet, 8),
-    destination: formatIpv6(packet, 24),
-    protocol: next,
-    totalLength: HEADER_LENGTH + payloadLength,
-    ...(fragment ? { fragment } : {}),
-    payload: packet.subarray(offset, end),
-  };
+  view.srcV6 = packet.toString('latin1', start + 8, start + 24);
+  view.dstV6 = packet.toString('latin1', start + 24, start + 40);
+  view.protocol = next;
+  view.ipBytes = HEADER_LENGTH + payloadLength;
+  view.l4Offset = offset;
+  view.l4End = end;
+  return null;
 }

@@ -1,7 +1,9 @@
+import type { PacketView } from './packetView.ts';
 import type { SkipReason } from './skipReasons.ts';
 
 /**
- * Link-layer headers, each down to the network-layer protocol. Values: https://www.tcpdump.org/linktypes.html
+ * Link-layer headers, each down to the network layer. Values: https://www.tcpdump.org/linktypes.html
+ * Sets `view.data`, `view.l3Offset` and `view.ipVersion`.
  */
 export const LINKTYPE = {
   null: 0,
@@ -18,77 +20,81 @@ export const LINKTYPE = {
 
 export const ETHERTYPE = { ipv4: 0x0800, ipv6: 0x86dd, vlan: 0x8100, qinq: 0x88a8, vlanOld: 0x9100 } as const;
 
-export interface NetworkPayload {
-  /** 4 or 6. */
-  readonly ipVersion: 4 | 6;
-  readonly payload: Buffer;
-  /** 802.1Q VLAN ids, outer first. */
-  readonly vlans?: number[];
-}
-
-const fromEtherType = (etherType: number, payload: Buffer, vlans?: number[]): NetworkPayload | SkipReason => {
-  if (etherType === ETHERTYPE.ipv4)
-    return vlans ? { ipVersion: 4, payload, vlans } : { ipVersion: 4, payload };
-  if (etherType === ETHERTYPE.ipv6)
-    return vlans ? { ipVersion: 6, payload, vlans } : { ipVersion: 6, payload };
-  return 'unsupported-ethertype';
-};
-
 /** BSD AF_INET6 differs by OS (24 NetBSD/OpenBSD, 28 FreeBSD, 30 macOS); Linux uses 10. */
 const AF_INET = 2;
 const AF_INET6 = new Set([10, 24, 28, 30]);
 
-export function decodeLink(linkType: number, frame: Buffer): NetworkPayload | SkipReason {
+function fromEtherType(view: PacketView, etherType: number, offset: number): SkipReason | null {
+  if (etherType === ETHERTYPE.ipv4) view.ipVersion = 4;
+  else if (etherType === ETHERTYPE.ipv6) view.ipVersion = 6;
+  else return 'unsupported-ethertype';
+  view.l3Offset = offset;
+  return null;
+}
+
+/** Decodes the link header of the frame `buffer[start, end)`. */
+export function decodeLink(
+  view: PacketView,
+  linkType: number,
+  buffer: Buffer,
+  start: number,
+  end: number,
+): SkipReason | null {
+  view.data = buffer;
+  view.frameEnd = end;
+  const frame = buffer;
+  const length = end - start;
   switch (linkType) {
     case LINKTYPE.ethernet: {
       // IEEE 802.3: dst MAC, src MAC, EtherType; then any number of 802.1Q/802.1ad tags (QinQ).
-      if (frame.length < 14) return 'truncated-link-header';
-      let etherType = frame.readUInt16BE(12);
-      let offset = 14;
-      let vlans: number[] | undefined;
+      if (length < 14) return 'truncated-link-header';
+      let etherType = frame.readUInt16BE(start + 12);
+      let offset = start + 14;
       while (
         etherType === ETHERTYPE.vlan ||
         etherType === ETHERTYPE.qinq ||
         etherType === ETHERTYPE.vlanOld
       ) {
-        if (frame.length < offset + 4) return 'truncated-link-header';
-        vlans ??= [];
-        vlans.push(frame.readUInt16BE(offset) & 0x0fff);
+        if (end < offset + 4) return 'truncated-link-header';
         etherType = frame.readUInt16BE(offset + 2);
         offset += 4;
       }
-      return fromEtherType(etherType, frame.subarray(offset), vlans);
+      return fromEtherType(view, etherType, offset);
     }
     case LINKTYPE.raw:
     case LINKTYPE.rawBsd12:
     case LINKTYPE.rawBsd14:
     case LINKTYPE.ipv4:
     case LINKTYPE.ipv6: {
-      if (frame.length < 1) return 'truncated-link-header';
-      const version = frame[0]! >> 4;
-      if (version === 4 || version === 6) return { ipVersion: version, payload: frame };
-      return 'bad-ip-header';
+      if (length < 1) return 'truncated-link-header';
+      const version = frame[start]! >> 4;
+      if (version !== 4 && version !== 6) return 'bad-ip-header';
+      view.ipVersion = version;
+      view.l3Offset = start;
+      return null;
     }
     case LINKTYPE.null:
     case LINKTYPE.loop: {
       // 4-byte address family: host byte order for NULL (so either order here), network order for LOOP.
-      if (frame.length < 4) return 'truncated-link-header';
+      if (length < 4) return 'truncated-link-header';
       const family =
         linkType === LINKTYPE.loop
-          ? frame.readUInt32BE(0)
-          : Math.min(frame.readUInt32LE(0), frame.readUInt32BE(0));
-      if (family === AF_INET) return { ipVersion: 4, payload: frame.subarray(4) };
-      if (AF_INET6.has(family)) return { ipVersion: 6, payload: frame.subarray(4) };
-      return 'unsupported-ethertype';
+          ? frame.readUInt32BE(start)
+          : Math.min(frame.readUInt32LE(start), frame.readUInt32BE(start));
+      if (family === AF_INET) view.ipVersion = 4;
+      else if (AF_INET6.has(family)) view.ipVersion = 6;
+      else return 'unsupported-ethertype';
+      view.l3Offset = start + 4;
+      return null;
     }
     case LINKTYPE.linuxSll:
       // Linux cooked capture v1: 16-byte header, protocol type at offset 14.
-      if (frame.length < 16) return 'truncated-link-header';
-      return fromEtherType(frame.readUInt16BE(14), frame.subarray(16));
+      if (length < 16) return 'truncated-link-header';
+      return fromEtherType(view, frame.readUInt16BE(start + 14), start + 16);
     case LINKTYPE.linuxSll2:
       // Linux cooked capture v2: 20-byte header, protocol type at offset 0.
-      if (frame.length < 20) return 'truncated-link-header';
-      return fromEtherType(frame.readUInt16BE(0), frame.subarray(20));
+      if (length < 20) return 'truncated-link-header';
+      return fromEtherType(view, frame.readUInt16BE(start), start + 20);
     default:
       return 'unsupported-link-type';
   }

@@ -1,0 +1,227 @@
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { dnsMessage, type Host, tlsClientHello } from '../scenario/pcapWriter.ts';
+
+/**
+ * Writes a large, realistic-shaped classic pcap for the probe benchmark: many concurrent flows
+ * (interleaved packet by packet, as on a busy lab network), mixing DNS lookups, TLS sessions
+ * (ClientHello with SNI, server data) and plaintext HTTP POSTs with form bodies carrying identifiers.
+ * Deterministic for a given seed. Usage: tsx bench/generateCapture.ts --out FILE --megabytes 200
+ */
+const { values } = parseArgs({
+  options: {
+    out: { type: 'string' },
+    megabytes: { type: 'string', default: '200' },
+    concurrency: { type: 'string', default: '256' },
+  },
+});
+if (!values.out) {
+  console.error('usage: tsx bench/generateCapture.ts --out FILE [--megabytes 200] [--concurrency 256]');
+  process.exit(2);
+}
+const targetBytes = Number(values.megabytes) * 1024 * 1024;
+const concurrency = Number(values.concurrency);
+
+let seed = 42;
+const random = () => {
+  seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+  return seed / 0x7fffffff;
+};
+const pick = <T>(list: readonly T[]) => list[Math.floor(random() * list.length)]!;
+const HOSTS = [
+  'api.account.xiaomi.com',
+  'update.miui.com',
+  'data.mistat.xiaomi.com',
+  'tracking.miui.com',
+  'resolver.msg.xiaomi.net',
+  'connectivitycheck.gstatic.com',
+  'api.example-analytics.com',
+  'cdn.example.net',
+];
+const gatewayMac = '28:6c:07:aa:bb:cc';
+
+function checksum(...parts: Buffer[]): number {
+  let sum = 0;
+  for (const part of parts)
+    for (let i = 0; i < part.length; i += 2) sum += (part[i]! << 8) | (part[i + 1] ?? 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+const ipBytes = (ip: string) => Buffer.from(ip.split('.').map(Number));
+
+/** A packet to write: frame bytes, built lazily when its turn comes. */
+type Step = () => Buffer;
+
+function frame(from: Host, to: Host, protocol: number, transport: Buffer): Buffer {
+  const ip = Buffer.alloc(20);
+  ip[0] = 0x45;
+  ip.writeUInt16BE(20 + transport.length, 2);
+  ip.writeUInt16BE(0x4000, 6);
+  ip[8] = 64;
+  ip[9] = protocol;
+  ipBytes(from.ip).copy(ip, 12);
+  ipBytes(to.ip).copy(ip, 16);
+  ip.writeUInt16BE(checksum(ip), 10);
+  return Buffer.concat([
+    Buffer.from(to.mac.replace(/:/g, ''), 'hex'),
+    Buffer.from(from.mac.replace(/:/g, ''), 'hex'),
+    Buffer.from([8, 0]),
+    ip,
+    transport,
+  ]);
+}
+function tcp(
+  from: Host,
+  fromPort: number,
+  to: Host,
+  toPort: number,
+  seq: number,
+  ack: number,
+  flags: number,
+  payload: Buffer = Buffer.alloc(0),
+): Buffer {
+  const h = Buffer.alloc(20);
+  h.writeUInt16BE(fromPort, 0);
+  h.writeUInt16BE(toPort, 2);
+  h.writeUInt32BE(seq >>> 0, 4);
+  h.writeUInt32BE(ack >>> 0, 8);
+  h[12] = 5 << 4;
+  h[13] = flags;
+  h.writeUInt16BE(65535, 14);
+  return frame(from, to, 6, Buffer.concat([h, payload]));
+}
+function udp(from: Host, fromPort: number, to: Host, toPort: number, payload: Buffer): Buffer {
+  const h = Buffer.alloc(8);
+  h.writeUInt16BE(fromPort, 0);
+  h.writeUInt16BE(toPort, 2);
+  h.writeUInt16BE(8 + payload.length, 4);
+  return frame(from, to, 17, Buffer.concat([h, payload]));
+}
+
+/** The packets of one TCP conversation: handshake, client data, server data, teardown. */
+function conversation(
+  client: Host,
+  cport: number,
+  server: Host,
+  sport: number,
+  request: Buffer,
+  responseBytes: number,
+): Step[] {
+  const [SYN, ACK, PSH, FIN] = [2, 16, 8, 1];
+  let c = Math.floor(random() * 2 ** 32);
+  let s = Math.floor(random() * 2 ** 32);
+  const steps: Step[] = [];
+  const sc = c;
+  const ss = s;
+  steps.push(() => tcp(client, cport, server, sport, sc, 0, SYN));
+  steps.push(() => tcp(server, sport, client, cport, ss, sc + 1, SYN | ACK));
+  c += 1;
+  s += 1;
+  const c1 = c;
+  const s1 = s;
+  steps.push(() => tcp(client, cport, server, sport, c1, s1, ACK));
+  for (let o = 0; o < request.length; o += 1400) {
+    const part = request.subarray(o, o + 1400);
+    const seq = c;
+    steps.push(() => tcp(client, cport, server, sport, seq, s1, ACK | PSH, part));
+    c += part.length;
+  }
+  const body = Buffer.alloc(1400, 0x61);
+  for (let sent = 0; sent < responseBytes; sent += 1400) {
+    const seq = s;
+    const ack = c;
+    const size = Math.min(1400, responseBytes - sent);
+    steps.push(() => tcp(server, sport, client, cport, seq, ack, ACK | PSH, body.subarray(0, size)));
+    s += size;
+    if ((sent / 1400) % 2 === 1) steps.push(() => tcp(client, cport, server, sport, ack, seq + size, ACK));
+  }
+  const cf = c;
+  const sf = s;
+  steps.push(() => tcp(client, cport, server, sport, cf, sf, FIN | ACK));
+  steps.push(() => tcp(server, sport, client, cport, sf, cf + 1, FIN | ACK));
+  steps.push(() => tcp(client, cport, server, sport, cf + 1, sf + 1, ACK));
+  return steps;
+}
+
+let flowNumber = 0;
+function nextFlow(): Step[] {
+  flowNumber++;
+  const device: Host = {
+    mac: '64:09:80:11:22:33',
+    ip: `10.${(flowNumber >> 16) & 0xff}.${(flowNumber >> 8) & 0xff}.${(flowNumber & 0xfe) + 1}`,
+  };
+  const serverIp = `203.0.${Math.floor(random() * 256)}.${Math.floor(random() * 254) + 1}`;
+  const server: Host = { mac: gatewayMac, ip: serverIp };
+  const port = 1024 + (flowNumber % 60000);
+  const host = pick(HOSTS);
+  const kind = random();
+  if (kind < 0.3) {
+    const resolver: Host = { mac: gatewayMac, ip: '10.255.255.1' };
+    const id = flowNumber & 0xffff;
+    return [
+      () => udp(device, port, resolver, 53, dnsMessage(id, host)),
+      () => udp(resolver, 53, device, port, dnsMessage(id, host, { addresses: [serverIp] })),
+    ];
+  }
+  if (kind < 0.7) {
+    const random32 = Buffer.alloc(32, flowNumber & 0xff);
+    return conversation(
+      device,
+      port,
+      server,
+      443,
+      tlsClientHello(host, random32),
+      4000 + Math.floor(random() * 30000),
+    );
+  }
+  const body = new URLSearchParams({
+    imei: '864690020123454',
+    phone: '+8613800138000',
+    ts: String(1400000000000 + flowNumber),
+    v: 'KHHCNBH39.0',
+    payload: 'x'.repeat(Math.floor(random() * 600)),
+  }).toString();
+  const request = Buffer.from(
+    `POST /api/v1/report?id=${flowNumber} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: Dalvik/1.6.0\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+  );
+  return conversation(device, port, server, 80, request, 2000 + Math.floor(random() * 12000));
+}
+
+const out = createWriteStream(values.out);
+const header = Buffer.alloc(24);
+header.writeUInt32LE(0xa1b2c3d4, 0);
+header.writeUInt16LE(2, 4);
+header.writeUInt16LE(4, 6);
+header.writeUInt32LE(262144, 16);
+header.writeUInt32LE(1, 20);
+out.write(header);
+let written = 24;
+let packets = 0;
+let timeMicros = Date.UTC(2026, 0, 1) * 1000;
+const active: Step[][] = [];
+const pending: Buffer[] = [];
+while (written < targetBytes) {
+  while (active.length < concurrency) active.push(nextFlow());
+  // Round-robin over the active flows, one packet each: packets of concurrent flows interleave.
+  for (let i = active.length - 1; i >= 0; i--) {
+    const steps = active[i]!;
+    const data = steps.shift()!();
+    if (steps.length === 0) active.splice(i, 1);
+    const record = Buffer.alloc(16);
+    timeMicros += 20 + Math.floor(random() * 40);
+    record.writeUInt32LE(Math.floor(timeMicros / 1_000_000), 0);
+    record.writeUInt32LE(timeMicros % 1_000_000, 4);
+    record.writeUInt32LE(data.length, 8);
+    record.writeUInt32LE(data.length, 12);
+    pending.push(record, data);
+    written += 16 + data.length;
+    packets++;
+  }
+  if (pending.length > 2000 && !out.write(Buffer.concat(pending.splice(0)))) await once(out, 'drain');
+}
+out.end(Buffer.concat(pending.splice(0)));
+await once(out, 'finish');
+console.log(
+  `${values.out}: ${(written / 1024 / 1024).toFixed(1)} MiB, ${packets} packets, ${flowNumber} flows started`,
+);
