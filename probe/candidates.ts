@@ -80,6 +80,7 @@ class CandidateCollector {
 }
 
 function safeDecode(text: string): string {
+  if (text.indexOf('%') < 0 && text.indexOf('+') < 0) return text;
   try {
     return decodeURIComponent(text.replace(/\+/g, ' '));
   } catch {

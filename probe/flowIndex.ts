@@ -28,6 +28,8 @@ function endpointHash(address: number | string, port: number): number {
  */
 export class FlowIndex<F extends IndexedFlow> {
   private readonly buckets = new Map<number, F[]>();
+  /** Set by `find`: whether the packet goes client → server (a field, so `find` allocates nothing). */
+  toServer = true;
 
   private static hashOf(
     protocol: number,
@@ -39,8 +41,8 @@ export class FlowIndex<F extends IndexedFlow> {
     return (endpointHash(a, ap) ^ endpointHash(b, bp) ^ protocol) | 0;
   }
 
-  /** The flow this packet belongs to, and whether the packet goes client → server. */
-  find(view: PacketView): { flow: F; toServer: boolean } | undefined {
+  /** The flow this packet belongs to (its direction is left in `toServer`). */
+  find(view: PacketView): F | undefined {
     const v4 = view.ipVersion === 4;
     const src = v4 ? view.srcV4 : view.srcV6;
     const dst = v4 ? view.dstV4 : view.dstV6;
@@ -54,7 +56,8 @@ export class FlowIndex<F extends IndexedFlow> {
         flow.clientAddress === src &&
         flow.serverAddress === dst
       ) {
-        return { flow, toServer: true };
+        this.toServer = true;
+        return flow;
       }
       if (
         flow.clientPort === view.dstPort &&
@@ -62,7 +65,8 @@ export class FlowIndex<F extends IndexedFlow> {
         flow.clientAddress === dst &&
         flow.serverAddress === src
       ) {
-        return { flow, toServer: false };
+        this.toServer = false;
+        return flow;
       }
     }
     return undefined;

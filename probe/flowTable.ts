@@ -136,9 +136,8 @@ export class FlowTable {
   /** Adds one decoded TCP or UDP packet (the view is only read during the call). */
   add(view: PacketView): void {
     const now = view.timestampMicros;
-    const found = this.index.find(view);
-    let flow = found?.flow;
-    let toServer = found?.toServer ?? true;
+    let flow = this.index.find(view);
+    let toServer = this.index.toServer;
     if (
       flow?.closedAtMicros !== undefined &&
       view.tcpFlags & TCP_FLAG.syn &&

@@ -1,13 +1,10 @@
-import { createReadStream } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { access, constants, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { KinesisClient } from '@aws-sdk/client-kinesis';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { CaptureFormatError, DeliveryError, ProbeUsageError } from './errors.ts';
 import { type LabContextFlags, loadLabContext } from './labContext.ts';
 import { runProbe } from './runProbe.ts';
 import type { FlowSink } from './sinks/flowSink.ts';
-import { KinesisSink } from './sinks/kinesisSink.ts';
 import { NdjsonSink } from './sinks/ndjsonSink.ts';
 
 export interface ProbeCommandOptions extends LabContextFlags {
@@ -38,11 +35,17 @@ async function checkReadable(path: string): Promise<void> {
     throw new CaptureFormatError(`cannot read capture ${path}: it is a directory`);
 }
 
-function makeSink(options: ProbeCommandOptions, io: ProbeIo): FlowSink {
+async function makeSink(options: ProbeCommandOptions, io: ProbeIo): Promise<FlowSink> {
   if (options.kinesisStream && options.ndjson) {
     throw new ProbeUsageError('choose one output: --kinesis-stream NAME or --ndjson, not both');
   }
   if (!options.kinesisStream) return new NdjsonSink(io.stdout);
+  // The AWS SDK takes a noticeable time to load: only when records go to Kinesis.
+  const [{ KinesisClient }, { NodeHttpHandler }, { KinesisSink }] = await Promise.all([
+    import('@aws-sdk/client-kinesis'),
+    import('@smithy/node-http-handler'),
+    import('./sinks/kinesisSink.ts'),
+  ]);
   const client = new KinesisClient({
     ...(options.awsRegion ? { region: options.awsRegion } : {}),
     ...(options.endpoint ? { endpoint: options.endpoint, requestHandler: new NodeHttpHandler() } : {}),
@@ -53,6 +56,24 @@ function makeSink(options: ProbeCommandOptions, io: ProbeIo): FlowSink {
       ? { streamArn: options.kinesisStream }
       : { streamName: options.kinesisStream }),
   });
+}
+
+/**
+ * Reads a file with synchronous reads into one reused buffer: no thread-pool round trip and no
+ * allocation per chunk. Safe because everything downstream copies the bytes it keeps.
+ */
+export async function* readFileChunks(path: string, chunkSize = 1024 * 1024): AsyncGenerator<Buffer> {
+  const fd = openSync(path, 'r');
+  const buffer = Buffer.allocUnsafe(chunkSize);
+  try {
+    while (true) {
+      const n = readSync(fd, buffer, 0, chunkSize, null);
+      if (n === 0) return;
+      yield buffer.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -70,9 +91,9 @@ export async function probeCommand(
       throw new ProbeUsageError('no capture given (a path to a .pcap file, or - for stdin)');
     const context = await loadLabContext(options);
     for (const capture of captures) if (capture !== '-') await checkReadable(capture);
-    const sink = makeSink(options, io);
+    const sink = await makeSink(options, io);
     for (const capture of captures) {
-      const input = capture === '-' ? (io.stdin as AsyncIterable<Buffer>) : createReadStream(capture);
+      const input = capture === '-' ? (io.stdin as AsyncIterable<Buffer>) : readFileChunks(capture);
       const stats = await runProbe(input, capture === '-' ? 'stdin' : basename(capture), context, (record) =>
         sink.write(record),
       );

@@ -27,7 +27,8 @@ function parserFor(first: Buffer, source: string): CaptureParser {
 }
 
 /**
- * Reads a pcap or pcapng capture, gzip-compressed or not, from a byte stream, calling `onPacket`
+ * Reads a pcap or pcapng capture, gzip-compressed or not, from a byte stream (whose chunks may be
+ * reused by the producer once the next one is requested), calling `onPacket`
  * for every packet; `afterChunk` runs between chunks (where asynchronous work such as sending
  * records happens, so memory stays bounded by one chunk). `onProgress` gets bytes read so far.
  */
@@ -69,7 +70,11 @@ export async function readCapture(
   })();
   let chunks: AsyncIterable<Buffer> = rest;
   if (compressed) {
-    const gunzip = Readable.from(rest).pipe(createGunzip());
+    // The gunzip stream reads ahead, and a reader may reuse its buffer for the next chunk: copy.
+    const copies = (async function* () {
+      for await (const chunk of rest) yield Buffer.from(chunk);
+    })();
+    const gunzip = Readable.from(copies).pipe(createGunzip());
     chunks = (async function* () {
       try {
         for await (const chunk of gunzip) yield chunk as Buffer;
