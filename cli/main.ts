@@ -14,7 +14,10 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command('probe')
     .description('Decode pcap captures into flow records and send them to Kinesis (or stdout as NDJSON).')
-    .argument('<captures...>', 'classic pcap files (Ethernet or raw IP); - reads stdin')
+    .argument(
+      '<captures...>',
+      'pcap or pcapng files (gzip or not), HAR files (mitmproxy, browsers, Charles); - reads a capture from stdin',
+    )
     .option('--lab-config <file>', 'JSON file with device, firmware and session (flags override it)')
     .option('--device-id <id>', "lab's identifier of the device")
     .option('--vendor <name>', 'device vendor, e.g. Xiaomi')

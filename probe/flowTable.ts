@@ -116,6 +116,8 @@ export class FlowTable {
   /** Server IP → the name a DNS client asked for (the question, not the CNAME target). */
   private readonly namesByIp = new Map<string, string>();
   private lastSweepMicros = 0;
+  /** Stamped on records as `probe.input`. */
+  input?: NonNullable<FlowRecord['probe']['input']>;
   private bufferedBytes = 0;
   evicted = 0;
   private readonly limits: FlowTableLimits;
@@ -378,7 +380,11 @@ export class FlowTable {
       },
       names: { ...(dns ? { dns } : {}), ...(sni ? { sni } : {}), ...(httpHost ? { httpHost } : {}) },
       ...content,
-      probe: { version: PROBE_VERSION, capture: this.captureName },
+      probe: {
+        version: PROBE_VERSION,
+        capture: this.captureName,
+        ...(this.input ? { input: this.input } : {}),
+      },
     };
   }
 

@@ -1,7 +1,8 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import { access, constants, stat } from 'node:fs/promises';
+import { access, constants, readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { CaptureFormatError, DeliveryError, ProbeUsageError } from './errors.ts';
+import { readHar } from './har/readHar.ts';
 import { type LabContextFlags, loadLabContext } from './labContext.ts';
 import { runProbe } from './runProbe.ts';
 import type { FlowSink } from './sinks/flowSink.ts';
@@ -58,6 +59,18 @@ async function makeSink(options: ProbeCommandOptions, io: ProbeIo): Promise<Flow
   });
 }
 
+/** A HAR file is JSON: its first non-blank character (after an optional BOM) is `{`. */
+function looksLikeHar(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(64);
+    const n = readSync(fd, head, 0, head.length, 0);
+    return /^(\uFEFF)?\s*\{/.test(head.toString('utf8', 0, n));
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * Reads a file with synchronous reads into one reused buffer: no thread-pool round trip and no
  * allocation per chunk. Safe because everything downstream copies the bytes it keeps.
@@ -93,6 +106,16 @@ export async function probeCommand(
     for (const capture of captures) if (capture !== '-') await checkReadable(capture);
     const sink = await makeSink(options, io);
     for (const capture of captures) {
+      if (capture !== '-' && looksLikeHar(capture)) {
+        const har = readHar(await readFile(capture, 'utf8'), basename(capture), context);
+        for (const record of har.records) await sink.write(record);
+        const skipped =
+          har.skipped.length > 0
+            ? `; skipped ${har.skipped.length}: ${har.skipped.slice(0, 5).join('; ')}${har.skipped.length > 5 ? '; …' : ''}`
+            : '';
+        say(`${capture}: HAR, ${har.entries} entries, ${har.records.length} flow records${skipped}`);
+        continue;
+      }
       const input = capture === '-' ? (io.stdin as AsyncIterable<Buffer>) : readFileChunks(capture);
       const stats = await runProbe(input, capture === '-' ? 'stdin' : basename(capture), context, (record) =>
         sink.write(record),
@@ -105,7 +128,9 @@ export async function probeCommand(
         stats.truncatedTailBytes > 0
           ? `; last record cut short (${stats.truncatedTailBytes} bytes ignored)`
           : '';
-      say(`${capture}: ${stats.packets} packets, ${stats.flows} flows${skipped}${tail}`);
+      say(
+        `${capture}: ${stats.format}${stats.compressed ? ' (gzip)' : ''}, ${stats.packets} packets, ${stats.flows} flows${skipped}${tail}`,
+      );
     }
     const delivered = await sink.close();
     say(

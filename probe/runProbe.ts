@@ -52,10 +52,11 @@ export async function runProbe(
   const send = async () => {
     for (const record of ready.splice(0)) await emit(record);
   };
-  const result = await readCapture(
-    input,
-    captureName,
-    (packet) => {
+  const result = await readCapture(input, captureName, {
+    onFormat: (format) => {
+      table.input = format;
+    },
+    onPacket: (packet) => {
       stats.packets++;
       const decoded = decoder.decode(
         packet.linkType,
@@ -68,12 +69,12 @@ export async function runProbe(
       if (decoded === 'ok') table.add(decoder.view);
       else if (decoded !== 'held') stats.skipped.add(decoded);
     },
-    send,
-    (bytesRead) => {
+    afterChunk: send,
+    onProgress: (bytesRead) => {
       stats.bytesRead = bytesRead;
       options.onProgress?.(stats);
     },
-  );
+  });
   table.flushAll();
   await send();
   stats.format = result.format;

@@ -57,12 +57,16 @@ export const EndpointSchema = z.object({ ip, port });
 const PerDirectionSchema = z.object({ toServer: count, toClient: count });
 
 export const FlowSchema = z.object({
-  /** Deterministic id (hex SHA-256 of session, 5-tuple and start time): a replay of the same capture has the same ids. */
+  /**
+   * Deterministic id (hex SHA-256 of session, 5-tuple and start time; for HAR, of session, entry
+   * time, method and URL): a replay of the same input has the same ids.
+   */
   id: z.string().regex(/^[0-9a-f]{32,64}$/),
   protocol: z.enum(['tcp', 'udp']),
-  /** The side that opened the flow (TCP SYN sender, else first sender). */
-  client: EndpointSchema,
-  server: EndpointSchema,
+  /** The side that opened the flow (TCP SYN sender, else first sender); absent for HAR input. */
+  client: EndpointSchema.optional(),
+  /** The server; a HAR entry may know only the port (from the URL), not the address. */
+  server: z.object({ ip: ip.optional(), port }),
   startedAt: isoTime,
   endedAt: isoTime,
   packets: PerDirectionSchema,
@@ -180,7 +184,12 @@ export const FlowRecordSchema = z.object({
       streamBytesDropped: count.optional(),
     })
     .optional(),
-  probe: z.object({ version: shortText, capture: z.string().min(1).max(1024) }),
+  probe: z.object({
+    version: shortText,
+    capture: z.string().min(1).max(1024),
+    /** What the probe read: a capture file format, a HAR export, or a live PCAPdroid feed. */
+    input: z.enum(['pcap', 'pcapng', 'har', 'pcapdroid-udp', 'pcap-over-tcp']).optional(),
+  }),
 });
 
 export type Device = z.infer<typeof DeviceSchema>;

@@ -23,7 +23,7 @@ export function classifyDestination(record: FlowRecord, catalog: DestinationCata
       ? ([names.sni, 'sni'] as const)
       : names.dns
         ? ([names.dns, 'dns'] as const)
-        : ([record.flow.server.ip, 'ip'] as const);
+        : ([record.flow.server.ip ?? 'unknown', 'ip'] as const);
   const parsed = parse(host);
   const registrableDomain = parsed.isIp ? host : (parsed.domain ?? host);
   const entry = catalog.lookup(host);

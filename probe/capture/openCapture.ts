@@ -30,15 +30,24 @@ function parserFor(first: Buffer, source: string): CaptureParser {
  * Reads a pcap or pcapng capture, gzip-compressed or not, from a byte stream (whose chunks may be
  * reused by the producer once the next one is requested), calling `onPacket`
  * for every packet; `afterChunk` runs between chunks (where asynchronous work such as sending
- * records happens, so memory stays bounded by one chunk). `onProgress` gets bytes read so far.
+ * records happens, so memory stays bounded by one chunk).
  */
+export interface CaptureHandlers {
+  readonly onPacket: PacketCallback;
+  /** Runs between chunks; asynchronous work (sending records) happens here. */
+  readonly afterChunk: () => Promise<void>;
+  /** Bytes of input read so far. */
+  readonly onProgress?: (bytesRead: number) => void;
+  /** Called once the file format is known, before the first packet. */
+  readonly onFormat?: (format: 'pcap' | 'pcapng') => void;
+}
+
 export async function readCapture(
   input: AsyncIterable<Buffer>,
   source: string,
-  onPacket: PacketCallback,
-  afterChunk: () => Promise<void>,
-  onProgress?: (bytesRead: number) => void,
+  handlers: CaptureHandlers,
 ): Promise<CaptureReadResult> {
+  const { onPacket, afterChunk, onProgress } = handlers;
   let bytesRead = 0;
   const counted = (async function* () {
     for await (const chunk of input) {
@@ -92,6 +101,7 @@ export async function readCapture(
       pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
       if (pending.length < 4) continue;
       parser = parserFor(pending, source);
+      handlers.onFormat?.(parser.format);
       parser.push(pending, onPacket);
     } else {
       parser.push(chunk, onPacket);

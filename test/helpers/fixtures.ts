@@ -48,7 +48,7 @@ export async function zeekLog(relativePath: string): Promise<Record<string, stri
 
 /** The record whose client port is `port` (fixtures use distinct ephemeral ports). */
 export function byClientPort(records: FlowRecord[], port: number): FlowRecord {
-  const found = records.filter((r) => r.flow.client.port === port);
+  const found = records.filter((r) => r.flow.client?.port === port);
   if (found.length !== 1)
     throw new Error(`expected one flow from client port ${port}, found ${found.length}`);
   return found[0]!;

@@ -14,7 +14,7 @@ import { byClientPort, fixturesDir, probeFixture, zeekLog } from '../helpers/fix
  * is for classification) and keep the target as sent.
  */
 const conn = (r: FlowRecord) => ({
-  orig: `${r.flow.client.ip}:${r.flow.client.port}`,
+  orig: `${r.flow.client?.ip}:${r.flow.client?.port}`,
   resp: `${r.flow.server.ip}:${r.flow.server.port}`,
   proto: r.flow.protocol,
   orig_pkts: r.flow.packets.toServer,
@@ -89,7 +89,7 @@ describe('Zeek conn.log', () => {
     const { records } = await probeFixture('zeek/traces/ipv6-http-atomic-frag.pcap');
     const http = records
       .filter((r) => r.flow.server.port === 80)
-      .map((r) => `${r.flow.client.ip}:${r.flow.client.port}>${r.flow.server.ip}`);
+      .map((r) => `${r.flow.client?.ip}:${r.flow.client?.port}>${r.flow.server.ip}`);
 
     expect(http.sort()).toEqual([
       '2001:db8:1::2:27393>2001:db8:1::1',

@@ -35,7 +35,7 @@ describe('leakwatch probe (command line)', () => {
       .map((line) => JSON.parse(line));
     expect(lines).toHaveLength(6);
     expect(lines[0].firmware.build).toBe('KHHCNBH39.0');
-    expect(stderr).toContain('build-2.pcap: 44 packets, 6 flows');
+    expect(stderr).toContain('build-2.pcap: pcap, 44 packets, 6 flows');
   });
 
   it('lets flags override the lab config', async () => {
@@ -103,5 +103,40 @@ describe('leakwatch probe (command line)', () => {
       expect(stdout).toContain(flag);
     }
     expect(stdout).toContain('Examples:');
+  });
+});
+
+describe('leakwatch probe with HAR and pcapng input', () => {
+  it('reads a mitmproxy HAR export by its content', async () => {
+    const har = join(projectRoot, 'test', 'fixtures', 'mitmproxy-har', 'flows', 'successful_log.har');
+
+    const { code, stdout, stderr } = await leakwatch('probe', '--lab-config', lab2, har);
+
+    expect(code).toBe(0);
+    expect(
+      stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line).probe.input),
+    ).toEqual(['har', 'har']);
+    expect(stderr).toContain('successful_log.har: HAR, 2 entries, 2 flow records');
+  });
+
+  it('exits 3 naming a corrupt HAR file', async () => {
+    const har = join(projectRoot, 'test', 'fixtures', 'mitmproxy-har', 'corrupted_har', 'brokenfile.har');
+
+    const { code, stderr } = await leakwatch('probe', '--lab-config', lab2, har);
+
+    expect(code).toBe(3);
+    expect(stderr).toContain('brokenfile.har: not a HAR file:');
+  });
+
+  it('reads pcapng and names the format in its summary', async () => {
+    const pcapng = join(projectRoot, 'test', 'fixtures', 'zeek', 'traces', 'pcapng-multi-interface.pcapng');
+
+    const { code, stderr } = await leakwatch('probe', '--lab-config', lab2, pcapng);
+
+    expect(code).toBe(0);
+    expect(stderr).toContain('pcapng-multi-interface.pcapng: pcapng, 6 packets, 3 flows');
   });
 });

@@ -92,13 +92,22 @@ function pcapng(littleEndian: boolean): Buffer {
 }
 
 async function readAll(bytes: Buffer, chunkSize?: number) {
-  const packets: (Omit<CapturedPacket, 'data'> & { text: string })[] = [];
-  const result = await readCapture(
-    chunksOf(bytes, chunkSize),
-    'test',
-    ({ data, ...rest }) => packets.push({ ...rest, text: data.toString() }),
-    async () => undefined,
-  );
+  const packets: (Pick<
+    CapturedPacket,
+    'timestampMicros' | 'capturedLength' | 'originalLength' | 'linkType' | 'fileOffset'
+  > & { text: string })[] = [];
+  const result = await readCapture(chunksOf(bytes, chunkSize), 'test', {
+    onPacket: (packet) =>
+      packets.push({
+        timestampMicros: packet.timestampMicros,
+        capturedLength: packet.capturedLength,
+        originalLength: packet.originalLength,
+        linkType: packet.linkType,
+        fileOffset: packet.fileOffset,
+        text: packet.data.toString(),
+      }),
+    afterChunk: async () => undefined,
+  });
   return { result, packets };
 }
 
