@@ -15,8 +15,12 @@ export async function main(argv: string[]): Promise<number> {
     .command('probe')
     .description('Decode pcap captures into flow records and send them to Kinesis (or stdout as NDJSON).')
     .argument(
-      '<captures...>',
+      '[captures...]',
       'pcap or pcapng files (gzip or not), HAR files (mitmproxy, browsers, Charles); - reads a capture from stdin',
+    )
+    .option(
+      '--listen <url>',
+      "live input: udp://HOST:PORT (PCAPdroid's UDP exporter) or tcp://HOST:PORT (pcap over TCP); runs until Ctrl-C",
     )
     .option('--lab-config <file>', 'JSON file with device, firmware and session (flags override it)')
     .option('--device-id <id>', "lab's identifier of the device")
@@ -39,6 +43,8 @@ Exit codes: 0 done, 1 records could not be delivered, 2 bad flag or lab config, 
 
 Examples:
   leakwatch probe --lab-config scenario/lab/build-2.json scenario/captures/build-2.pcap
+  leakwatch probe --lab-config lab.json capture.pcapng.gz mitmproxy-export.har
+  leakwatch probe --lab-config lab.json --listen udp://0.0.0.0:5123 --kinesis-stream leakwatch-flows
   leakwatch probe --device-id lab-07 --vendor Xiaomi --model "RedMi 1S" --firmware-line miui-cn \\
       --build V5.3.1.0 --built-at 2014-08-01T00:00:00Z --session-id s1 \\
       --consent xiaomi.cloud-messaging=denied --kinesis-stream leakwatch-flows capture.pcap`,

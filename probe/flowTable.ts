@@ -83,6 +83,8 @@ interface FlowState extends IndexedFlow {
   clientSized: boolean;
   /** Decoded content, fixed when the flow closed (its stream buffers are released then). */
   content?: FlowContent;
+  /** App named by a PCAPdroid trailer. */
+  app?: { uid: number; name?: string };
   serverFinished: boolean;
   clientFinished: boolean;
   end?: 'fin' | 'rst';
@@ -163,6 +165,8 @@ export class FlowTable {
       this.index.insert(flow);
     }
     if (now > flow.lastMicros) flow.lastMicros = now;
+    if (view.appUid >= 0 && !flow.app)
+      flow.app = { uid: view.appUid, ...(view.appName ? { name: view.appName } : {}) };
     const payloadLength = view.payloadLength;
     if (toServer) {
       flow.packets.toServer++;
@@ -203,6 +207,11 @@ export class FlowTable {
     }
     if (this.bufferedBytes > this.limits.maxBufferedBytes) this.evictOldest();
     if (now - this.lastSweepMicros >= 1_000_000) this.sweep(now);
+  }
+
+  /** Advances capture time without a packet (live input): closes idle and lingering flows. */
+  tick(nowMicros: number): void {
+    this.sweep(nowMicros);
   }
 
   /** Emits every flow still open (end of capture). */
@@ -378,6 +387,7 @@ export class FlowTable {
         payloadBytes: { ...flow.payloadBytes },
         end,
       },
+      ...(flow.app ? { app: flow.app } : {}),
       names: { ...(dns ? { dns } : {}), ...(sni ? { sni } : {}), ...(httpHost ? { httpHost } : {}) },
       ...content,
       probe: {

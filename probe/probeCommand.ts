@@ -1,14 +1,18 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { access, constants, readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
+import type { FlowRecord } from '../schema/flowRecord.ts';
 import { CaptureFormatError, DeliveryError, ProbeUsageError } from './errors.ts';
 import { readHar } from './har/readHar.ts';
 import { type LabContextFlags, loadLabContext } from './labContext.ts';
+import { type LiveListener, listenPcapdroidUdp } from './live/pcapdroidUdpListener.ts';
+import { listenPcapOverTcp } from './live/pcapOverTcpListener.ts';
 import { runProbe } from './runProbe.ts';
 import type { FlowSink } from './sinks/flowSink.ts';
 import { NdjsonSink } from './sinks/ndjsonSink.ts';
 
 export interface ProbeCommandOptions extends LabContextFlags {
+  listen?: string;
   kinesisStream?: string;
   endpoint?: string;
   awsRegion?: string;
@@ -59,6 +63,30 @@ async function makeSink(options: ProbeCommandOptions, io: ProbeIo): Promise<Flow
   });
 }
 
+/** `udp://HOST:PORT` or `tcp://HOST:PORT`. */
+export function parseListenUrl(url: string): { protocol: 'udp' | 'tcp'; host: string; port: number } {
+  const match = /^(udp|tcp):\/\/(\[[0-9a-fA-F:.]+\]|[^:/\s]+):(\d{1,5})$/.exec(url);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) {
+    throw new ProbeUsageError(
+      `--listen "${url}" is not udp://HOST:PORT or tcp://HOST:PORT (examples: udp://127.0.0.1:5123 for PCAPdroid's UDP exporter, tcp://0.0.0.0:57012 for pcap over TCP)`,
+    );
+  }
+  return { protocol: match[1] as 'udp' | 'tcp', host: match[2]!.replace(/^\[|\]$/g, ''), port };
+}
+
+/** Resolves on the first SIGINT or SIGTERM (the way to stop a live probe). */
+export const untilSignalled = () =>
+  new Promise<string>((resolve) => {
+    const done = (signal: string) => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve(signal);
+    };
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+
 /** A HAR file is JSON: its first non-blank character (after an optional BOM) is `{`. */
 function looksLikeHar(path: string): boolean {
   const fd = openSync(path, 'r');
@@ -97,12 +125,45 @@ export async function probeCommand(
   captures: string[],
   options: ProbeCommandOptions,
   io: ProbeIo,
+  stopSignal: () => Promise<string> = untilSignalled,
 ): Promise<number> {
   const say = (line: string) => io.stderr.write(`leakwatch probe: ${line}\n`);
   try {
-    if (captures.length === 0)
-      throw new ProbeUsageError('no capture given (a path to a .pcap file, or - for stdin)');
+    if (options.listen && captures.length > 0)
+      throw new ProbeUsageError('give captures or --listen, not both');
+    if (!options.listen && captures.length === 0) {
+      throw new ProbeUsageError(
+        'no capture given (a pcap, pcapng or HAR file, - for stdin, or --listen udp://HOST:PORT)',
+      );
+    }
+    const listen = options.listen ? parseListenUrl(options.listen) : undefined;
     const context = await loadLabContext(options);
+    if (listen) {
+      const sink = await makeSink(options, io);
+      const emit = (record: FlowRecord) => sink.write(record);
+      const listenerOptions = { host: listen.host, port: listen.port, context, emit, warn: say };
+      let listener: LiveListener;
+      try {
+        listener =
+          listen.protocol === 'udp'
+            ? await listenPcapdroidUdp(listenerOptions)
+            : await listenPcapOverTcp(listenerOptions);
+      } catch (error) {
+        throw new ProbeUsageError(`cannot listen on ${options.listen}: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
+      say(`listening on ${listener.address}; Ctrl-C to stop`);
+      const signal = await stopSignal();
+      const live = await listener.stop();
+      const delivered = await sink.close();
+      const dropped = live.droppedDatagrams ? `, ${live.droppedDatagrams} datagrams dropped` : '';
+      const skipped = live.skipped ? `; skipped ${live.skipped}` : '';
+      say(
+        `${signal}: stopped; ${live.packets} packets, ${live.flows} flows${dropped}${skipped}; ${delivered.delivered} flow records sent`,
+      );
+      return EXIT.ok;
+    }
     for (const capture of captures) if (capture !== '-') await checkReadable(capture);
     const sink = await makeSink(options, io);
     for (const capture of captures) {

@@ -1,8 +1,7 @@
 import type { FlowRecord, LabContext } from '../schema/flowRecord.ts';
 import { readCapture } from './capture/openCapture.ts';
-import { PacketDecoder } from './decode/packet.ts';
-import { SkipCounter } from './decode/skipReasons.ts';
-import { FlowTable } from './flowTable.ts';
+import type { SkipCounter } from './decode/skipReasons.ts';
+import { type ProbeInput, ProbePipeline } from './pipeline.ts';
 
 export interface ProbeStats {
   readonly capture: string;
@@ -18,6 +17,8 @@ export interface ProbeStats {
 
 export interface RunProbeOptions {
   readonly onProgress?: (stats: ProbeStats) => void;
+  /** Stamped on records as `probe.input` instead of the file format (live input). */
+  readonly input?: ProbeInput;
 }
 
 /**
@@ -32,54 +33,36 @@ export async function runProbe(
   emit: (record: FlowRecord) => Promise<void>,
   options: RunProbeOptions = {},
 ): Promise<ProbeStats> {
+  const pipeline = new ProbePipeline(context, captureName, emit);
   const stats: ProbeStats = {
     capture: captureName,
     format: 'unknown',
     compressed: false,
     packets: 0,
     flows: 0,
-    skipped: new SkipCounter(),
+    skipped: pipeline.skipped,
     truncatedTailBytes: 0,
     bytesRead: 0,
   };
-  // Records are produced synchronously while a chunk is parsed and sent between chunks.
-  const ready: FlowRecord[] = [];
-  const table = new FlowTable(context, captureName, (record) => {
-    stats.flows++;
-    ready.push(record);
-  });
-  const decoder = new PacketDecoder();
-  const send = async () => {
-    for (const record of ready.splice(0)) await emit(record);
-  };
   const result = await readCapture(input, captureName, {
     onFormat: (format) => {
-      table.input = format;
+      pipeline.input = options.input ?? format;
     },
-    onPacket: (packet) => {
-      stats.packets++;
-      const decoded = decoder.decode(
-        packet.linkType,
-        packet.buffer,
-        packet.offset,
-        packet.offset + packet.capturedLength,
-        packet.timestampMicros,
-        packet.capturedLength < packet.originalLength,
-      );
-      if (decoded === 'ok') table.add(decoder.view);
-      else if (decoded !== 'held') stats.skipped.add(decoded);
-    },
-    afterChunk: send,
+    onPacket: (packet) => pipeline.add(packet),
+    afterChunk: () => pipeline.drain(),
     onProgress: (bytesRead) => {
       stats.bytesRead = bytesRead;
+      stats.packets = pipeline.packets;
+      stats.flows = pipeline.flows;
       options.onProgress?.(stats);
     },
   });
-  table.flushAll();
-  await send();
+  await pipeline.finish();
   stats.format = result.format;
   stats.compressed = result.compressed;
   stats.truncatedTailBytes = result.truncatedTailBytes;
   stats.bytesRead = result.bytesRead;
+  stats.packets = pipeline.packets;
+  stats.flows = pipeline.flows;
   return stats;
 }

@@ -168,6 +168,8 @@ export const FlowRecordSchema = z.object({
   firmware: FirmwareSchema,
   session: LabSessionSchema,
   flow: FlowSchema,
+  /** The app that made the flow, when the capture says (PCAPdroid's trailer: Android UID and app name). */
+  app: z.object({ uid: z.number().int(), name: z.string().max(64).optional() }).optional(),
   names: NamesSchema,
   transport: TransportSecuritySchema,
   application: z.enum(['http', 'tls', 'dns', 'quic', 'other']),

@@ -7,6 +7,13 @@ import type { SkipReason } from './skipReasons.ts';
 import { decodeTcp } from './tcp.ts';
 import { decodeUdp } from './udp.ts';
 
+/**
+ * PCAPdroid's per-packet trailer (pcap dump mode "with trailer": link type Ethernet with a dummy
+ * header, the IP packet, padding, then these 32 bytes): magic, Android UID, app name (20 bytes,
+ * NUL-padded), FCS; big-endian. See PCAPdroid's pcap_utils.h, struct pcapdroid_trailer.
+ */
+export const PCAPDROID_TRAILER = { magic: 0x01072021, length: 32, nameLength: 20 } as const;
+
 /** 'ok' (the view holds a TCP or UDP packet), a skip reason, or 'held' (a fragment waiting for the rest). */
 export type DecodeResult = 'ok' | 'held' | SkipReason;
 
@@ -15,6 +22,25 @@ export class PacketDecoder {
   readonly view = new PacketView();
   readonly fragments = new IpFragmentReassembler();
   private lastExpiry = 0;
+  private readonly appNames = new Map<number, string>();
+
+  /** Reads a PCAPdroid trailer at the end of an Ethernet frame, if there is one. */
+  private readTrailer(buffer: Buffer, start: number, end: number): void {
+    const view = this.view;
+    view.appUid = -1;
+    const at = end - PCAPDROID_TRAILER.length;
+    if (at < start + 14 + 20 || buffer.readUInt32BE(at) !== PCAPDROID_TRAILER.magic) return;
+    const uid = buffer.readInt32BE(at + 4);
+    view.appUid = uid;
+    let name = this.appNames.get(uid);
+    if (name === undefined) {
+      const raw = buffer.subarray(at + 8, at + 8 + PCAPDROID_TRAILER.nameLength);
+      const nul = raw.indexOf(0);
+      name = raw.toString('utf8', 0, nul < 0 ? raw.length : nul);
+      this.appNames.set(uid, name);
+    }
+    view.appName = name;
+  }
 
   /** `snapped`: the capture kept fewer bytes than the packet had (capturedLength < originalLength). */
   decode(
@@ -29,6 +55,8 @@ export class PacketDecoder {
     view.timestampMicros = timestampMicros;
     const link = decodeLink(view, linkType, buffer, start, end);
     if (link) return link;
+    if (linkType === 1) this.readTrailer(buffer, start, end);
+    else view.appUid = -1;
     const ip = view.ipVersion === 4 ? decodeIpv4(view, snapped) : decodeIpv6(view, snapped);
     if (ip) return ip;
     if (view.isFragment) {

@@ -37,6 +37,9 @@ export class PacketView {
   tcpFlags = 0;
   payloadOffset = 0;
   payloadEnd = 0;
+  /** App from a PCAPdroid trailer on this packet (-1: none). */
+  appUid = -1;
+  appName = '';
 
   get payloadLength(): number {
     return this.payloadEnd - this.payloadOffset;

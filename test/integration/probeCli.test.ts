@@ -140,3 +140,55 @@ describe('leakwatch probe with HAR and pcapng input', () => {
     expect(stderr).toContain('pcapng-multi-interface.pcapng: pcapng, 6 packets, 3 flows');
   });
 });
+
+describe('leakwatch probe --listen', () => {
+  it('rejects a listen address that is not udp:// or tcp://', async () => {
+    const { code, stderr } = await leakwatch(
+      'probe',
+      '--lab-config',
+      lab2,
+      '--listen',
+      'http://127.0.0.1:80',
+    );
+
+    expect(code).toBe(2);
+    expect(stderr).toContain('--listen "http://127.0.0.1:80" is not udp://HOST:PORT or tcp://HOST:PORT');
+  });
+
+  it('streams a pcap over TCP until SIGINT, then flushes and exits 0', async () => {
+    const { spawn } = await import('node:child_process');
+    const { connect } = await import('node:net');
+    const { readFile } = await import('node:fs/promises');
+    const child = spawn(
+      process.execPath,
+      [cli, 'probe', '--lab-config', lab2, '--listen', 'tcp://127.0.0.1:0'],
+      {
+        cwd: projectRoot,
+        env: { ...process.env, NODE_OPTIONS: '', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    const port = await new Promise<number>((resolve) => {
+      child.stderr.on('data', (chunk) => {
+        stderr += chunk;
+        const match = /listening on tcp:\/\/127\.0\.0\.1:(\d+)/.exec(stderr);
+        if (match) resolve(Number(match[1]));
+      });
+    });
+    const bytes = await readFile(capture2);
+    await new Promise<void>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => socket.end(bytes));
+      socket.on('close', () => resolve());
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+
+    expect(code).toBe(0);
+    expect(stdout.trim().split('\n')).toHaveLength(6);
+    expect(stderr).toMatch(/SIGINT: stopped; 44 packets, 6 flows; 6 flow records sent/);
+  });
+});
