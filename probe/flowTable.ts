@@ -61,6 +61,8 @@ export const DEFAULT_LIMITS: FlowTableLimits = {
  */
 export const CLOSE_LINGER_MICROS = 60 * 1_000_000;
 const DNS_PORT = 53;
+/** Addresses whose DNS name is remembered (about 100 bytes each), so a long capture stays bounded. */
+export const MAX_DNS_NAMES = 200_000;
 
 interface Endpoint {
   readonly ip: string;
@@ -326,7 +328,17 @@ export class FlowTable {
     const asked = message.queries[0]?.name;
     for (const answer of message.answers) {
       if (flow.dnsAnswers.length < 256) flow.dnsAnswers.push(answer);
-      if (asked && (answer.type === 'A' || answer.type === 'AAAA')) this.namesByIp.set(answer.value, asked);
+      if (asked && (answer.type === 'A' || answer.type === 'AAAA')) this.rememberName(answer.value, asked);
+    }
+  }
+
+  /** Remembers the newest name for an address; the oldest entries go beyond MAX_DNS_NAMES. */
+  private rememberName(ip: string, name: string): void {
+    this.namesByIp.delete(ip);
+    this.namesByIp.set(ip, name);
+    if (this.namesByIp.size > MAX_DNS_NAMES) {
+      const oldest = this.namesByIp.keys().next().value;
+      if (oldest !== undefined) this.namesByIp.delete(oldest);
     }
   }
 
