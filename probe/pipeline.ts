@@ -53,6 +53,11 @@ export class ProbePipeline {
     else if (decoded !== 'held') this.skipped.add(decoded);
   }
 
+  /** Flows seen so far: emitted plus still open. */
+  get flowsSeen(): number {
+    return this.flows + this.table.openFlows;
+  }
+
   /** Closes flows idle or lingering at `nowMicros` (capture time). */
   tick(nowMicros: number): void {
     this.table.tick(nowMicros);

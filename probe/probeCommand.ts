@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { access, constants, readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { FlowRecord } from '../schema/flowRecord.ts';
@@ -7,6 +7,7 @@ import { readHar } from './har/readHar.ts';
 import { type LabContextFlags, loadLabContext } from './labContext.ts';
 import { type LiveListener, listenPcapdroidUdp } from './live/pcapdroidUdpListener.ts';
 import { listenPcapOverTcp } from './live/pcapOverTcpListener.ts';
+import { ProgressBar, type TerminalStream } from './progressBar.ts';
 import { runProbe } from './runProbe.ts';
 import type { FlowSink } from './sinks/flowSink.ts';
 import { NdjsonSink } from './sinks/ndjsonSink.ts';
@@ -178,9 +179,19 @@ export async function probeCommand(
         continue;
       }
       const input = capture === '-' ? (io.stdin as AsyncIterable<Buffer>) : readFileChunks(capture);
-      const stats = await runProbe(input, capture === '-' ? 'stdin' : basename(capture), context, (record) =>
-        sink.write(record),
-      );
+      const progress =
+        capture === '-'
+          ? undefined
+          : new ProgressBar(io.stderr as TerminalStream, basename(capture), statSync(capture).size);
+      const stats = await runProbe(
+        input,
+        capture === '-' ? 'stdin' : basename(capture),
+        context,
+        (record) => sink.write(record),
+        {
+          onProgress: (state) => progress?.update(state),
+        },
+      ).finally(() => progress?.finish());
       const skipped =
         stats.skipped.total > 0
           ? `; skipped ${stats.skipped.total} packets (${stats.skipped.summary()})`

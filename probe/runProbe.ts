@@ -53,7 +53,7 @@ export async function runProbe(
     onProgress: (bytesRead) => {
       stats.bytesRead = bytesRead;
       stats.packets = pipeline.packets;
-      stats.flows = pipeline.flows;
+      stats.flows = pipeline.flowsSeen;
       options.onProgress?.(stats);
     },
   });
