@@ -24,7 +24,7 @@ import { PROBE_VERSION } from './version.ts';
 export interface FlowTableLimits {
   /** Client→server bytes kept per flow for application decoding. @default 256 KiB */
   readonly clientStreamBytes: number;
-  /** Server→client bytes kept per flow (the TLS ServerHello). @default 4 KiB */
+  /** Server→client bytes kept per TLS flow (the ServerHello; none for other protocols). @default 1 KiB */
   readonly serverStreamBytes: number;
   /** Client bytes kept once the client stream is known to be TLS (enough for a large ClientHello). @default 16 KiB */
   readonly tlsClientStreamBytes: number;
@@ -44,7 +44,7 @@ export interface FlowTableLimits {
 
 export const DEFAULT_LIMITS: FlowTableLimits = {
   clientStreamBytes: 256 * 1024,
-  serverStreamBytes: 4 * 1024,
+  serverStreamBytes: 1024,
   tlsClientStreamBytes: 16 * 1024,
   otherStreamBytes: 4 * 1024,
   dnsStreamBytes: 64 * 1024,
@@ -287,8 +287,14 @@ export class FlowTable {
     if (!head) return;
     flow.clientSized = true;
     if (flow.serverPort === DNS_PORT || flow.clientPort === DNS_PORT) return;
-    if (looksLikeTls(head)) flow.clientStream.setLimit(this.limits.tlsClientStreamBytes);
-    else if (!looksLikeHttpRequest(head)) flow.clientStream.setLimit(this.limits.otherStreamBytes);
+    if (looksLikeTls(head)) {
+      flow.clientStream.setLimit(this.limits.tlsClientStreamBytes);
+      return;
+    }
+    // Only TLS needs server bytes (its ServerHello); an HTTP response or unknown reply is not read.
+    this.bufferedBytes -= flow.serverStream.bufferedBytes;
+    flow.serverStream = new TcpStream(0);
+    if (!looksLikeHttpRequest(head)) flow.clientStream.setLimit(this.limits.otherStreamBytes);
   }
 
   /** Starts a new record for a flow that continues after an active timeout. */

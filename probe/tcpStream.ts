@@ -55,8 +55,21 @@ export class TcpStream {
 
   /** The stream's runs in order: `runs[0]` is the contiguous start; later runs follow gaps. */
   assemble(): { runs: Buffer[]; gaps: number; gapBytes: number } {
-    if (this.segments.length === 0) return { runs: [], gaps: 0, gapBytes: 0 };
-    const ordered = [...this.segments].sort((a, b) => a.offset - b.offset);
+    const segments = this.segments;
+    if (segments.length === 0) return { runs: [], gaps: 0, gapBytes: 0 };
+    // Fast path: one segment, or segments already in order and contiguous (the common case).
+    let contiguous = segments[0]!.offset === 0;
+    for (let i = 1; contiguous && i < segments.length; i++) {
+      contiguous = segments[i]!.offset === segments[i - 1]!.offset + segments[i - 1]!.data.length;
+    }
+    if (contiguous) {
+      return {
+        runs: [segments.length === 1 ? segments[0]!.data : Buffer.concat(segments.map((s) => s.data))],
+        gaps: 0,
+        gapBytes: 0,
+      };
+    }
+    const ordered = [...segments].sort((a, b) => a.offset - b.offset);
     const runs: Buffer[] = [];
     let current: Buffer[] = [];
     let next = Math.min(0, ordered[0]!.offset);
