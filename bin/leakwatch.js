@@ -1,6 +1,8 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-old-space-size=192
 // Runs the `leakwatch` command line: the esbuild bundle in dist/cli when it is newer than every
 // source file (npm install builds it), else the TypeScript sources through tsx.
+// The heap cap keeps the probe's memory bounded: its live data is bounded by the flow table's
+// limits, but V8 otherwise lets garbage grow the heap with the input (npx and direct runs apply it).
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -36,9 +36,16 @@ export interface FlowTableLimits {
   readonly idleTimeoutMicros: number;
   /** A flow open this long is reported and continues in a new record. @default 30 min */
   readonly activeTimeoutMicros: number;
-  /** Open flows at most; the oldest is evicted beyond. @default 200,000 */
+  /** A UDP flow idle this long is closed (Zeek's udp_inactivity_timeout). @default 60 s */
+  readonly udpIdleTimeoutMicros: number;
+  /** Flows at most (open, lingering and reported); the oldest is evicted beyond. @default 100,000 */
   readonly maxFlows: number;
-  /** Stream bytes buffered across all flows at most; the oldest flows are evicted beyond. @default 96 MiB */
+  /**
+   * Closed flows (FIN/RST, answered DNS) kept whole while they linger; beyond, the oldest is
+   * reported early and kept only as a tombstone that absorbs its late packets. @default 10,000
+   */
+  readonly maxLingeringFlows: number;
+  /** Stream bytes buffered across all flows at most; the oldest flows are evicted beyond. @default 64 MiB */
   readonly maxBufferedBytes: number;
 }
 
@@ -50,8 +57,10 @@ export const DEFAULT_LIMITS: FlowTableLimits = {
   dnsStreamBytes: 64 * 1024,
   idleTimeoutMicros: 120 * 1_000_000,
   activeTimeoutMicros: 30 * 60 * 1_000_000,
-  maxFlows: 200_000,
-  maxBufferedBytes: 96 * 1024 * 1024,
+  udpIdleTimeoutMicros: 60 * 1_000_000,
+  maxFlows: 100_000,
+  maxLingeringFlows: 10_000,
+  maxBufferedBytes: 64 * 1024 * 1024,
 };
 
 /**
@@ -106,6 +115,31 @@ type FlowContent = Pick<
   readonly httpHost?: string;
 };
 
+/** A flow reported before its linger ended: what absorbing its late packets needs, nothing more. */
+interface Tombstone extends IndexedFlow {
+  readonly closedAtMicros: number;
+}
+
+/** Tombstones at most (about 100 bytes each); the oldest go first. */
+const MAX_TOMBSTONES = 200_000;
+
+/** A stream that keeps nothing, shared by every flow whose buffers were released. */
+const EMPTY_STREAM = new TcpStream(0);
+
+/** How a flow that stopped lingering ended: FIN or RST for TCP, done (timeout) for an answered lookup. */
+const endOf = (flow: { end?: 'fin' | 'rst'; protocol: 'tcp' | 'udp' }): FlowRecord['flow']['end'] =>
+  flow.end ?? (flow.protocol === 'tcp' ? 'fin' : 'timeout');
+
+/** A DNS query (QR bit clear) on a UDP packet to port 53. */
+function isDnsQuery(view: PacketView): boolean {
+  return (
+    view.protocol === 17 &&
+    view.dstPort === DNS_PORT &&
+    view.payloadLength > 2 &&
+    (view.data[view.payloadOffset + 2]! & 0x80) === 0
+  );
+}
+
 const iso = (micros: number) => new Date(Math.floor(micros / 1000)).toISOString();
 
 /**
@@ -124,6 +158,16 @@ export class FlowTable {
   input?: NonNullable<FlowRecord['probe']['input']>;
   private bufferedBytes = 0;
   evicted = 0;
+  /** Packets that reached a flow already reported (under memory pressure) and were only counted. */
+  latePackets = 0;
+  /** Closed flows in the order they closed, for reporting the oldest early (a queue with a head). */
+  private lingerQueue: FlowState[] = [];
+  private lingerHead = 0;
+  private lingering = 0;
+  /** Flows reported early: only their 5-tuple, to absorb their late packets until the linger ends. */
+  private readonly tombstones = new FlowIndex<Tombstone>();
+  private tombstoneQueue: Tombstone[] = [];
+  private tombstoneHead = 0;
   private readonly limits: FlowTableLimits;
 
   constructor(
@@ -144,16 +188,34 @@ export class FlowTable {
     const now = view.timestampMicros;
     let flow = this.index.find(view);
     let toServer = this.index.toServer;
+    if (!flow && this.tombstoneQueue.length > this.tombstoneHead) {
+      const tombstone = this.tombstones.find(view);
+      if (tombstone) {
+        const newConnection =
+          view.protocol === 6
+            ? view.tcpFlags & TCP_FLAG.syn && !(view.tcpFlags & TCP_FLAG.ack)
+            : isDnsQuery(view);
+        if (!newConnection) {
+          this.latePackets++;
+          return;
+        }
+        this.tombstones.delete(tombstone);
+      }
+    }
     if (
       flow?.closedAtMicros !== undefined &&
       view.tcpFlags & TCP_FLAG.syn &&
       !(view.tcpFlags & TCP_FLAG.ack)
     ) {
       // A new SYN on a closed flow's 5-tuple: port reuse, a new connection.
-      this.close(flow, flow.end ?? 'fin');
+      this.close(flow, endOf(flow));
       flow = undefined;
     }
-    if (flow && now - flow.firstMicros > this.limits.activeTimeoutMicros) {
+    if (
+      flow &&
+      flow.closedAtMicros === undefined &&
+      now - flow.firstMicros > this.limits.activeTimeoutMicros
+    ) {
       this.report(flow, 'active-timeout');
       this.restart(flow, now);
     }
@@ -185,8 +247,10 @@ export class FlowTable {
     } else {
       const flags = view.tcpFlags;
       const stream = toServer ? flow.clientStream : flow.serverStream;
-      if (flags & TCP_FLAG.syn) stream.setInitialSequence(view.tcpSequence);
-      if (payloadLength > 0) {
+      // Once closed, the content is decoded and fixed: late segments are counted, not kept.
+      const keeping = flow.content === undefined;
+      if (keeping && flags & TCP_FLAG.syn) stream.setInitialSequence(view.tcpSequence);
+      if (keeping && payloadLength > 0) {
         const before = stream.bufferedBytes;
         stream.add(view.tcpSequence, view.data, view.payloadOffset, view.payloadEnd);
         this.bufferedBytes += stream.bufferedBytes - before;
@@ -198,14 +262,7 @@ export class FlowTable {
       }
       if (flags & TCP_FLAG.rst) flow.end = 'rst';
       else if (flow.clientFinished && flow.serverFinished && !flow.end) flow.end = 'fin';
-      if (flow.end && flow.closedAtMicros === undefined) {
-        flow.closedAtMicros = now;
-        // Decode now and free the buffers: during the linger only counters change.
-        flow.content = this.describeContent(flow);
-        this.bufferedBytes -= flow.clientStream.bufferedBytes + flow.serverStream.bufferedBytes;
-        flow.clientStream = new TcpStream(0);
-        flow.serverStream = new TcpStream(0);
-      }
+      if (flow.end && flow.closedAtMicros === undefined) this.markClosed(flow, now);
     }
     if (this.bufferedBytes > this.limits.maxBufferedBytes) this.evictOldest();
     if (now - this.lastSweepMicros >= 1_000_000) this.sweep(now);
@@ -218,7 +275,8 @@ export class FlowTable {
 
   /** Emits every flow still open (end of capture). */
   flushAll(): void {
-    for (const flow of [...this.flows]) this.close(flow, flow.end ?? 'capture-end');
+    for (const flow of [...this.flows])
+      this.close(flow, flow.closedAtMicros !== undefined ? endOf(flow) : 'capture-end');
   }
 
   private open(view: PacketView): FlowState {
@@ -315,6 +373,10 @@ export class FlowTable {
   private addDatagram(flow: FlowState, view: PacketView, toServer: boolean): void {
     if (flow.serverPort === DNS_PORT || flow.clientPort === DNS_PORT) {
       this.addDnsMessage(flow, view.payload());
+      // An answered lookup is done: it lingers for retransmissions like a closed TCP flow.
+      if (flow.dnsAnswers.length > 0 || (flow.dnsQueries.length > 0 && !isDnsQuery(view))) {
+        if (flow.closedAtMicros === undefined) this.markClosed(flow, view.timestampMicros);
+      }
       return;
     }
     if (toServer && !flow.firstDatagram)
@@ -348,12 +410,71 @@ export class FlowTable {
     }
   }
 
+  /**
+   * A flow that ended (FIN/RST, answered DNS) keeps counting packets while it lingers; its content
+   * is decoded now and its buffers freed. Beyond `maxLingeringFlows`, the oldest is reported early.
+   */
+  private markClosed(flow: FlowState, now: number): void {
+    flow.closedAtMicros = now;
+    if (flow.protocol === 'tcp') {
+      flow.content = this.describeContent(flow);
+      this.bufferedBytes -= flow.clientStream.bufferedBytes + flow.serverStream.bufferedBytes;
+      flow.clientStream = EMPTY_STREAM;
+      flow.serverStream = EMPTY_STREAM;
+    }
+    this.lingerQueue.push(flow);
+    this.lingering++;
+    if (this.lingering > this.limits.maxLingeringFlows) this.reportOldestLingering();
+  }
+
+  private reportOldestLingering(): void {
+    while (this.lingerHead < this.lingerQueue.length) {
+      const flow = this.lingerQueue[this.lingerHead++]!;
+      if (flow.closedAtMicros === undefined || !this.flows.has(flow)) continue;
+      this.close(flow, endOf(flow));
+      const tombstone: Tombstone = {
+        protocolNumber: flow.protocolNumber,
+        clientAddress: flow.clientAddress,
+        clientPort: flow.clientPort,
+        serverAddress: flow.serverAddress,
+        serverPort: flow.serverPort,
+        closedAtMicros: flow.closedAtMicros,
+      };
+      this.tombstones.insert(tombstone);
+      this.tombstoneQueue.push(tombstone);
+      break;
+    }
+    if (this.lingerHead > 4096 && this.lingerHead * 2 > this.lingerQueue.length) {
+      this.lingerQueue = this.lingerQueue.slice(this.lingerHead);
+      this.lingerHead = 0;
+    }
+  }
+
+  /** Tombstones close in order and all linger as long: expire them from the head of the queue. */
+  private expireTombstones(nowMicros: number): void {
+    const queue = this.tombstoneQueue;
+    while (
+      this.tombstoneHead < queue.length &&
+      nowMicros - queue[this.tombstoneHead]!.closedAtMicros > CLOSE_LINGER_MICROS
+    ) {
+      this.tombstones.delete(queue[this.tombstoneHead++]!);
+    }
+    while (queue.length - this.tombstoneHead > MAX_TOMBSTONES)
+      this.tombstones.delete(queue[this.tombstoneHead++]!);
+    if (this.tombstoneHead > 4096 && this.tombstoneHead * 2 > queue.length) {
+      this.tombstoneQueue = queue.slice(this.tombstoneHead);
+      this.tombstoneHead = 0;
+    }
+  }
+
   private sweep(nowMicros: number): void {
     this.lastSweepMicros = nowMicros;
+    this.expireTombstones(nowMicros);
     for (const flow of [...this.flows]) {
+      const idle = flow.protocol === 'udp' ? this.limits.udpIdleTimeoutMicros : this.limits.idleTimeoutMicros;
       if (flow.closedAtMicros !== undefined && nowMicros - flow.closedAtMicros > CLOSE_LINGER_MICROS) {
-        this.close(flow, flow.end ?? 'fin');
-      } else if (nowMicros - flow.lastMicros > this.limits.idleTimeoutMicros) {
+        this.close(flow, endOf(flow));
+      } else if (nowMicros - flow.lastMicros > idle) {
         this.close(flow, 'timeout');
       }
     }
@@ -372,6 +493,7 @@ export class FlowTable {
   private close(flow: FlowState, end: FlowRecord['flow']['end']): void {
     this.flows.delete(flow);
     this.index.delete(flow);
+    if (flow.closedAtMicros !== undefined) this.lingering--;
     this.report(flow, end);
     this.bufferedBytes -= flow.clientStream.bufferedBytes + flow.serverStream.bufferedBytes;
   }
