@@ -1,4 +1,4 @@
-import type { PersonalDataType } from '../classify/personalData.ts';
+import type { PersonalDataType } from '../classify/dataTypes.ts';
 
 export type AlertRuleId = 'plaintext-begins' | 'sent-without-consent';
 export type Severity = 'high' | 'medium' | 'low';
@@ -28,6 +28,12 @@ export interface Alert {
   /** Where in the request the value was, e.g. `form:imei`. */
   readonly where: string[];
   readonly masked: string;
+  /** Decodings that led to the value (`base64`, `gzip`, `json`), and how it was written (`md5-hex`). */
+  readonly encodings: string[];
+  /** Why leakwatch says this is that data type (known-value match, or the check that passed). */
+  readonly evidence: string;
+  /** The value was a canary planted by the lab. */
+  readonly canary: boolean;
   readonly flowId: string;
   readonly firstSeen: string;
   readonly createdAt: string;

@@ -1,5 +1,5 @@
+import { dataTypeLabel } from '../classify/dataTypes.ts';
 import type { Alert } from './alert.ts';
-import { dataTypeLabel } from './rules.ts';
 
 /** SNS subjects are limited to 100 ASCII characters. */
 const MAX_SUBJECT = 100;
@@ -23,7 +23,8 @@ export function formatAlert(alert: Alert): FormattedAlert {
     `What:        ${dataTypeLabel(alert.dataType)} (${alert.masked})`,
     `To:          ${alert.host} (${alert.organisation}${alert.service ? `, service ${alert.service}` : ''})`,
     `How:         ${alert.transport}`,
-    `Where:       ${alert.where.join(', ')}`,
+    `Where:       ${alert.where.join(', ')}${alert.encodings.length ? ` (encoded: ${alert.encodings.join(' → ')})` : ''}`,
+    `Why:         ${alert.evidence}${alert.canary ? ' (a canary the lab planted)' : ''}`,
     `Since:       ${alert.firstSeen} (session ${alert.sessionId}, flow ${alert.flowId})`,
     `Rule:        ${alert.rule} (${alert.severity})`,
     '',

@@ -1,6 +1,7 @@
 import type { FlowRecord } from '../../schema/flowRecord.ts';
+import type { Finding } from '../classify/classifyCandidates.ts';
+import { dataTypeLabel, type PersonalDataType } from '../classify/dataTypes.ts';
 import type { Destination } from '../classify/destination.ts';
-import type { PersonalDataFinding, PersonalDataType } from '../classify/personalData.ts';
 import type { Alert, AlertRuleId, Severity } from './alert.ts';
 
 /**
@@ -11,7 +12,7 @@ export interface RuleInput {
   readonly record: FlowRecord;
   readonly destination: Destination;
   /** Findings grouped by data type (all from this one flow). */
-  readonly findings: ReadonlyMap<PersonalDataType, PersonalDataFinding[]>;
+  readonly findings: ReadonlyMap<PersonalDataType, Finding[]>;
   /** The previous build of this line, or null when this is the first one seen. */
   readonly baselineBuild: string | null;
   /** Whether the baseline build sent this data type in plaintext to this registrable domain. */
@@ -40,19 +41,7 @@ export const RULES: Record<AlertRuleId, RuleDefinition> = {
   },
 };
 
-const DATA_TYPE_LABELS: Record<PersonalDataType, string> = {
-  imei: 'IMEI',
-  imsi: 'IMSI',
-  'phone-number': 'phone number',
-  contact: 'contact details',
-  email: 'e-mail address',
-  'carrier-name': 'carrier name',
-  'sms-content': 'SMS text',
-};
-
-export function dataTypeLabel(type: PersonalDataType): string {
-  return DATA_TYPE_LABELS[type];
-}
+export { dataTypeLabel };
 
 export function evaluateRules(input: RuleInput): Alert[] {
   const { record, destination, now } = input;
@@ -60,7 +49,7 @@ export function evaluateRules(input: RuleInput): Alert[] {
   const base = (
     rule: RuleDefinition,
     dataType: PersonalDataType,
-    findings: PersonalDataFinding[],
+    findings: Finding[],
     title: string,
   ): Alert => ({
     rule: rule.id,
@@ -83,6 +72,11 @@ export function evaluateRules(input: RuleInput): Alert[] {
     transport: destination.transport,
     where: [...new Set(findings.map((f) => f.where))].sort(),
     masked: findings[0]!.masked,
+    encodings: [
+      ...new Set(findings.flatMap((f) => [...f.chain, ...(f.form && f.form !== 'plain' ? [f.form] : [])])),
+    ],
+    evidence: findings[0]!.evidence,
+    canary: findings.some((f) => f.canary === true),
     flowId: record.flow.id,
     firstSeen: record.flow.startedAt,
     createdAt: now.toISOString(),

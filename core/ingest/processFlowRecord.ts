@@ -2,12 +2,10 @@ import type { FlowRecord } from '../../schema/flowRecord.ts';
 import type { AlertPublisher } from '../alerts/publisher.ts';
 import { evaluateRules } from '../alerts/rules.ts';
 import type { DestinationCatalog } from '../catalog/catalog.ts';
+import { classifyCandidates, type Finding } from '../classify/classifyCandidates.ts';
+import type { PersonalDataType } from '../classify/dataTypes.ts';
 import { classifyDestination } from '../classify/destination.ts';
-import {
-  classifyCandidate,
-  type PersonalDataFinding,
-  type PersonalDataType,
-} from '../classify/personalData.ts';
+import type { KnownValueIndex } from '../registry/knownValues.ts';
 import { lineKey } from '../store/keys.ts';
 import type { LeakwatchStore, ObservationUpdate } from '../store/leakwatchStore.ts';
 
@@ -16,12 +14,16 @@ export interface IngestDependencies {
   readonly publisher: AlertPublisher;
   readonly catalog: DestinationCatalog;
   readonly clock?: () => Date;
+  /** The registered values of a device, if the lab registered it. */
+  readonly knownValues?: (deviceId: string) => KnownValueIndex | undefined;
+  /** The deployment's digest key (findings carry keyed digests of values). */
+  readonly digestKey?: Buffer;
 }
 
 export interface FlowOutcome {
   /** False when the flow had been counted before (a redelivery or replay). */
   readonly counted: boolean;
-  readonly findings: PersonalDataFinding[];
+  readonly findings: Finding[];
   /** Alerts this call created and delivered (not ones that existed already). */
   readonly alertsRaised: number;
 }
@@ -34,10 +36,13 @@ export interface FlowOutcome {
 export async function processFlowRecord(record: FlowRecord, deps: IngestDependencies): Promise<FlowOutcome> {
   const now = (deps.clock ?? (() => new Date()))();
   const destination = classifyDestination(record, deps.catalog);
-  const findings = record.candidates
-    .map((candidate) => classifyCandidate(candidate, record.device.region))
-    .filter((finding): finding is PersonalDataFinding => finding !== undefined);
-  const byType = new Map<PersonalDataType, PersonalDataFinding[]>();
+  const known = deps.knownValues?.(record.device.id);
+  const { findings } = classifyCandidates(record.candidates, {
+    ...(record.device.region ? { region: record.device.region } : {}),
+    ...(known ? { known } : {}),
+    ...(deps.digestKey ? { digestKey: deps.digestKey } : {}),
+  });
+  const byType = new Map<PersonalDataType, Finding[]>();
   for (const finding of findings)
     byType.set(finding.dataType, [...(byType.get(finding.dataType) ?? []), finding]);
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { evaluateRules, type RuleInput } from '../../core/alerts/rules.ts';
+import type { Finding } from '../../core/classify/classifyCandidates.ts';
+import type { PersonalDataType } from '../../core/classify/dataTypes.ts';
 import type { Destination } from '../../core/classify/destination.ts';
-import type { PersonalDataFinding, PersonalDataType } from '../../core/classify/personalData.ts';
 import { probeScenario } from '../helpers/scenario.ts';
 
 const destination = (transport: Destination['transport'], service?: string): Destination => ({
@@ -13,10 +14,13 @@ const destination = (transport: Destination['transport'], service?: string): Des
   transport,
   ...(service ? { service } : {}),
 });
-const imei: PersonalDataFinding = {
+const imei: Finding = {
   dataType: 'imei',
   where: 'form:imei',
+  chain: [],
   masked: '8646•••••••3454',
+  confidence: 0.99,
+  source: 'discovered',
   evidence: 'luhn',
 };
 
@@ -25,7 +29,7 @@ async function input(overrides: Partial<RuleInput>): Promise<RuleInput> {
   return {
     record: record!,
     destination: destination('plaintext', 'xiaomi.cloud-messaging'),
-    findings: new Map<PersonalDataType, PersonalDataFinding[]>([['imei', [imei]]]),
+    findings: new Map<PersonalDataType, Finding[]>([['imei', [imei]]]),
     baselineBuild: 'KHHCNBH38.0',
     baselineSentPlaintext: new Map([['imei', false]]),
     now: new Date('2026-01-01T00:00:00Z'),

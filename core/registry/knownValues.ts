@@ -1,0 +1,144 @@
+import { createHash, createHmac } from 'node:crypto';
+import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import type { PersonalDataType } from '../classify/dataTypes.ts';
+
+/**
+ * Known values: identifiers and canaries the lab registered, kept only as keyed digests
+ * (HMAC-SHA-256 with a per-deployment key), never as values. For each value its usual written
+ * forms (case, separators, national/international phone formats) are digested, and so are the
+ * MD5, SHA-1 and SHA-256 of each form in hex and base64, so a hashed identifier is recognised too.
+ */
+export interface RegisteredValue {
+  readonly dataType: PersonalDataType;
+  readonly value: string;
+  /** A value the lab planted for the test (contact, SMS text…), not one the device came with. */
+  readonly canary?: boolean;
+}
+
+export interface DigestEntry {
+  readonly dataType: PersonalDataType;
+  /** How the value was written where it was found: `plain`, `md5-hex`, `sha256-base64`, … */
+  readonly form: string;
+  readonly canary: boolean;
+  /** Digest of the value itself (same for all its forms), to correlate findings without the value. */
+  readonly valueDigest: string;
+}
+
+export interface KnownValueMatch extends DigestEntry {
+  readonly digest: string;
+}
+
+const HASHES = ['md5', 'sha1', 'sha256'] as const;
+const HASH_HEX_LENGTHS = new Set([32, 40, 64]);
+const HASH_BASE64_LENGTHS = new Set([24, 28, 44]);
+
+export function keyedDigest(key: Buffer, text: string): string {
+  return createHmac('sha256', key).update(text).digest('hex').slice(0, 32);
+}
+
+/** Normalisation applied both when registering and when matching: trimmed, lowercase. */
+const plain = (value: string) => value.trim().toLowerCase();
+const digitsOnly = (value: string) => value.replace(/[\s().+-]/g, '');
+
+/** Ways a value of this type is commonly written. */
+export function writtenForms(dataType: PersonalDataType, value: string): string[] {
+  const v = value.trim();
+  const forms = new Set<string>([v, v.toLowerCase(), v.toUpperCase()]);
+  if (dataType === 'wifi-mac' || dataType === 'bluetooth-mac') {
+    const hex = v.replace(/[:-]/g, '').toLowerCase();
+    const pairs = hex.match(/.{2}/g) ?? [];
+    for (const text of [pairs.join(':'), pairs.join('-'), hex]) {
+      forms.add(text);
+      forms.add(text.toUpperCase());
+    }
+  }
+  if (dataType === 'phone-number' || (dataType === 'contact' && /\d{5}/.test(v))) {
+    const parsed = parsePhoneNumberFromString(v, 'US');
+    const numbers = parsed
+      ? [
+          parsed.number,
+          parsed.number.slice(1),
+          parsed.nationalNumber,
+          parsed.formatNational(),
+          parsed.formatInternational(),
+        ]
+      : [];
+    for (const text of [...numbers, digitsOnly(v)]) forms.add(text);
+  }
+  if (/^[\d\s-]+$/.test(v)) forms.add(digitsOnly(v));
+  return [...forms].filter((f) => f.length > 0);
+}
+
+/** The digests to store for registered values (keys: digest of a written form, or of its hash). */
+export function registrationDigests(
+  key: Buffer,
+  values: readonly RegisteredValue[],
+): Map<string, DigestEntry> {
+  const entries = new Map<string, DigestEntry>();
+  for (const { dataType, value, canary } of values) {
+    const valueDigest = keyedDigest(key, `value:${dataType}:${plain(value)}`);
+    const base = { dataType, canary: canary === true, valueDigest };
+    for (const form of writtenForms(dataType, value)) {
+      entries.set(keyedDigest(key, `plain:${plain(form)}`), { ...base, form: 'plain' });
+      entries.set(keyedDigest(key, `plain:${digitsOnly(plain(form))}`), { ...base, form: 'plain' });
+      for (const algorithm of HASHES) {
+        const hash = createHash(algorithm).update(form).digest();
+        entries.set(keyedDigest(key, `hex:${hash.toString('hex')}`), { ...base, form: `${algorithm}-hex` });
+        entries.set(keyedDigest(key, `b64:${hash.toString('base64')}`), {
+          ...base,
+          form: `${algorithm}-base64`,
+        });
+      }
+    }
+  }
+  return entries;
+}
+
+/** Matches values against one device's registered digests. */
+export class KnownValueIndex {
+  private readonly plainLengths = new Set<number>();
+
+  constructor(
+    private readonly key: Buffer,
+    private readonly entries: ReadonlyMap<string, DigestEntry>,
+    /** Lengths of the registered plain forms, so most values are ruled out without hashing. */
+    plainLengths: Iterable<number>,
+  ) {
+    for (const length of plainLengths) this.plainLengths.add(length);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  match(value: string): KnownValueMatch | undefined {
+    const v = value.trim();
+    if (v.length === 0 || v.length > 1024) return undefined;
+    const tries: string[] = [];
+    const lower = v.toLowerCase();
+    if (this.plainLengths.has(lower.length)) tries.push(`plain:${lower}`);
+    const digits = digitsOnly(lower);
+    if (digits !== lower && digits.length >= 6 && this.plainLengths.has(digits.length))
+      tries.push(`plain:${digits}`);
+    if (HASH_HEX_LENGTHS.has(v.length) && /^[0-9a-f]+$/i.test(v)) tries.push(`hex:${lower}`);
+    if (HASH_BASE64_LENGTHS.has(v.length) && /^[A-Za-z0-9+/]+=*$/.test(v)) tries.push(`b64:${v}`);
+    for (const text of tries) {
+      const digest = keyedDigest(this.key, text);
+      const entry = this.entries.get(digest);
+      if (entry) return { ...entry, digest };
+    }
+    return undefined;
+  }
+}
+
+/** Lengths of the plain forms of values (stored beside the digests; they reveal only lengths). */
+export function plainLengthsOf(values: readonly RegisteredValue[]): number[] {
+  const lengths = new Set<number>();
+  for (const { dataType, value } of values) {
+    for (const form of writtenForms(dataType, value)) {
+      lengths.add(plain(form).length);
+      lengths.add(digitsOnly(plain(form)).length);
+    }
+  }
+  return [...lengths].sort((a, b) => a - b);
+}

@@ -1,0 +1,195 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from '@jest/globals';
+import { classifyCandidates } from '../../core/classify/classifyCandidates.ts';
+import { isLuhnValid } from '../../core/classify/luhn.ts';
+import { mask } from '../../core/classify/mask.ts';
+import { expandValue, VariantBudget } from '../../core/classify/variants.ts';
+import {
+  KnownValueIndex,
+  plainLengthsOf,
+  type RegisteredValue,
+  registrationDigests,
+} from '../../core/registry/knownValues.ts';
+import type { Candidate } from '../../schema/flowRecord.ts';
+
+const c = (key: string, value: string, location: Candidate['location'] = 'query'): Candidate => ({
+  request: 0,
+  location,
+  key,
+  value,
+  shape: 'text',
+});
+const types = (candidates: Candidate[], region = 'CN') =>
+  classifyCandidates(candidates, { region })
+    .findings.map((f) => f.dataType)
+    .sort();
+const one = (key: string, value: string) => types([c(key, value)]);
+
+describe('discovery by shape and key name', () => {
+  it.each([
+    ['imei', 'x', '490154203237518'],
+    ['imei', 'imei', '49015420323751'],
+    ['imeisv', 'imeisv', '4901542032375186'],
+    ['meid', 'meid', 'A0000000002329'],
+    ['imsi', 'imsi', '460001234567890'],
+    ['imsi', 'sub', '460001234567891'],
+    ['iccid', 'x', '89860012345678901238'],
+    ['phone-number', 'phone', '13800138000'],
+    ['phone-number', 'to', '+44 20 7946 0958'],
+    ['wifi-mac', 'x', 'a4:50:46:12:34:56'],
+    ['wifi-mac', 'wifi_mac', 'A45046123456'],
+    ['bluetooth-mac', 'bt_mac', 'a4:50:46:12:34:57'],
+    ['android-id', 'android_id', '9774d56d682e549c'],
+    ['advertising-id', 'gaid', '38400000-8cf0-11bd-b23e-10b96e40000d'],
+    ['serial-number', 'serial', 'R58M12ABCDE'],
+    ['email', 'u', 'li.wei@example.com'],
+    ['location', 'lat', '39.90419'],
+    ['location', 'lng', '116.40739'],
+    ['location', 'pos', '39.90419,116.40739'],
+    ['carrier-name', 'carrier', 'China Mobile'],
+    ['carrier-name', 'x', 'china unicom'],
+    ['account-id', 'userId', '1234567890'],
+  ])('%s from %s=%s', (type, key, value) => {
+    expect(one(key, value)).toEqual([type]);
+  });
+
+  it('reads contacts, SMS text and calendar entries from their containers', () => {
+    expect(
+      types([
+        c('$.contacts[0].number', '+86 139 1099 8765', 'json'),
+        c('$.contacts[0].name', 'Li Wei', 'json'),
+      ]),
+    ).toEqual(['contact', 'contact']);
+    expect(types([c('$.sms[0].body', 'see you at 6', 'json')])).toEqual(['sms-content']);
+    expect(types([c('$.event.title', 'Dentist appointment', 'json')])).toEqual(['calendar-entry']);
+  });
+
+  it.each([
+    ['order', '490154203237519', '15-digit order number failing Luhn'],
+    ['ts', '1407488400000', 'millisecond timestamp'],
+    ['t', '1407488400', 'second timestamp'],
+    ['request_id', '38400000-8cf0-11bd-b23e-10b96e40000d', 'request UUID (not an advertising key)'],
+    ['v', '4.4.2', 'version string'],
+    ['price', '1299.00', 'price'],
+    ['id', '9774d56d682e549c', '16 hex digits without an Android ID key'],
+    ['mac', '02:00:00:00:00:00', "Android's placeholder MAC"],
+    ['mac', 'ff:ff:ff:ff:ff:ff', 'broadcast MAC'],
+    ['lat', '39.9', 'coarse latitude'],
+    ['gaid', '00000000-0000-0000-0000-000000000000', 'zeroed (limit ad tracking) advertising ID'],
+    ['u', 'a@b.notarealsuffixxx', 'address without a public suffix'],
+    ['count', '13800138000', 'mobile-shaped digits without a phone key'],
+  ])('not personal data: %s=%s (%s)', (key, value) => {
+    expect(one(key, value)).toEqual([]);
+  });
+});
+
+describe('decoded variants', () => {
+  const imei = '490154203237518';
+
+  it.each([
+    ['url', encodeURIComponent(JSON.stringify({ imei })), ['url', 'json']],
+    ['base64', Buffer.from(`imei=${imei}&x=1`).toString('base64'), ['base64', 'form']],
+    [
+      'base64url',
+      Buffer.from(JSON.stringify({ device: { imei }, n: '~~~' })).toString('base64url'),
+      ['base64url', 'json'],
+    ],
+    ['hex', Buffer.from(`id:${imei}`).toString('hex'), ['hex', 'text']],
+    ['gzip inside base64', gzipSync(JSON.stringify({ imei })).toString('base64'), ['base64', 'gzip', 'json']],
+    ['JSON inside a JSON string', JSON.stringify({ payload: JSON.stringify({ imei }) }), ['json', 'json']],
+  ])('finds an IMEI in %s', (_, value, chain) => {
+    const { findings } = classifyCandidates([c('d', value, 'form')], {});
+
+    expect(findings.map((f) => [f.dataType, f.chain])).toEqual([['imei', chain]]);
+  });
+
+  it('bounds the work per flow and counts what it cut', () => {
+    const nested = (depth: number): unknown => (depth === 0 ? imei : { a: nested(depth - 1) });
+    const bomb = gzipSync(Buffer.alloc(50 * 1024 * 1024, 0x41)).toString('base64');
+    const budget = new VariantBudget();
+
+    const deep = expandValue(JSON.stringify(nested(40)), 'k', budget);
+    const bombVariants = expandValue(bomb, 'k', budget);
+
+    expect(deep.some((v) => v.value === imei)).toBe(false);
+    expect(bombVariants).toHaveLength(1);
+    expect(budget.cut).toBeGreaterThan(0);
+  });
+});
+
+describe('known values (registry of keyed digests)', () => {
+  const key = randomBytes(32);
+  const registered: RegisteredValue[] = [
+    { dataType: 'imei', value: '864690020123454' },
+    { dataType: 'wifi-mac', value: 'A4:50:46:12:34:56' },
+    { dataType: 'phone-number', value: '+86 138 0013 8000' },
+    { dataType: 'sms-content', value: 'leakwatch canary 7f3a: meet at 6', canary: true },
+  ];
+  const index = new KnownValueIndex(key, registrationDigests(key, registered), plainLengthsOf(registered));
+  const found = (key: string, value: string) =>
+    classifyCandidates([c(key, value)], { known: index, digestKey: key as unknown as Buffer }).findings;
+
+  it('stores no value, only digests', () => {
+    const digests = JSON.stringify([...registrationDigests(key, registered)]);
+
+    for (const { value } of registered) expect(digests).not.toContain(value);
+    expect(digests).not.toContain('864690020123454');
+  });
+
+  it.each([
+    ['plain', '864690020123454', 'plain'],
+    ['MAC without separators, lowercase', 'a45046123456', 'plain'],
+    ['MAC with dashes', 'A4-50-46-12-34-56', 'plain'],
+    ['phone in national form', '13800138000', 'plain'],
+    ['MD5 hex of the IMEI', createHash('md5').update('864690020123454').digest('hex'), 'md5-hex'],
+    [
+      'SHA-1 hex, uppercase',
+      createHash('sha1').update('864690020123454').digest('hex').toUpperCase(),
+      'sha1-hex',
+    ],
+    [
+      'SHA-256 base64 of the MAC',
+      createHash('sha256').update('a4:50:46:12:34:56').digest('base64'),
+      'sha256-base64',
+    ],
+    [
+      'MD5 of the uppercase MAC without separators',
+      createHash('md5').update('A45046123456').digest('hex'),
+      'md5-hex',
+    ],
+  ])('matches the %s', (_, value, form) => {
+    const [finding] = found('x', value);
+
+    expect(finding).toMatchObject({ source: 'known', confidence: 1, form });
+  });
+
+  it('wins over a guess, and names canaries', () => {
+    const sms = found('note', 'Leakwatch canary 7f3a: meet at 6')[0];
+    const imei = classifyCandidates([c('imsi', '864690020123454')], { known: index }).findings[0];
+
+    expect(sms).toMatchObject({ dataType: 'sms-content', canary: true, source: 'known' });
+    expect(imei).toMatchObject({ dataType: 'imei', source: 'known' });
+  });
+
+  it('gives the same digest for every form of one value', () => {
+    const plain = found('x', '864690020123454')[0]!;
+    const hashed = found('x', createHash('sha256').update('864690020123454').digest('hex'))[0]!;
+
+    expect(plain.digest).toBe(hashed.digest);
+    expect(plain.masked).toBe('8646•••••••3454');
+    expect(hashed.masked.startsWith('sha256-hex(')).toBe(true);
+  });
+});
+
+describe('helpers', () => {
+  it('Luhn: the 3GPP TS 23.003 Annex B example IMEI', () => {
+    expect(isLuhnValid('490154203237518')).toBe(true);
+    expect(isLuhnValid('490154203237519')).toBe(false);
+  });
+
+  it('mask keeps only the ends', () => {
+    expect(mask('1234')).toBe('••••');
+    expect(mask('+86 138 0013 8000')).toBe('+86 •••••••••8000');
+  });
+});
