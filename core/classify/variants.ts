@@ -172,7 +172,9 @@ export function expandValue(value: string, key: string, budget: VariantBudget): 
     if (typeof node === 'string') visit(node, k, path, chain, depth);
     else if (typeof node === 'number') visit(String(node), k, path, chain, depth);
     else if (Array.isArray(node))
-      node.forEach((item, i) => walkJson(item, k, `${path}[${i}]`, chain, depth, jsonDepth + 1));
+      node.forEach((item, i) => {
+        walkJson(item, k, `${path}[${i}]`, chain, depth, jsonDepth + 1);
+      });
     else if (node && typeof node === 'object') {
       for (const [name, item] of Object.entries(node))
         walkJson(item, name, `${path}.${name}`, chain, depth, jsonDepth + 1);
