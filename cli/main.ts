@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT, probeCommand } from '../probe/probeCommand.ts';
+import { devicesList, devicesRegister, REGISTER_FLAGS } from './devicesCommand.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -51,6 +52,39 @@ Examples:
     )
     .action(async (captures: string[], options) => {
       exitCode = await probeCommand(captures, options, process);
+    });
+
+  const devices = program
+    .command('devices')
+    .description("Register lab devices' identifiers and canaries (stored as keyed digests only).");
+  const collectValues = (value: string, previous: string[] = []) => [...previous, value];
+  const register = devices
+    .command('register')
+    .description('Add identifiers of a device and canaries of a test session to the registry')
+    .requiredOption('--device-id <id>', "the lab's identifier of the device (as in the probe's --device-id)")
+    .option('--data-dir <dir>', 'registry location (default: $LEAKWATCH_DATA_DIR or .leakwatch)');
+  for (const [flag, , , , help] of REGISTER_FLAGS) register.option(flag, help, collectValues);
+  register
+    .addHelpText(
+      'after',
+      `
+Only keyed digests (HMAC-SHA-256, key in <data dir>/digest.key) of each value, its usual written forms
+and their MD5/SHA-1/SHA-256 are stored; the values themselves are not.
+
+Example:
+  leakwatch devices register --device-id lab-redmi1s-01 --imei 864690020123454 --phone "+86 138 0013 8000" \\
+      --canary-contact-number "+86 139 1099 8765" --canary-sms "leakwatch canary 7f3a: meet at 6"`,
+    )
+    .action(async (options) => {
+      exitCode = await devicesRegister(options, process);
+    });
+  devices
+    .command('list')
+    .description('Registered devices and how many values of each type (never the values)')
+    .option('--data-dir <dir>', 'registry location (default: $LEAKWATCH_DATA_DIR or .leakwatch)')
+    .option('--json', 'JSON output')
+    .action(async (options) => {
+      exitCode = await devicesList(options, process);
     });
 
   try {

@@ -5,6 +5,8 @@ import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { Alert } from '../core/alerts/alert.ts';
 import { BUNDLED_CATALOG } from '../core/catalog/bundledCatalog.ts';
 import { DestinationCatalog } from '../core/catalog/catalog.ts';
+import type { RegisteredValue } from '../core/registry/knownValues.ts';
+import { loadDigestKey, loadKnownValueIndexes, registerValues } from '../core/registry/registryFile.ts';
 import { lineKey } from '../core/store/keys.ts';
 import {
   type BuildSummary,
@@ -36,6 +38,11 @@ export interface LocalPipelineOptions {
   readonly print?: (text: string) => void;
   /** Where ingest warnings and errors go. @default console.error */
   readonly warn?: (text: string) => void;
+  /** Devices' identifiers and canaries to register before the run (digests only are stored). */
+  readonly registrations?: readonly {
+    readonly deviceId: string;
+    readonly values: readonly RegisteredValue[];
+  }[];
   /** Extra raw records to put on the stream after the captures (tests: malformed input). */
   readonly extraRecords?: readonly Buffer[];
 }
@@ -102,6 +109,11 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
     }
 
     const store = new LeakwatchStore(emulators.documents, LOCAL_NAMES.table);
+    const digestKey = (await loadDigestKey(options.dataDir, true))!;
+    for (const registration of options.registrations ?? []) {
+      await registerValues(options.dataDir, registration.deviceId, registration.values, new Date());
+    }
+    const registry = await loadKnownValueIndexes(options.dataDir);
     const publisher = new LocalAlertPublisher({
       outboxPath: paths.outbox,
       ...(options.slackWebhookUrl ? { slackWebhookUrl: options.slackWebhookUrl } : {}),
@@ -113,6 +125,8 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
       publisher,
       deadLetters,
       catalog: new DestinationCatalog(BUNDLED_CATALOG),
+      digestKey,
+      knownValues: (deviceId) => registry?.byDevice.get(deviceId),
       // Local mode shows failures only; the Lambda logs every processed flow to CloudWatch.
       log: (entry) => {
         if (entry.level === 'ERROR' || entry.level === 'WARN') {

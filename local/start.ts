@@ -35,7 +35,14 @@ async function main(): Promise<number> {
     })),
   );
   const slack = process.env.LEAKWATCH_SLACK_WEBHOOK;
-  const result = await runLocalPipeline({ dataDir, captures, ...(slack ? { slackWebhookUrl: slack } : {}) });
+  // The lab registers the test device's identifiers and the session's canaries before testing.
+  const registration = JSON.parse(await readFile(join(root, 'scenario', 'lab', 'registration.json'), 'utf8'));
+  const result = await runLocalPipeline({
+    dataDir,
+    captures,
+    registrations: [registration],
+    ...(slack ? { slackWebhookUrl: slack } : {}),
+  });
   console.log(formatReport(result));
   return 0;
 }

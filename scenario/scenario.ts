@@ -45,6 +45,18 @@ const OTA_IP = '203.0.113.20';
 const deviceContext = { id: 'lab-redmi1s-01', vendor: 'Xiaomi', model: 'RedMi 1S', region: 'CN' } as const;
 const line = 'MIUI-V5-CN-stable';
 
+/** What the lab registers for this device before testing (as `leakwatch devices register` would). */
+export const REGISTRATION = {
+  deviceId: 'lab-redmi1s-01',
+  values: [
+    { dataType: 'imei', value: PLANTED.imei },
+    { dataType: 'phone-number', value: PLANTED.phoneNumber },
+    { dataType: 'contact', value: PLANTED.contactName, canary: true },
+    { dataType: 'contact', value: PLANTED.contactNumber, canary: true },
+    { dataType: 'sms-content', value: PLANTED.smsText, canary: true },
+  ],
+} as const;
+
 export interface ScenarioBuild {
   readonly name: string;
   readonly context: LabContext;

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type LocalPipelineResult, runLocalPipeline } from '../../local/localPipeline.ts';
+import { REGISTRATION } from '../../scenario/scenario.ts';
 import { SCENARIO_BUILDS, scenarioJob } from '../helpers/scenario.ts';
 
 /**
@@ -34,12 +35,14 @@ describe('local pipeline on the bundled scenario', () => {
     await new Promise<void>((resolve) => slack.listen(0, '127.0.0.1', resolve));
     closeSlack = () => new Promise((resolve) => slack.close(() => resolve()));
     const captures = await Promise.all(SCENARIO_BUILDS.map((name) => scenarioJob(name)));
+    const registrations = [REGISTRATION];
     const slackWebhookUrl = `http://127.0.0.1:${(slack.address() as AddressInfo).port}/hook`;
 
     first = await runLocalPipeline({
       dataDir,
       captures,
       slackWebhookUrl,
+      registrations,
       print: quiet,
       warn: quiet,
       extraRecords: [Buffer.from('not json at all'), Buffer.from(JSON.stringify({ schemaVersion: 2 }))],
@@ -67,6 +70,18 @@ describe('local pipeline on the bundled scenario', () => {
     expect(alerts.every((a) => a.build === 'KHHCNBH39.0')).toBe(true);
     expect(alerts.every((a) => a.notifiedAt)).toBe(true);
     expect(first.newAlerts).toHaveLength(alerts.length);
+  });
+
+  it('recognises the registered identifiers and the planted canaries', () => {
+    const alerts = first.lines[0]!.alerts.filter((a) => a.rule === 'plaintext-begins');
+    const why = Object.fromEntries(alerts.map((a) => [a.dataType, [a.evidence, a.canary]]));
+
+    expect(why).toMatchObject({
+      imei: ['matches a registered identifier', false],
+      'phone-number': ['matches a registered identifier', false],
+      'sms-content': ['matches a registered canary', true],
+      contact: ['matches a registered canary', true],
+    });
   });
 
   it('aggregates each build by destination, data type and transport', () => {

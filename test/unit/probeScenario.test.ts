@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { buildScenario } from '../../scenario/scenario.ts';
+import { buildScenario, REGISTRATION } from '../../scenario/scenario.ts';
 import { FlowRecordSchema } from '../../schema/flowRecord.ts';
 import { probeScenario, projectRoot } from '../helpers/scenario.ts';
 
@@ -16,6 +16,10 @@ describe('bundled scenario', () => {
       expect(committed.equals(build.capture)).toBe(true);
       expect(lab).toEqual(build.context);
     }
+    const registration = JSON.parse(
+      await readFile(join(projectRoot, 'scenario', 'lab', 'registration.json'), 'utf8'),
+    );
+    expect(registration).toEqual(REGISTRATION);
   });
 });
 

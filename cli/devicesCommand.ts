@@ -1,0 +1,88 @@
+import { resolve } from 'node:path';
+import type { PersonalDataType } from '../core/classify/dataTypes.ts';
+import type { RegisteredValue } from '../core/registry/knownValues.ts';
+import { readRegistry, registerValues } from '../core/registry/registryFile.ts';
+
+/** Flags of `leakwatch devices register`, each naming the data type it registers (repeatable). */
+export const REGISTER_FLAGS: ReadonlyArray<
+  readonly [flag: string, option: string, dataType: PersonalDataType, canary: boolean, help: string]
+> = [
+  ['--imei <value>', 'imei', 'imei', false, 'IMEI (repeat for dual-SIM)'],
+  ['--imeisv <value>', 'imeisv', 'imeisv', false, 'IMEISV'],
+  ['--meid <value>', 'meid', 'meid', false, 'MEID'],
+  ['--imsi <value>', 'imsi', 'imsi', false, 'IMSI'],
+  ['--iccid <value>', 'iccid', 'iccid', false, 'ICCID (SIM serial)'],
+  ['--phone <value>', 'phone', 'phone-number', false, "the device's own phone number"],
+  ['--wifi-mac <value>', 'wifiMac', 'wifi-mac', false, 'Wi-Fi MAC address'],
+  ['--bluetooth-mac <value>', 'bluetoothMac', 'bluetooth-mac', false, 'Bluetooth MAC address'],
+  ['--android-id <value>', 'androidId', 'android-id', false, 'Android ID (SSAID)'],
+  ['--advertising-id <value>', 'advertisingId', 'advertising-id', false, 'advertising ID (GAID/OAID)'],
+  ['--serial <value>', 'serial', 'serial-number', false, 'hardware serial number'],
+  ['--email <value>', 'email', 'email', false, 'account e-mail'],
+  ['--account-id <value>', 'accountId', 'account-id', false, 'vendor account id'],
+  ['--canary-contact-name <value>', 'canaryContactName', 'contact', true, 'planted contact name'],
+  ['--canary-contact-number <value>', 'canaryContactNumber', 'contact', true, 'planted contact number'],
+  ['--canary-sms <text>', 'canarySms', 'sms-content', true, 'planted SMS text'],
+  ['--canary-calendar <text>', 'canaryCalendar', 'calendar-entry', true, 'planted calendar entry'],
+];
+
+export interface DevicesIo {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+}
+
+const dataDirOf = (option: string | undefined) =>
+  resolve(option ?? process.env.LEAKWATCH_DATA_DIR ?? '.leakwatch');
+
+/** `leakwatch devices register`: adds a device's identifiers and canaries to the registry (digests only). */
+export async function devicesRegister(options: Record<string, unknown>, io: DevicesIo): Promise<number> {
+  const deviceId = options.deviceId as string | undefined;
+  if (!deviceId) {
+    io.stderr.write('leakwatch devices register: --device-id is required\n');
+    return 2;
+  }
+  const values: RegisteredValue[] = [];
+  for (const [, option, dataType, canary] of REGISTER_FLAGS) {
+    for (const value of (options[option] as string[] | undefined) ?? []) {
+      if (value.trim().length === 0) {
+        io.stderr.write(`leakwatch devices register: an empty value for ${option} was given\n`);
+        return 2;
+      }
+      values.push({ dataType, value, ...(canary ? { canary: true } : {}) });
+    }
+  }
+  if (values.length === 0) {
+    io.stderr.write(
+      'leakwatch devices register: nothing to register (give --imei, --phone, --canary-sms, …; see --help)\n',
+    );
+    return 2;
+  }
+  const dataDir = dataDirOf(options.dataDir as string | undefined);
+  const device = await registerValues(dataDir, deviceId, values, new Date());
+  const counts = Object.entries(device.counts)
+    .map(([type, n]) => `${type} ${n}`)
+    .join(', ');
+  io.stderr.write(
+    `leakwatch devices register: ${deviceId}: ${values.length} values registered as digests in ${dataDir} (now: ${counts})\n`,
+  );
+  return 0;
+}
+
+/** `leakwatch devices list`: registered devices and how many values of each type (never the values). */
+export async function devicesList(options: Record<string, unknown>, io: DevicesIo): Promise<number> {
+  const registry = await readRegistry(dataDirOf(options.dataDir as string | undefined));
+  const rows = Object.entries(registry.devices).map(([id, device]) => ({
+    device: id,
+    registeredAt: device.registeredAt,
+    counts: device.counts,
+  }));
+  if (options.json) io.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+  else
+    for (const row of rows)
+      io.stdout.write(
+        `${row.device}\t${row.registeredAt}\t${Object.entries(row.counts)
+          .map(([t, n]) => `${t}:${n}`)
+          .join(' ')}\n`,
+      );
+  return 0;
+}
