@@ -210,7 +210,7 @@ export function discover(variant: Variant, region: string | undefined): Discover
   }
   if (
     within(/contact/) &&
-    has(/name|displayname|nickname/) &&
+    has(/name|displayname|nickname|^contacts?$/) &&
     letters &&
     value.length >= 2 &&
     value.length <= 64

@@ -149,8 +149,9 @@ export function expandValue(value: string, key: string, budget: VariantBudget): 
         return;
       }
     }
-    // Identifiers inside longer text ("id:4901…", "call me on +86 …"): each token on its own.
-    if (trimmed.length > 8) {
+    // Identifiers inside longer text ("id:4901…", "call me on +86 …"): each token on its own. Only
+    // text with separators: a digit run inside a hash or token blob is not an identifier.
+    if (trimmed.length > 8 && /[\s:;,|]/.test(trimmed)) {
       for (const match of trimmed.matchAll(TEXT_TOKEN)) {
         if (match[0].length < trimmed.length)
           visit(match[0], k, `${path}@${match.index}`, [...chain, 'text'], depth + 1);
