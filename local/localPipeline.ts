@@ -5,7 +5,7 @@ import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { Alert } from '../core/alerts/alert.ts';
 import { BUNDLED_CATALOG } from '../core/catalog/bundledCatalog.ts';
 import { DestinationCatalog } from '../core/catalog/catalog.ts';
-import type { RegisteredValue } from '../core/registry/knownValues.ts';
+import { type RegisteredValue, ValueDigester } from '../core/registry/knownValues.ts';
 import { loadDigestKey, loadKnownValueIndexes, registerValues } from '../core/registry/registryFile.ts';
 import { lineKey } from '../core/store/keys.ts';
 import {
@@ -125,7 +125,7 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
       publisher,
       deadLetters,
       catalog: new DestinationCatalog(BUNDLED_CATALOG),
-      digestKey,
+      digester: new ValueDigester(digestKey),
       knownValues: (deviceId) => registry?.byDevice.get(deviceId),
       // Local mode shows failures only; the Lambda logs every processed flow to CloudWatch.
       log: (entry) => {

@@ -1,5 +1,5 @@
 import type { Candidate } from '../../schema/flowRecord.ts';
-import { type KnownValueIndex, keyedDigest } from '../registry/knownValues.ts';
+import type { KnownValueIndex, ValueDigester } from '../registry/knownValues.ts';
 import type { PersonalDataType } from './dataTypes.ts';
 import { discover, MIN_CONFIDENCE } from './discovery.ts';
 import { mask } from './mask.ts';
@@ -29,8 +29,8 @@ export interface ClassifyOptions {
   readonly region?: string;
   /** The device's registered values. */
   readonly known?: KnownValueIndex;
-  /** The deployment's digest key. */
-  readonly digestKey?: Buffer;
+  /** Digests values with the deployment's key (findings of discovered values carry a digest). */
+  readonly digester?: ValueDigester;
 }
 
 export interface ClassifyResult {
@@ -50,52 +50,143 @@ export function classifyCandidates(
 ): ClassifyResult {
   const budget = new VariantBudget();
   const best = new Map<string, Finding>();
-  const keep = (finding: Finding) => {
-    const id = `${finding.dataType}|${finding.where}`;
-    const current = best.get(id);
-    if (!current || rank(finding) > rank(current)) best.set(id, finding);
-  };
+  const scope = cacheFor(options);
   for (const candidate of candidates) {
-    for (const variant of expandValue(candidate.value, candidate.key, budget)) {
-      const where = `${candidate.location}:${candidate.key}${variant.path ? ` → ${variant.path}` : ''}`;
-      const known = options.known?.match(variant.value);
-      if (known) {
-        keep({
-          dataType: known.dataType,
-          where,
-          chain: variant.chain,
-          form: known.form,
-          masked: known.form === 'plain' ? mask(variant.value) : `${known.form}(${mask(variant.value)})`,
-          digest: known.valueDigest,
-          confidence: 1,
-          source: 'known',
-          ...(known.canary ? { canary: true } : {}),
-          evidence: `matches a registered ${known.canary ? 'canary' : 'identifier'}${known.form === 'plain' ? '' : ` (${known.form})`}`,
-        });
-        continue;
-      }
-      const found = discover(variant, options.region);
-      if (!found || found.confidence < MIN_CONFIDENCE) continue;
-      keep({
-        dataType: found.dataType,
-        where,
-        chain: variant.chain,
-        masked: mask(variant.value),
-        ...(options.digestKey
-          ? {
-              digest: keyedDigest(
-                options.digestKey,
-                `value:${found.dataType}:${variant.value.trim().toLowerCase()}`,
-              ),
-            }
-          : {}),
-        confidence: found.confidence,
-        source: 'discovered',
-        evidence: found.evidence,
-      });
+    // A device sends the same values in the same places flow after flow: classify each once.
+    const cacheable = candidate.value.length <= MAX_CACHED_VALUE;
+    const byValue = cacheable ? scope.forPlace(candidate.location, candidate.key) : undefined;
+    const cached = byValue?.get(candidate.value);
+    if (cached) {
+      for (const finding of cached) keep(best, finding);
+      continue;
     }
+    const cutBefore = budget.cut;
+    const found = classifyValue(candidate, options, budget);
+    for (const finding of found) keep(best, finding);
+    // Cached only when nothing was cut (a cut result depends on what came before in the flow).
+    if (byValue && budget.cut === cutBefore) scope.remember(byValue, candidate.value, found);
   }
   return { findings: [...best.values()], cut: budget.cut };
+}
+
+function keep(best: Map<string, Finding>, finding: Finding): void {
+  const id = `${finding.dataType}|${finding.where}`;
+  const current = best.get(id);
+  if (!current || rank(finding) > rank(current)) best.set(id, finding);
+}
+
+/** The findings of one candidate value and its decoded variants. */
+function classifyValue(candidate: Candidate, options: ClassifyOptions, budget: VariantBudget): Finding[] {
+  const found: Finding[] = [];
+  for (const variant of expandValue(candidate.value, candidate.key, budget)) {
+    const where = `${candidate.location}:${candidate.key}${variant.path ? ` → ${variant.path}` : ''}`;
+    const known = options.known?.match(variant.value);
+    if (known) {
+      found.push({
+        dataType: known.dataType,
+        where,
+        chain: variant.chain,
+        form: known.form,
+        masked: known.form === 'plain' ? mask(variant.value) : `${known.form}(${mask(variant.value)})`,
+        digest: known.valueDigest,
+        confidence: 1,
+        source: 'known',
+        ...(known.canary ? { canary: true } : {}),
+        evidence: `matches a registered ${known.canary ? 'canary' : 'identifier'}${known.form === 'plain' ? '' : ` (${known.form})`}`,
+      });
+      continue;
+    }
+    const discovered = discover(variant, options.region);
+    if (!discovered || discovered.confidence < MIN_CONFIDENCE) continue;
+    found.push({
+      dataType: discovered.dataType,
+      where,
+      chain: variant.chain,
+      masked: mask(variant.value),
+      ...(options.digester
+        ? {
+            digest: options.digester.digest(
+              `value:${discovered.dataType}:${variant.value.trim().toLowerCase()}`,
+            ),
+          }
+        : {}),
+      confidence: discovered.confidence,
+      source: 'discovered',
+      evidence: discovered.evidence,
+    });
+  }
+  return found;
+}
+
+/** Values longer than this are classified every time (rarely repeated, costly to key). */
+const MAX_CACHED_VALUE = 256;
+/** Cached values at most, across places; everything is forgotten beyond (cheap and bounded). */
+const MAX_CACHED_RESULTS = 20_000;
+
+/**
+ * Results by place (location, key) then value, with the strings the candidates already hold as
+ * keys (no key is built per lookup). One cache per region × registry × digest key.
+ */
+class ResultCache {
+  private readonly places = new Map<string, Map<string, Map<string, Finding[]>>>();
+  private size = 0;
+
+  forPlace(location: string, key: string): Map<string, Finding[]> {
+    let byKey = this.places.get(location);
+    if (!byKey) {
+      byKey = new Map();
+      this.places.set(location, byKey);
+    }
+    let byValue = byKey.get(key);
+    if (!byValue) {
+      byValue = new Map();
+      byKey.set(key, byValue);
+    }
+    return byValue;
+  }
+
+  remember(byValue: Map<string, Finding[]>, value: string, findings: Finding[]): void {
+    if (++this.size > MAX_CACHED_RESULTS) {
+      this.places.clear();
+      this.size = 1;
+    }
+    byValue.set(value, findings);
+  }
+
+  clear(): void {
+    this.places.clear();
+    this.size = 0;
+  }
+}
+
+const caches = new Map<string, ResultCache>();
+const scopes = new WeakMap<object, number>();
+let nextScope = 1;
+
+/** Results depend on the region, the registry and the digest key: each combination caches apart. */
+function cacheFor(options: ClassifyOptions): ResultCache {
+  const id = (o: object | undefined) => {
+    if (!o) return 0;
+    let n = scopes.get(o);
+    if (n === undefined) {
+      n = nextScope++;
+      scopes.set(o, n);
+    }
+    return n;
+  };
+  const scope = `${options.region ?? ''}|${id(options.known)}|${id(options.digester)}`;
+  let cache = caches.get(scope);
+  if (!cache) {
+    if (caches.size > 64) caches.clear();
+    cache = new ResultCache();
+    caches.set(scope, cache);
+  }
+  return cache;
+}
+
+/** Forgets cached results (benchmarks: each round starts cold, as a new execution environment does). */
+export function clearClassificationCache(): void {
+  for (const cache of caches.values()) cache.clear();
 }
 
 const rank = (f: Finding) => (f.source === 'known' ? 2 : f.confidence);

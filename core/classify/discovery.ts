@@ -68,6 +68,16 @@ const KEY = {
   sms: /sms|msgbody|msgtext|messagebody|messagetext|^body$/,
   contact: /contact/,
   calendar: /calendar|event|dtstart|reminder/,
+  nameLike: /name|displayname|nickname|^contacts?$/,
+  bodyLike: /body|text|content/,
+  titleLike: /title|summary|description/,
+} as const;
+/** Patterns tested on the whole key path (containers), not just the last key. */
+const CONTEXT = {
+  contact: /contact/,
+  smsOrMessage: /sms|message/,
+  sms: /sms/,
+  calendarOrEvent: /calendar|event/,
 } as const;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -110,40 +120,69 @@ function phoneFinding(value: string, region: string | undefined, keyed: boolean)
   };
 }
 
+/** Key-name hints, computed once per distinct key and path (keys repeat far more than values). */
+interface KeyHints {
+  readonly key: Readonly<Record<keyof typeof KEY, boolean>>;
+  readonly context: Readonly<Record<keyof typeof CONTEXT, boolean>>;
+}
+const HINTS = new Map<string, Map<string, KeyHints>>();
+let hintCount = 0;
+
+function hintsFor(variantKey: string, path: string): KeyHints {
+  let byPath = HINTS.get(variantKey);
+  let hints = byPath?.get(path);
+  if (!hints) {
+    const last = normaliseKey(
+      variantKey
+        .split(/[.[\]]/)
+        .filter(Boolean)
+        .pop() ?? variantKey,
+    );
+    // Containers give context the last key lacks: `$.contacts[0].number`, `$.sms[0].to`.
+    const whole = normaliseKey(`${variantKey} ${path}`);
+    const test = <T extends Record<string, RegExp>>(patterns: T, text: string) =>
+      Object.fromEntries(
+        Object.entries(patterns).map(([name, pattern]) => [name, pattern.test(text)]),
+      ) as Record<keyof T, boolean>;
+    hints = { key: test(KEY, last), context: test(CONTEXT, whole) };
+    if (++hintCount > 10_000) {
+      HINTS.clear();
+      hintCount = 1;
+    }
+    if (!byPath || !HINTS.has(variantKey)) {
+      byPath = new Map();
+      HINTS.set(variantKey, byPath);
+    }
+    byPath.set(path, hints);
+  }
+  return hints;
+}
+
 /** What this value is, if it is personal data; `region` reads national phone numbers. */
 export function discover(variant: Variant, region: string | undefined): Discovery | undefined {
   const value = variant.value.trim();
   if (value.length === 0 || value.length > 512) return undefined;
-  const key = normaliseKey(
-    variant.key
-      .split(/[.[\]]/)
-      .filter(Boolean)
-      .pop() ?? variant.key,
-  );
+  const { key: k, context: c } = hintsFor(variant.key, variant.path);
   const digits = value.replace(/[\s-]/g, '');
-  const has = (pattern: RegExp) => pattern.test(key);
-  // Containers give context the last key lacks: `$.contacts[0].number`, `$.sms[0].to`.
-  const context = normaliseKey(`${variant.key} ${variant.path}`);
-  const within = (pattern: RegExp) => pattern.test(context);
 
   if (/^\d{14,20}$/.test(digits)) {
     const luhn = isLuhnValid(digits);
     if (digits.length === 15) {
       const network = imsiNetwork(digits);
-      if (has(KEY.imsi) && network)
+      if (k.imsi && network)
         return { dataType: 'imsi', confidence: 0.98, evidence: `IMSI of network ${network}, key name` };
       if (luhn && digits.slice(0, 8) !== '00000000')
         return {
           dataType: 'imei',
-          confidence: has(KEY.imei) ? 0.99 : 0.9,
+          confidence: k.imei ? 0.99 : 0.9,
           evidence: '15 digits, Luhn check digit valid',
         };
-      if (network && !has(KEY.imei))
+      if (network && !k.imei)
         return { dataType: 'imsi', confidence: 0.8, evidence: `15 digits, MCC/MNC ${network}` };
     }
-    if (digits.length === 16 && has(KEY.imeisv))
+    if (digits.length === 16 && k.imeisv)
       return { dataType: 'imeisv', confidence: 0.95, evidence: '16 digits, key name IMEISV' };
-    if (digits.length === 14 && has(KEY.imei))
+    if (digits.length === 14 && k.imei)
       return {
         dataType: 'imei',
         confidence: 0.85,
@@ -152,18 +191,17 @@ export function discover(variant: Variant, region: string | undefined): Discover
     if ((digits.length === 19 || digits.length === 20) && digits.startsWith('89') && luhn) {
       return { dataType: 'iccid', confidence: 0.95, evidence: 'ICCID: 89 prefix, Luhn valid (ITU-T E.118)' };
     }
-    if (digits.length === 18 && has(KEY.meid))
+    if (digits.length === 18 && k.meid)
       return { dataType: 'meid', confidence: 0.9, evidence: '18-digit decimal MEID, key name' };
   }
-  if (/^[0-9a-f]{14}$/i.test(value) && (has(KEY.meid) || /^[a-f]/i.test(value))) {
-    if (has(KEY.meid))
-      return { dataType: 'meid', confidence: 0.95, evidence: '14 hex digits, key name MEID' };
+  if (/^[0-9a-f]{14}$/i.test(value) && (k.meid || /^[a-f]/i.test(value))) {
+    if (k.meid) return { dataType: 'meid', confidence: 0.95, evidence: '14 hex digits, key name MEID' };
   }
-  if (MAC_SEPARATED.test(value)) return macFinding(value, has(KEY.bluetooth), 0.9);
-  if (/^[0-9a-f]{12}$/i.test(value) && has(KEY.mac)) return macFinding(value, has(KEY.bluetooth), 0.85);
-  if (/^[0-9a-f]{16}$/i.test(value) && has(KEY.androidId))
+  if (MAC_SEPARATED.test(value)) return macFinding(value, k.bluetooth, 0.9);
+  if (/^[0-9a-f]{12}$/i.test(value) && k.mac) return macFinding(value, k.bluetooth, 0.85);
+  if (/^[0-9a-f]{16}$/i.test(value) && k.androidId)
     return { dataType: 'android-id', confidence: 0.95, evidence: '16 hex digits, key name Android ID' };
-  if (UUID.test(value) && has(KEY.advertising) && !/^0{8}-0{4}-0{4}-0{4}-0{12}$/.test(value)) {
+  if (UUID.test(value) && k.advertising && !/^0{8}-0{4}-0{4}-0{4}-0{12}$/.test(value)) {
     return { dataType: 'advertising-id', confidence: 0.95, evidence: 'UUID under an advertising-ID key' };
   }
   if (EMAIL.test(value)) {
@@ -173,55 +211,42 @@ export function discover(variant: Variant, region: string | undefined): Discover
   }
   if (COORDINATE.test(value)) {
     const n = Number(value);
-    if (has(KEY.latitude) && Math.abs(n) <= 90)
+    if (k.latitude && Math.abs(n) <= 90)
       return { dataType: 'location', confidence: 0.9, evidence: 'latitude with 4+ decimals' };
-    if (has(KEY.longitude) && Math.abs(n) <= 180)
+    if (k.longitude && Math.abs(n) <= 180)
       return { dataType: 'location', confidence: 0.9, evidence: 'longitude with 4+ decimals' };
   }
   const pair = /^(-?\d{1,2}\.\d{4,})\s*,\s*(-?\d{1,3}\.\d{4,})$/.exec(value);
   if (pair && Math.abs(Number(pair[1])) <= 90 && Math.abs(Number(pair[2])) <= 180) {
     return {
       dataType: 'location',
-      confidence: has(KEY.location) ? 0.95 : 0.8,
+      confidence: k.location ? 0.95 : 0.8,
       evidence: 'latitude,longitude pair with 4+ decimals',
     };
   }
-  const inContact = within(/contact/) || within(/sms|message/);
-  const phone = phoneFinding(value, region, has(KEY.phone) || inContact);
+  const inContact = c.contact || c.smsOrMessage;
+  const phone = phoneFinding(value, region, k.phone || inContact);
   if (phone)
     return inContact
       ? { ...phone, dataType: 'contact', evidence: `${phone.evidence}, in a contact/SMS field` }
       : phone;
   const letters = /\p{L}/u.test(value);
-  if (has(KEY.carrier) && letters && value.length <= 64)
+  if (k.carrier && letters && value.length <= 64)
     return { dataType: 'carrier-name', confidence: 0.85, evidence: 'text in a carrier/operator field' };
   if (CARRIER_NAMES.has(value.toLowerCase()))
     return { dataType: 'carrier-name', confidence: 0.85, evidence: 'operator name from the MCC/MNC list' };
-  if (has(KEY.serial) && /^[A-Za-z0-9]{6,20}$/.test(value) && /\d/.test(value))
+  if (k.serial && /^[A-Za-z0-9]{6,20}$/.test(value) && /\d/.test(value))
     return { dataType: 'serial-number', confidence: 0.8, evidence: 'alphanumeric under a serial-number key' };
-  if (
-    has(KEY.account) &&
-    (/^\d{5,20}$/.test(value) || (/^[A-Za-z0-9_-]{8,64}$/.test(value) && /\d/.test(value)))
-  ) {
+  if (k.account && (/^\d{5,20}$/.test(value) || (/^[A-Za-z0-9_-]{8,64}$/.test(value) && /\d/.test(value)))) {
     return { dataType: 'account-id', confidence: 0.7, evidence: 'identifier under an account key' };
   }
-  if ((has(KEY.sms) || (within(/sms/) && has(/body|text|content/))) && letters && /\s/.test(value)) {
+  if ((k.sms || (c.sms && k.bodyLike)) && letters && /\s/.test(value)) {
     return { dataType: 'sms-content', confidence: 0.7, evidence: 'free text in an SMS/message field' };
   }
-  if (
-    within(/contact/) &&
-    has(/name|displayname|nickname|^contacts?$/) &&
-    letters &&
-    value.length >= 2 &&
-    value.length <= 64
-  ) {
+  if (c.contact && k.nameLike && letters && value.length >= 2 && value.length <= 64) {
     return { dataType: 'contact', confidence: 0.7, evidence: 'name in a contact field' };
   }
-  if (
-    (has(KEY.calendar) || (within(/calendar|event/) && has(/title|summary|description/))) &&
-    letters &&
-    /\s/.test(value)
-  ) {
+  if ((k.calendar || (c.calendarOrEvent && k.titleLike)) && letters && /\s/.test(value)) {
     return { dataType: 'calendar-entry', confidence: 0.6, evidence: 'text in a calendar/event field' };
   }
   return undefined;

@@ -5,7 +5,7 @@ import type { DestinationCatalog } from '../catalog/catalog.ts';
 import { classifyCandidates, type Finding } from '../classify/classifyCandidates.ts';
 import type { PersonalDataType } from '../classify/dataTypes.ts';
 import { classifyDestination } from '../classify/destination.ts';
-import type { KnownValueIndex } from '../registry/knownValues.ts';
+import type { KnownValueIndex, ValueDigester } from '../registry/knownValues.ts';
 import { lineKey } from '../store/keys.ts';
 import type { LeakwatchStore, ObservationUpdate } from '../store/leakwatchStore.ts';
 
@@ -16,8 +16,8 @@ export interface IngestDependencies {
   readonly clock?: () => Date;
   /** The registered values of a device, if the lab registered it. */
   readonly knownValues?: (deviceId: string) => KnownValueIndex | undefined;
-  /** The deployment's digest key (findings carry keyed digests of values). */
-  readonly digestKey?: Buffer;
+  /** Digests values with the deployment's key (findings carry keyed digests of values). */
+  readonly digester?: ValueDigester;
 }
 
 export interface FlowOutcome {
@@ -40,7 +40,7 @@ export async function processFlowRecord(record: FlowRecord, deps: IngestDependen
   const { findings } = classifyCandidates(record.candidates, {
     ...(record.device.region ? { region: record.device.region } : {}),
     ...(known ? { known } : {}),
-    ...(deps.digestKey ? { digestKey: deps.digestKey } : {}),
+    ...(deps.digester ? { digester: deps.digester } : {}),
   });
   const byType = new Map<PersonalDataType, Finding[]>();
   for (const finding of findings)

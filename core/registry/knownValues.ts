@@ -36,6 +36,39 @@ export function keyedDigest(key: Buffer, text: string): string {
   return createHmac('sha256', key).update(text).digest('hex').slice(0, 32);
 }
 
+/** A map that forgets everything when full: cheap, bounded, and fine for values that repeat. */
+export class BoundedCache<V> {
+  private readonly map = new Map<string, V>();
+  constructor(private readonly capacity: number) {}
+  get(key: string): V | undefined {
+    return this.map.get(key);
+  }
+  set(key: string, value: V): void {
+    if (this.map.size >= this.capacity) this.map.clear();
+    this.map.set(key, value);
+  }
+  clear(): void {
+    this.map.clear();
+  }
+}
+
+/**
+ * Keyed digests of values, cached: a device sends the same identifiers in flow after flow, and an
+ * HMAC costs more than the rest of a value's classification.
+ */
+export class ValueDigester {
+  private readonly cache = new BoundedCache<string>(50_000);
+  constructor(readonly key: Buffer) {}
+  digest(text: string): string {
+    let digest = this.cache.get(text);
+    if (digest === undefined) {
+      digest = keyedDigest(this.key, text);
+      this.cache.set(text, digest);
+    }
+    return digest;
+  }
+}
+
 /** Normalisation applied both when registering and when matching: trimmed, lowercase. */
 const plain = (value: string) => value.trim().toLowerCase();
 const digitsOnly = (value: string) => value.replace(/[\s().+-]/g, '');
@@ -97,6 +130,9 @@ export function registrationDigests(
 /** Matches values against one device's registered digests. */
 export class KnownValueIndex {
   private readonly plainLengths = new Set<number>();
+  /** Results per value seen (null: no match), so repeated values cost one lookup. */
+  private readonly results = new BoundedCache<KnownValueMatch | null>(50_000);
+  private readonly digester: ValueDigester;
 
   constructor(
     private readonly key: Buffer,
@@ -105,6 +141,7 @@ export class KnownValueIndex {
     plainLengths: Iterable<number>,
   ) {
     for (const length of plainLengths) this.plainLengths.add(length);
+    this.digester = new ValueDigester(key);
   }
 
   get size(): number {
@@ -112,6 +149,14 @@ export class KnownValueIndex {
   }
 
   match(value: string): KnownValueMatch | undefined {
+    const cached = this.results.get(value);
+    if (cached !== undefined) return cached ?? undefined;
+    const result = this.lookup(value);
+    this.results.set(value, result ?? null);
+    return result;
+  }
+
+  private lookup(value: string): KnownValueMatch | undefined {
     const v = value.trim();
     if (v.length === 0 || v.length > 1024) return undefined;
     const tries: string[] = [];
@@ -123,7 +168,7 @@ export class KnownValueIndex {
     if (HASH_HEX_LENGTHS.has(v.length) && /^[0-9a-f]+$/i.test(v)) tries.push(`hex:${lower}`);
     if (HASH_BASE64_LENGTHS.has(v.length) && /^[A-Za-z0-9+/]+=*$/.test(v)) tries.push(`b64:${v}`);
     for (const text of tries) {
-      const digest = keyedDigest(this.key, text);
+      const digest = this.digester.digest(text);
       const entry = this.entries.get(digest);
       if (entry) return { ...entry, digest };
     }

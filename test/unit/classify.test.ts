@@ -10,6 +10,7 @@ import {
   plainLengthsOf,
   type RegisteredValue,
   registrationDigests,
+  ValueDigester,
 } from '../../core/registry/knownValues.ts';
 import type { Candidate } from '../../schema/flowRecord.ts';
 
@@ -119,7 +120,8 @@ describe('decoded variants', () => {
 });
 
 describe('known values (registry of keyed digests)', () => {
-  const key = randomBytes(32);
+  const keyBytes = randomBytes(32);
+  const key = keyBytes;
   const registered: RegisteredValue[] = [
     { dataType: 'imei', value: '864690020123454' },
     { dataType: 'wifi-mac', value: 'A4:50:46:12:34:56' },
@@ -128,7 +130,7 @@ describe('known values (registry of keyed digests)', () => {
   ];
   const index = new KnownValueIndex(key, registrationDigests(key, registered), plainLengthsOf(registered));
   const found = (key: string, value: string) =>
-    classifyCandidates([c(key, value)], { known: index, digestKey: key as unknown as Buffer }).findings;
+    classifyCandidates([c(key, value)], { known: index, digester: new ValueDigester(keyBytes) }).findings;
 
   it('stores no value, only digests', () => {
     const digests = JSON.stringify([...registrationDigests(key, registered)]);
