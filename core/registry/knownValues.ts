@@ -135,7 +135,7 @@ export class KnownValueIndex {
   private readonly digester: ValueDigester;
 
   constructor(
-    private readonly key: Buffer,
+    key: Buffer,
     private readonly entries: ReadonlyMap<string, DigestEntry>,
     /** Lengths of the registered plain forms, so most values are ruled out without hashing. */
     plainLengths: Iterable<number>,
