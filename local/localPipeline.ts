@@ -3,8 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { Alert } from '../core/alerts/alert.ts';
-import { BUNDLED_CATALOG } from '../core/catalog/bundledCatalog.ts';
-import { DestinationCatalog } from '../core/catalog/catalog.ts';
+import { loadCatalog } from '../core/catalog/bundledCatalog.ts';
 import { type RegisteredValue, ValueDigester } from '../core/registry/knownValues.ts';
 import { loadDigestKey, loadKnownValueIndexes, registerValues } from '../core/registry/registryFile.ts';
 import { lineKey } from '../core/store/keys.ts';
@@ -43,6 +42,8 @@ export interface LocalPipelineOptions {
     readonly deviceId: string;
     readonly values: readonly RegisteredValue[];
   }[];
+  /** A catalog file extending the shipped one. @default $LEAKWATCH_CATALOG */
+  readonly catalogPath?: string;
   /** Extra raw records to put on the stream after the captures (tests: malformed input). */
   readonly extraRecords?: readonly Buffer[];
 }
@@ -124,7 +125,7 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
       store,
       publisher,
       deadLetters,
-      catalog: new DestinationCatalog(BUNDLED_CATALOG),
+      catalog: loadCatalog(options.catalogPath ?? process.env.LEAKWATCH_CATALOG),
       digester: new ValueDigester(digestKey),
       knownValues: (deviceId) => registry?.byDevice.get(deviceId),
       // Local mode shows failures only; the Lambda logs every processed flow to CloudWatch.

@@ -48,7 +48,13 @@ export class DestinationCatalog {
   }
 
   static fromJson(text: string, source: string): CatalogEntry[] {
-    const parsed = CatalogFileSchema.safeParse(JSON.parse(text));
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (error) {
+      throw new CatalogError(`catalog ${source} is not JSON: ${(error as Error).message}`, { cause: error });
+    }
+    const parsed = CatalogFileSchema.safeParse(json);
     if (!parsed.success) {
       throw new CatalogError(
         `catalog ${source} is invalid: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`,

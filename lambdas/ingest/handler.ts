@@ -3,8 +3,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SnsAlertPublisher } from '../../core/alerts/publisher.ts';
-import { BUNDLED_CATALOG } from '../../core/catalog/bundledCatalog.ts';
-import { DestinationCatalog } from '../../core/catalog/catalog.ts';
+import { loadCatalog } from '../../core/catalog/bundledCatalog.ts';
 import { requireEnv } from '../../core/config.ts';
 import { SqsDeadLetterSink } from '../../core/ingest/deadLetter.ts';
 import { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
@@ -19,5 +18,6 @@ export const handler = createIngestHandler({
   store: new LeakwatchStore(documentClient, requireEnv('TABLE_NAME')),
   publisher: new SnsAlertPublisher(new SNSClient({}), requireEnv('ALERT_TOPIC_ARN')),
   deadLetters: new SqsDeadLetterSink(new SQSClient({}), requireEnv('DEAD_LETTER_QUEUE_URL')),
-  catalog: new DestinationCatalog(BUNDLED_CATALOG),
+  // A deployment's own catalog file, bundled with the function, extends the shipped one.
+  catalog: loadCatalog(process.env.LEAKWATCH_CATALOG),
 });
