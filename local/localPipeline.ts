@@ -4,6 +4,7 @@ import { basename, join } from 'node:path';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { Alert } from '../core/alerts/alert.ts';
 import { loadCatalog } from '../core/catalog/bundledCatalog.ts';
+import { loadOfflineIpInfo } from '../core/geo/ipInfo.ts';
 import { type RegisteredValue, ValueDigester } from '../core/registry/knownValues.ts';
 import { loadDigestKey, loadKnownValueIndexes, registerValues } from '../core/registry/registryFile.ts';
 import { lineKey } from '../core/store/keys.ts';
@@ -127,6 +128,7 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
       deadLetters,
       catalog: loadCatalog(options.catalogPath ?? process.env.LEAKWATCH_CATALOG),
       digester: new ValueDigester(digestKey),
+      ipInfo: loadOfflineIpInfo({}, (message) => (options.warn ?? console.error)(`  ${message}`)),
       knownValues: (deviceId) => registry?.byDevice.get(deviceId),
       // Local mode shows failures only; the Lambda logs every processed flow to CloudWatch.
       log: (entry) => {

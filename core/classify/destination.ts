@@ -1,6 +1,7 @@
 import { parse } from 'tldts';
 import type { FlowRecord, TransportSecurity } from '../../schema/flowRecord.ts';
 import type { DestinationCatalog } from '../catalog/catalog.ts';
+import type { IpInfoLookup } from '../geo/ipInfo.ts';
 
 export interface Destination {
   /** Best name for the server: HTTP Host, then TLS SNI, then a DNS answer, then the IP itself. */
@@ -12,10 +13,21 @@ export interface Destination {
   readonly category: string;
   readonly service?: string;
   readonly transport: TransportSecurity;
+  /** Transport with its version where known: `TLS 1.3`, `QUIC v1`, `plaintext HTTP`. */
+  readonly transportDetail: string;
+  /** Registration country of the server's address (offline database). */
+  readonly country?: string;
+  /** Autonomous system (network) of the server's address. */
+  readonly asn?: number;
+  readonly asOrganisation?: string;
 }
 
 /** Names a flow's destination and says who runs it and how it is reached. */
-export function classifyDestination(record: FlowRecord, catalog: DestinationCatalog): Destination {
+export function classifyDestination(
+  record: FlowRecord,
+  catalog: DestinationCatalog,
+  ipInfo?: IpInfoLookup,
+): Destination {
   const { names } = record;
   const [host, hostSource] = names.httpHost
     ? ([names.httpHost, 'http-host'] as const)
@@ -27,6 +39,16 @@ export function classifyDestination(record: FlowRecord, catalog: DestinationCata
   const parsed = parse(host);
   const registrableDomain = parsed.isIp ? host : (parsed.domain ?? host);
   const entry = catalog.lookup(host);
+  const ip = record.flow.server.ip;
+  const where = ip && ipInfo ? ipInfo.lookup(ip) : {};
+  const transportDetail =
+    record.transport === 'tls'
+      ? (record.tls?.version ?? 'TLS')
+      : record.transport === 'quic'
+        ? (record.quic?.version ?? 'QUIC')
+        : record.transport === 'plaintext'
+          ? `plaintext ${record.application === 'http' ? 'HTTP' : record.application.toUpperCase()}`
+          : 'unknown';
   return {
     host,
     hostSource,
@@ -35,5 +57,7 @@ export function classifyDestination(record: FlowRecord, catalog: DestinationCata
     category: entry?.category ?? 'other',
     ...(entry?.service ? { service: entry.service } : {}),
     transport: record.transport,
+    transportDetail,
+    ...where,
   };
 }

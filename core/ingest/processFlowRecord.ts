@@ -5,6 +5,7 @@ import type { DestinationCatalog } from '../catalog/catalog.ts';
 import { classifyCandidates, type Finding } from '../classify/classifyCandidates.ts';
 import type { PersonalDataType } from '../classify/dataTypes.ts';
 import { classifyDestination } from '../classify/destination.ts';
+import type { IpInfoLookup } from '../geo/ipInfo.ts';
 import type { KnownValueIndex, ValueDigester } from '../registry/knownValues.ts';
 import { lineKey } from '../store/keys.ts';
 import type { LeakwatchStore, ObservationUpdate } from '../store/leakwatchStore.ts';
@@ -18,6 +19,8 @@ export interface IngestDependencies {
   readonly knownValues?: (deviceId: string) => KnownValueIndex | undefined;
   /** Digests values with the deployment's key (findings carry keyed digests of values). */
   readonly digester?: ValueDigester;
+  /** Country and network of server addresses (offline databases). */
+  readonly ipInfo?: IpInfoLookup;
 }
 
 export interface FlowOutcome {
@@ -35,7 +38,7 @@ export interface FlowOutcome {
  */
 export async function processFlowRecord(record: FlowRecord, deps: IngestDependencies): Promise<FlowOutcome> {
   const now = (deps.clock ?? (() => new Date()))();
-  const destination = classifyDestination(record, deps.catalog);
+  const destination = classifyDestination(record, deps.catalog, deps.ipInfo);
   const known = deps.knownValues?.(record.device.id);
   const { findings } = classifyCandidates(record.candidates, {
     ...(record.device.region ? { region: record.device.region } : {}),
@@ -54,6 +57,10 @@ export async function processFlowRecord(record: FlowRecord, deps: IngestDependen
     organisation: destination.organisation,
     category: destination.category,
     ...(destination.service ? { service: destination.service } : {}),
+    ...(destination.country ? { country: destination.country } : {}),
+    ...(destination.asn !== undefined ? { asn: destination.asn } : {}),
+    ...(destination.asOrganisation ? { asOrganisation: destination.asOrganisation } : {}),
+    transportDetail: destination.transportDetail,
   };
   const observations: ObservationUpdate[] = [{ ...common, dataType: '-', where: [] }];
   for (const [dataType, list] of byType) {

@@ -23,6 +23,12 @@ export interface ObservationFields {
   readonly organisation: string;
   readonly category: string;
   readonly service?: string;
+  /** Registration country and network of the server's address (offline databases). */
+  readonly country?: string;
+  readonly asn?: number;
+  readonly asOrganisation?: string;
+  /** `TLS 1.3`, `QUIC v1`, `plaintext HTTP`. */
+  readonly transportDetail?: string;
 }
 
 /** One flow's contribution to an observation. */
@@ -139,6 +145,10 @@ export class LeakwatchStore {
               organisation: o.organisation,
               category: o.category,
               service: o.service,
+              country: o.country,
+              asn: o.asn,
+              asOrganisation: o.asOrganisation,
+              transportDetail: o.transportDetail,
               lastSeen: c.endedAt,
             },
             setOnce: { firstSeen: c.startedAt, sample: o.masked },

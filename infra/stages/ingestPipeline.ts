@@ -70,6 +70,8 @@ export class IngestPipeline extends Construct {
         TABLE_NAME: props.table.tableName,
         ALERT_TOPIC_ARN: props.alertTopic.topicArn,
         DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queueUrl,
+        LEAKWATCH_COUNTRY_MMDB: '/var/task/data/country.mmdb',
+        LEAKWATCH_ASN_TABLE: '/var/task/data/asn-table.bin',
         NODE_OPTIONS: '--enable-source-maps',
       },
       bundling: {
@@ -83,6 +85,16 @@ export class IngestPipeline extends Construct {
         // CommonJS dependencies inside an ESM bundle need `require`.
         banner:
           "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        // The offline IP databases travel with the function (country mmdb; ASN table from npm run build:data).
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (inputDir: string, outputDir: string) => [
+            `mkdir -p "${outputDir}/data"`,
+            `cp "${inputDir}/node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb" "${outputDir}/data/country.mmdb"`,
+            `cp "${inputDir}/data/asn-table.bin" "${outputDir}/data/asn-table.bin"`,
+          ],
+        },
       },
     });
     this.function.addEventSource(

@@ -5,6 +5,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SnsAlertPublisher } from '../../core/alerts/publisher.ts';
 import { loadCatalog } from '../../core/catalog/bundledCatalog.ts';
 import { requireEnv } from '../../core/config.ts';
+import { loadOfflineIpInfo } from '../../core/geo/ipInfo.ts';
 import { SqsDeadLetterSink } from '../../core/ingest/deadLetter.ts';
 import { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
 import { createIngestHandler } from './createIngestHandler.ts';
@@ -20,4 +21,7 @@ export const handler = createIngestHandler({
   deadLetters: new SqsDeadLetterSink(new SQSClient({}), requireEnv('DEAD_LETTER_QUEUE_URL')),
   // A deployment's own catalog file, bundled with the function, extends the shipped one.
   catalog: loadCatalog(process.env.LEAKWATCH_CATALOG),
+  // The stack copies both databases into the bundle and points LEAKWATCH_COUNTRY_MMDB and
+  // LEAKWATCH_ASN_TABLE at them.
+  ipInfo: loadOfflineIpInfo({}, (message) => console.warn(JSON.stringify({ level: 'WARN', message }))),
 });

@@ -27,6 +27,8 @@ describe('LeakwatchStack', () => {
           TABLE_NAME: Match.anyValue(),
           ALERT_TOPIC_ARN: Match.anyValue(),
           DEAD_LETTER_QUEUE_URL: Match.anyValue(),
+          LEAKWATCH_COUNTRY_MMDB: '/var/task/data/country.mmdb',
+          LEAKWATCH_ASN_TABLE: '/var/task/data/asn-table.bin',
         }),
       },
     });

@@ -12,6 +12,7 @@ const destination = (transport: Destination['transport'], service?: string): Des
   organisation: 'Xiaomi',
   category: 'vendor-cloud',
   transport,
+  transportDetail: transport === 'tls' ? 'TLS 1.3' : 'plaintext HTTP',
   ...(service ? { service } : {}),
 });
 const imei: Finding = {
