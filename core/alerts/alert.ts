@@ -24,7 +24,12 @@ export interface Alert {
   readonly registrableDomain: string;
   readonly organisation: string;
   readonly service?: string;
+  /** Registration country and network of the server's address. */
+  readonly country?: string;
+  readonly asOrganisation?: string;
+  /** `plaintext`, `tls`, `quic` (filterable); `transportDetail` says more (`plaintext HTTP`, `TLS 1.3`). */
   readonly transport: string;
+  readonly transportDetail: string;
   /** Where in the request the value was, e.g. `form:imei`. */
   readonly where: string[];
   readonly masked: string;

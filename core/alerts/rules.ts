@@ -69,7 +69,10 @@ export function evaluateRules(input: RuleInput): Alert[] {
     registrableDomain: destination.registrableDomain,
     organisation: destination.organisation,
     ...(destination.service ? { service: destination.service } : {}),
+    ...(destination.country ? { country: destination.country } : {}),
+    ...(destination.asOrganisation ? { asOrganisation: destination.asOrganisation } : {}),
     transport: destination.transport,
+    transportDetail: destination.transportDetail,
     where: [...new Set(findings.map((f) => f.where))].sort(),
     masked: findings[0]!.masked,
     encodings: [

@@ -29,6 +29,8 @@ export interface FlowOutcome {
   readonly findings: Finding[];
   /** Alerts this call created and delivered (not ones that existed already). */
   readonly alertsRaised: number;
+  /** Decodings cut by the per-flow limits (VARIANT_LIMITS): the flow was classified only in part. */
+  readonly decodingsCut: number;
 }
 
 /**
@@ -40,7 +42,7 @@ export async function processFlowRecord(record: FlowRecord, deps: IngestDependen
   const now = (deps.clock ?? (() => new Date()))();
   const destination = classifyDestination(record, deps.catalog, deps.ipInfo);
   const known = deps.knownValues?.(record.device.id);
-  const { findings } = classifyCandidates(record.candidates, {
+  const { findings, cut } = classifyCandidates(record.candidates, {
     ...(record.device.region ? { region: record.device.region } : {}),
     ...(known ? { known } : {}),
     ...(deps.digester ? { digester: deps.digester } : {}),
@@ -91,7 +93,7 @@ export async function processFlowRecord(record: FlowRecord, deps: IngestDependen
     now,
   );
 
-  if (byType.size === 0) return { counted, findings, alertsRaised: 0 };
+  if (byType.size === 0) return { counted, findings, alertsRaised: 0, decodingsCut: cut };
   // Rules run on redeliveries too: creating an alert is idempotent, and a delivery that failed
   // after the flow was counted must still happen.
   const previous = await deps.store.previousBuild(line, record.firmware);
@@ -120,5 +122,5 @@ export async function processFlowRecord(record: FlowRecord, deps: IngestDependen
     await deps.store.markAlertNotified(line, stored, now);
     if (created) alertsRaised++;
   }
-  return { counted, findings, alertsRaised };
+  return { counted, findings, alertsRaised, decodingsCut: cut };
 }

@@ -73,7 +73,12 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
       });
       throw error;
     }
-    if (outcome.findings.length > 0 || outcome.alertsRaised > 0 || !outcome.counted) {
+    if (
+      outcome.findings.length > 0 ||
+      outcome.alertsRaised > 0 ||
+      !outcome.counted ||
+      outcome.decodingsCut > 0
+    ) {
       log({
         level: 'INFO',
         message: 'flow processed',
@@ -82,6 +87,7 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
         counted: outcome.counted,
         findings: outcome.findings.map((f) => `${f.dataType}@${f.where}`),
         alertsRaised: outcome.alertsRaised,
+        ...(outcome.decodingsCut > 0 ? { decodingsCut: outcome.decodingsCut } : {}),
       });
     }
   };
