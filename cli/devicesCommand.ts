@@ -1,5 +1,11 @@
 import { resolve } from 'node:path';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { PersonalDataType } from '../core/classify/dataTypes.ts';
+import { loadDigestKeyFromSecret } from '../core/registry/digestKeySecret.ts';
+import { DynamoRegistry } from '../core/registry/dynamoRegistry.ts';
 import type { RegisteredValue } from '../core/registry/knownValues.ts';
 import { readRegistry, registerValues } from '../core/registry/registryFile.ts';
 
@@ -57,6 +63,26 @@ export async function devicesRegister(options: Record<string, unknown>, io: Devi
     );
     return 2;
   }
+  if (options.stack) {
+    try {
+      const { counts, digests } = await registerOnStack(
+        String(options.stack),
+        deviceId,
+        values,
+        options.awsRegion as string | undefined,
+      );
+      const summary = Object.entries(counts)
+        .map(([type, n]) => `${type} ${n}`)
+        .join(', ');
+      io.stderr.write(
+        `leakwatch devices register: ${deviceId}: ${values.length} values registered as ${digests} digests on stack ${options.stack} (now: ${summary})\n`,
+      );
+      return 0;
+    } catch (error) {
+      io.stderr.write(`leakwatch devices register: ${(error as Error).message}\n`);
+      return 1;
+    }
+  }
   const dataDir = dataDirOf(options.dataDir as string | undefined);
   const device = await registerValues(dataDir, deviceId, values, new Date());
   const counts = Object.entries(device.counts)
@@ -85,4 +111,38 @@ export async function devicesList(options: Record<string, unknown>, io: DevicesI
           .join(' ')}\n`,
       );
   return 0;
+}
+
+export interface StackClients {
+  readonly cloudFormation: CloudFormationClient;
+  readonly secrets: SecretsManagerClient;
+  readonly documents: DynamoDBDocumentClient;
+}
+
+/**
+ * Registers on a deployed stack: its outputs name the table and the digest key's secret; the
+ * standard AWS credential chain applies. Clients can be passed (tests).
+ */
+export async function registerOnStack(
+  stackName: string,
+  deviceId: string,
+  values: readonly RegisteredValue[],
+  region: string | undefined,
+  clients?: StackClients,
+): Promise<{ counts: Record<string, number>; digests: number }> {
+  const config = region ? { region } : {};
+  const cloudFormation = clients?.cloudFormation ?? new CloudFormationClient(config);
+  const secrets = clients?.secrets ?? new SecretsManagerClient(config);
+  const documents = clients?.documents ?? DynamoDBDocumentClient.from(new DynamoDBClient(config));
+  const { Stacks: stacks } = await cloudFormation.send(new DescribeStacksCommand({ StackName: stackName }));
+  const outputs = Object.fromEntries((stacks?.[0]?.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]));
+  const table = outputs.HistoryTableName;
+  const secretArn = outputs.DigestKeySecretArn;
+  if (!table || !secretArn) {
+    throw new Error(
+      `stack ${stackName} has no HistoryTableName/DigestKeySecretArn outputs: is it a leakwatch stack, deployed with this version?`,
+    );
+  }
+  const key = await loadDigestKeyFromSecret(secrets, secretArn);
+  return new DynamoRegistry(documents, table, key).register(deviceId, values, new Date());
 }

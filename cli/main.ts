@@ -62,7 +62,12 @@ Examples:
     .command('register')
     .description('Add identifiers of a device and canaries of a test session to the registry')
     .requiredOption('--device-id <id>', "the lab's identifier of the device (as in the probe's --device-id)")
-    .option('--data-dir <dir>', 'registry location (default: $LEAKWATCH_DATA_DIR or .leakwatch)');
+    .option('--data-dir <dir>', 'local registry location (default: $LEAKWATCH_DATA_DIR or .leakwatch)')
+    .option(
+      '--stack <name>',
+      'register on a deployed stack instead (its table; key from Secrets Manager; AWS credential chain)',
+    )
+    .option('--aws-region <region>', 'region of the stack (default: the AWS SDK chain)');
   for (const [flag, , , , help] of REGISTER_FLAGS) register.option(flag, help, collectValues);
   register
     .addHelpText(

@@ -15,7 +15,11 @@ export class LeakwatchStack extends Stack {
     super(scope, id, props);
     const history = new HistoryStore(this, 'History');
     const alerting = new Alerting(this, 'Alerting', props.alertEmail ? { alertEmail: props.alertEmail } : {});
-    const ingest = new IngestPipeline(this, 'Ingest', { table: history.table, alertTopic: alerting.topic });
+    const ingest = new IngestPipeline(this, 'Ingest', {
+      table: history.table,
+      alertTopic: alerting.topic,
+      digestKey: history.digestKey,
+    });
 
     new CfnOutput(this, 'FlowStreamName', {
       value: ingest.stream.streamName,
@@ -25,5 +29,9 @@ export class LeakwatchStack extends Stack {
     new CfnOutput(this, 'HistoryTableName', { value: history.table.tableName });
     new CfnOutput(this, 'AlertTopicArn', { value: alerting.topic.topicArn });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: ingest.deadLetterQueue.queueUrl });
+    new CfnOutput(this, 'DigestKeySecretArn', {
+      value: history.digestKey.secretArn,
+      description: 'leakwatch devices register --stack reads the digest key from here',
+    });
   }
 }

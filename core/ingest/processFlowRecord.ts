@@ -15,8 +15,10 @@ export interface IngestDependencies {
   readonly publisher: AlertPublisher;
   readonly catalog: DestinationCatalog;
   readonly clock?: () => Date;
-  /** The registered values of a device, if the lab registered it. */
-  readonly knownValues?: (deviceId: string) => KnownValueIndex | undefined;
+  /** The registered values of a device, if the lab registered it (may load them). */
+  readonly knownValues?: (
+    deviceId: string,
+  ) => Promise<KnownValueIndex | undefined> | KnownValueIndex | undefined;
   /** Digests values with the deployment's key (findings carry keyed digests of values). */
   readonly digester?: ValueDigester;
   /** Country and network of server addresses (offline databases). */
@@ -41,7 +43,7 @@ export interface FlowOutcome {
 export async function processFlowRecord(record: FlowRecord, deps: IngestDependencies): Promise<FlowOutcome> {
   const now = (deps.clock ?? (() => new Date()))();
   const destination = classifyDestination(record, deps.catalog, deps.ipInfo);
-  const known = deps.knownValues?.(record.device.id);
+  const known = await deps.knownValues?.(record.device.id);
   const { findings, cut } = classifyCandidates(record.candidates, {
     ...(record.device.region ? { region: record.device.region } : {}),
     ...(known ? { known } : {}),

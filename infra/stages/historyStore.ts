@@ -1,11 +1,17 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { AttributeType, Billing, TableEncryptionV2, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { TABLE_DESIGN } from '../../core/store/tableDesign.ts';
 
-/** The single table of aggregated observations, builds, flow markers and alerts (core/store/tableDesign.ts). */
+/**
+ * The single table of aggregated observations, builds, flow markers, alerts and the device registry
+ * (core/store/tableDesign.ts), and the digest key that registry digests and finding digests use.
+ */
 export class HistoryStore extends Construct {
   readonly table: TableV2;
+  /** 64 hex characters: the per-deployment HMAC key (registered values are stored as its digests). */
+  readonly digestKey: Secret;
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
@@ -18,6 +24,21 @@ export class HistoryStore extends Construct {
       timeToLiveAttribute: TABLE_DESIGN.timeToLiveAttribute,
       deletionProtection: true,
       // History is the lab's record: deleting the stack must not delete it.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.digestKey = new Secret(this, 'DigestKey', {
+      description:
+        'leakwatch digest key: HMAC key of registered identifiers and finding digests (64 hex characters)',
+      generateSecretString: {
+        passwordLength: 64,
+        excludePunctuation: true,
+        excludeUppercase: true,
+        includeSpace: false,
+        // Hex only: lowercase letters beyond f are excluded.
+        excludeCharacters: 'ghijklmnopqrstuvwxyz',
+        requireEachIncludedType: false,
+      },
+      // Losing the key makes every registration unreadable: it outlives the stack.
       removalPolicy: RemovalPolicy.RETAIN,
     });
   }

@@ -7,6 +7,7 @@ import { Architecture, Runtime, StartingPosition } from 'aws-cdk-lib/aws-lambda'
 import { KinesisEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -16,6 +17,8 @@ const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export interface IngestPipelineProps {
   readonly table: TableV2;
   readonly alertTopic: ITopic;
+  /** The digest key (registered values are matched by their keyed digests). */
+  readonly digestKey: Secret;
   /**
    * Times a failing batch is retried before its metadata goes to the dead-letter queue.
    * @default 5
@@ -70,6 +73,7 @@ export class IngestPipeline extends Construct {
         TABLE_NAME: props.table.tableName,
         ALERT_TOPIC_ARN: props.alertTopic.topicArn,
         DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queueUrl,
+        DIGEST_KEY_SECRET_ARN: props.digestKey.secretArn,
         LEAKWATCH_COUNTRY_MMDB: '/var/task/data/country.mmdb',
         LEAKWATCH_ASN_TABLE: '/var/task/data/asn-table.bin',
         NODE_OPTIONS: '--enable-source-maps',
@@ -112,6 +116,7 @@ export class IngestPipeline extends Construct {
     );
     props.table.grantReadWriteData(this.function);
     props.alertTopic.grantPublish(this.function);
+    props.digestKey.grantRead(this.function);
     this.deadLetterQueue.grantSendMessages(this.function);
   }
 }

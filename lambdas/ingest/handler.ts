@@ -1,4 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -7,6 +8,9 @@ import { loadCatalog } from '../../core/catalog/bundledCatalog.ts';
 import { requireEnv } from '../../core/config.ts';
 import { loadOfflineIpInfo } from '../../core/geo/ipInfo.ts';
 import { SqsDeadLetterSink } from '../../core/ingest/deadLetter.ts';
+import { loadDigestKeyFromSecret } from '../../core/registry/digestKeySecret.ts';
+import { DynamoRegistry, RegistryCache } from '../../core/registry/dynamoRegistry.ts';
+import { ValueDigester } from '../../core/registry/knownValues.ts';
 import { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
 import { createIngestHandler } from './createIngestHandler.ts';
 
@@ -15,7 +19,16 @@ const documentClient = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
   marshallOptions: { removeUndefinedValues: true },
 });
 
+// The digest key is read once per execution environment, before the first event.
+const digestKey = await loadDigestKeyFromSecret(
+  new SecretsManagerClient({}),
+  requireEnv('DIGEST_KEY_SECRET_ARN'),
+);
+const registry = new RegistryCache(new DynamoRegistry(documentClient, requireEnv('TABLE_NAME'), digestKey));
+
 export const handler = createIngestHandler({
+  digester: new ValueDigester(digestKey),
+  knownValues: (deviceId) => registry.get(deviceId),
   store: new LeakwatchStore(documentClient, requireEnv('TABLE_NAME')),
   publisher: new SnsAlertPublisher(new SNSClient({}), requireEnv('ALERT_TOPIC_ARN')),
   deadLetters: new SqsDeadLetterSink(new SQSClient({}), requireEnv('DEAD_LETTER_QUEUE_URL')),

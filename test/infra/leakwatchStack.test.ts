@@ -69,6 +69,24 @@ describe('LeakwatchStack', () => {
     });
   });
 
+  it('keeps the digest key in Secrets Manager, retained, readable by the function only', () => {
+    template.hasResource('AWS::SecretsManager::Secret', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({
+        GenerateSecretString: Match.objectLike({
+          PasswordLength: 64,
+          ExcludeCharacters: 'ghijklmnopqrstuvwxyz',
+        }),
+      }),
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({ DIGEST_KEY_SECRET_ARN: { Ref: Match.stringLikeRegexp('DigestKey') } }),
+      },
+    });
+    template.hasOutput('DigestKeySecretArn', {});
+  });
+
   it('subscribes the alert e-mail to an encrypted topic', () => {
     template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
     template.hasResourceProperties('AWS::SNS::Subscription', {
@@ -83,7 +101,12 @@ describe('LeakwatchStack', () => {
       (p.Properties.PolicyDocument.Statement as { Action: string | string[] }[]).flatMap((s) => s.Action),
     );
     expect(actions).toEqual(
-      expect.arrayContaining(['sns:Publish', 'kinesis:GetRecords', 'dynamodb:PutItem']),
+      expect.arrayContaining([
+        'sns:Publish',
+        'kinesis:GetRecords',
+        'dynamodb:PutItem',
+        'secretsmanager:GetSecretValue',
+      ]),
     );
     expect(actions).not.toContain('*');
     expect(actions.filter((a) => a.endsWith(':*'))).toEqual([]);
