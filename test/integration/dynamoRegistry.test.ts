@@ -50,7 +50,11 @@ describe('DynamoRegistry', () => {
   it('the cache loads a device once and again after its maximum age', async () => {
     let loads = 0;
     let now = 0;
-    const cache = new RegistryCache({ load: async () => (loads++, undefined) }, 1000, () => now);
+    const load = async () => {
+      loads++;
+      return undefined;
+    };
+    const cache = new RegistryCache({ load }, 1000, () => now);
 
     await cache.get('d');
     await cache.get('d');
