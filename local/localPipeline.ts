@@ -5,6 +5,7 @@ import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { Alert } from '../core/alerts/alert.ts';
 import { loadCatalog } from '../core/catalog/bundledCatalog.ts';
 import { loadOfflineIpInfo } from '../core/geo/ipInfo.ts';
+import { cachedReverseLookup } from '../core/geo/reverseDns.ts';
 import { type RegisteredValue, ValueDigester } from '../core/registry/knownValues.ts';
 import { loadDigestKey, loadKnownValueIndexes, registerValues } from '../core/registry/registryFile.ts';
 import { lineKey } from '../core/store/keys.ts';
@@ -128,6 +129,8 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
       deadLetters,
       catalog: loadCatalog(options.catalogPath ?? process.env.LEAKWATCH_CATALOG),
       digester: new ValueDigester(digestKey),
+      // No network here by default: reverse DNS only when asked (LEAKWATCH_REVERSE_DNS=1).
+      ...(process.env.LEAKWATCH_REVERSE_DNS === '1' ? { reverseLookup: cachedReverseLookup() } : {}),
       ipInfo: loadOfflineIpInfo({}, (message) => (options.warn ?? console.error)(`  ${message}`)),
       knownValues: (deviceId) => registry?.byDevice.get(deviceId),
       // Local mode shows failures only; the Lambda logs every processed flow to CloudWatch.

@@ -4,9 +4,9 @@ import type { DestinationCatalog } from '../catalog/catalog.ts';
 import type { IpInfoLookup } from '../geo/ipInfo.ts';
 
 export interface Destination {
-  /** Best name for the server: HTTP Host, then TLS SNI, then a DNS answer, then the IP itself. */
+  /** Best name for the server: HTTP Host, then TLS SNI, then a DNS answer, then reverse DNS, then the IP. */
   readonly host: string;
-  readonly hostSource: 'http-host' | 'sni' | 'dns' | 'ip';
+  readonly hostSource: 'http-host' | 'sni' | 'dns' | 'reverse-dns' | 'ip';
   /** Registrable domain (public suffix + 1, via tldts), or the IP when there is no name. */
   readonly registrableDomain: string;
   readonly organisation: string;
@@ -27,6 +27,8 @@ export function classifyDestination(
   record: FlowRecord,
   catalog: DestinationCatalog,
   ipInfo?: IpInfoLookup,
+  /** The server address's PTR name, looked up by the caller when the flow names nothing. */
+  reverseName?: string,
 ): Destination {
   const { names } = record;
   const [host, hostSource] = names.httpHost
@@ -35,7 +37,9 @@ export function classifyDestination(
       ? ([names.sni, 'sni'] as const)
       : names.dns
         ? ([names.dns, 'dns'] as const)
-        : ([record.flow.server.ip ?? 'unknown', 'ip'] as const);
+        : reverseName
+          ? ([reverseName, 'reverse-dns'] as const)
+          : ([record.flow.server.ip ?? 'unknown', 'ip'] as const);
   const parsed = parse(host);
   const registrableDomain = parsed.isIp ? host : (parsed.domain ?? host);
   const entry = catalog.lookup(host);

@@ -6,6 +6,7 @@ import { classifyCandidates, type Finding } from '../classify/classifyCandidates
 import type { PersonalDataType } from '../classify/dataTypes.ts';
 import { classifyDestination } from '../classify/destination.ts';
 import type { IpInfoLookup } from '../geo/ipInfo.ts';
+import type { ReverseLookup } from '../geo/reverseDns.ts';
 import type { KnownValueIndex, ValueDigester } from '../registry/knownValues.ts';
 import { lineKey } from '../store/keys.ts';
 import type { LeakwatchStore, ObservationUpdate } from '../store/leakwatchStore.ts';
@@ -23,6 +24,8 @@ export interface IngestDependencies {
   readonly digester?: ValueDigester;
   /** Country and network of server addresses (offline databases). */
   readonly ipInfo?: IpInfoLookup;
+  /** PTR names for flows that carry no name at all (Host, SNI, DNS answer). */
+  readonly reverseLookup?: ReverseLookup;
 }
 
 export interface FlowOutcome {
@@ -42,7 +45,11 @@ export interface FlowOutcome {
  */
 export async function processFlowRecord(record: FlowRecord, deps: IngestDependencies): Promise<FlowOutcome> {
   const now = (deps.clock ?? (() => new Date()))();
-  const destination = classifyDestination(record, deps.catalog, deps.ipInfo);
+  const { names } = record;
+  const unnamed = !names.httpHost && !names.sni && !names.dns && record.flow.server.ip;
+  const reverseName =
+    unnamed && deps.reverseLookup ? await deps.reverseLookup(record.flow.server.ip!) : undefined;
+  const destination = classifyDestination(record, deps.catalog, deps.ipInfo, reverseName);
   const known = await deps.knownValues?.(record.device.id);
   const { findings, cut } = classifyCandidates(record.candidates, {
     ...(record.device.region ? { region: record.device.region } : {}),

@@ -7,6 +7,7 @@ import { SnsAlertPublisher } from '../../core/alerts/publisher.ts';
 import { loadCatalog } from '../../core/catalog/bundledCatalog.ts';
 import { requireEnv } from '../../core/config.ts';
 import { loadOfflineIpInfo } from '../../core/geo/ipInfo.ts';
+import { cachedReverseLookup } from '../../core/geo/reverseDns.ts';
 import { SqsDeadLetterSink } from '../../core/ingest/deadLetter.ts';
 import { loadDigestKeyFromSecret } from '../../core/registry/digestKeySecret.ts';
 import { DynamoRegistry, RegistryCache } from '../../core/registry/dynamoRegistry.ts';
@@ -36,5 +37,7 @@ export const handler = createIngestHandler({
   catalog: loadCatalog(process.env.LEAKWATCH_CATALOG),
   // The stack copies both databases into the bundle and points LEAKWATCH_COUNTRY_MMDB and
   // LEAKWATCH_ASN_TABLE at them.
+  // PTR names only for flows with no name of their own (300 ms limit, cached per address).
+  reverseLookup: cachedReverseLookup(),
   ipInfo: loadOfflineIpInfo({}, (message) => console.warn(JSON.stringify({ level: 'WARN', message }))),
 });
