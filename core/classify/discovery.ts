@@ -22,12 +22,12 @@ export const MIN_CONFIDENCE = 0.5;
 
 const OPERATORS = mccMncList.all();
 /** MCC (ITU-T E.212) → MNCs, from the mcc-mnc-list package (Wikipedia data, MIT). */
-const MNCS_BY_MCC = new Map<string, Set<string>>();
-for (const { mcc, mnc } of OPERATORS) {
+const MNCS_BY_MCC = new Map<string, Map<string, string>>();
+for (const { mcc, mnc, brand, operator } of OPERATORS) {
   if (!mcc || !mnc) continue;
-  const set = MNCS_BY_MCC.get(mcc) ?? new Set<string>();
-  set.add(mnc);
-  MNCS_BY_MCC.set(mcc, set);
+  const networks = MNCS_BY_MCC.get(mcc) ?? new Map<string, string>();
+  networks.set(mnc, brand || operator || '');
+  MNCS_BY_MCC.set(mcc, networks);
 }
 /** Operator names of two or more words (single words such as "Orange" or "Free" are too common). */
 const CARRIER_NAMES = new Set(
@@ -36,12 +36,14 @@ const CARRIER_NAMES = new Set(
     .map((name) => name.toLowerCase()),
 );
 
-/** MCC and MNC at the start of an IMSI, when they name a real network (2- or 3-digit MNC). */
+/** MCC-MNC (and carrier) at the start of an IMSI, when they name a real network (2- or 3-digit MNC). */
 export function imsiNetwork(digits: string): string | undefined {
-  const mncs = MNCS_BY_MCC.get(digits.slice(0, 3));
-  if (!mncs) return undefined;
-  if (mncs.has(digits.slice(3, 6))) return `${digits.slice(0, 3)}-${digits.slice(3, 6)}`;
-  if (mncs.has(digits.slice(3, 5))) return `${digits.slice(0, 3)}-${digits.slice(3, 5)}`;
+  const networks = MNCS_BY_MCC.get(digits.slice(0, 3));
+  if (!networks) return undefined;
+  for (const mnc of [digits.slice(3, 6), digits.slice(3, 5)]) {
+    const carrier = networks.get(mnc);
+    if (carrier !== undefined) return `${digits.slice(0, 3)}-${mnc}${carrier ? ` (${carrier})` : ''}`;
+  }
   return undefined;
 }
 

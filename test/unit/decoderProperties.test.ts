@@ -153,3 +153,42 @@ describe('protocol decoders on mutated messages (property-based)', () => {
     },
   );
 });
+
+describe('classification of arbitrary values (property-based)', () => {
+  it('never throws and stays within its limits, whatever the values and keys', async () => {
+    const { classifyCandidates } = await import('../../core/classify/classifyCandidates.ts');
+    const { gzipSync } = await import('node:zlib');
+    const value = fc.oneof(
+      fc.string({ maxLength: 300 }),
+      fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b).toString('base64')), // invalid UTF-8 inside base64
+      fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b).toString('hex')),
+      fc.jsonValue({ maxDepth: 30 }).map((v) => JSON.stringify(v)),
+      fc.string({ maxLength: 100 }).map((s) => gzipSync(s).toString('base64')),
+      fc
+        .uint8Array({ minLength: 2, maxLength: 100 })
+        .map((b) => Buffer.concat([Buffer.from([0x1f, 0x8b]), Buffer.from(b)]).toString('base64')),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ key: fc.string({ maxLength: 30 }), value }), { maxLength: 20 }),
+        (pairs) => {
+          const started = Date.now();
+          const result = classifyCandidates(
+            pairs.map((p) => ({
+              request: 0,
+              location: 'json' as const,
+              key: p.key,
+              value: p.value.slice(0, 512),
+              shape: 'text' as const,
+            })),
+            { region: 'CN' },
+          );
+          expect(Date.now() - started).toBeLessThan(2_000);
+          for (const finding of result.findings)
+            expect(finding.masked).not.toContain(finding.digest ?? '\u0000');
+        },
+      ),
+      { numRuns: 300, seed: 20261121 },
+    );
+  });
+});
