@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   type Candidate,
   type DnsAnswer,
@@ -11,12 +10,13 @@ import {
 } from '../schema/flowRecord.ts';
 import { extractCandidates } from './candidates.ts';
 import { decodeDns } from './decode/dns.ts';
-import { headerValue, looksLikeHttpRequest, parseHttpRequests } from './decode/http1.ts';
+import { looksLikeHttpRequest, parseHttpRequests } from './decode/http1.ts';
 import type { PacketView } from './decode/packetView.ts';
 import { parseQuicLongHeader } from './decode/quic.ts';
 import { TCP_FLAG } from './decode/tcp.ts';
 import { looksLikeTls, parseClientHello, parseServerHelloVersion } from './decode/tls.ts';
 import { FlowIndex, type IndexedFlow } from './flowIndex.ts';
+import { flowId, summariseRequest } from './recordParts.ts';
 import { TcpStream } from './tcpStream.ts';
 import { PROBE_VERSION } from './version.ts';
 
@@ -504,10 +504,7 @@ export class FlowTable {
 
   private toRecord(flow: FlowState, end: FlowRecord['flow']['end']): FlowRecord {
     const { context } = this;
-    const id = createHash('sha256')
-      .update(`${context.session.id}|${flow.key}|${flow.firstMicros}`)
-      .digest('hex')
-      .slice(0, 32);
+    const id = flowId(context.session.id, flow.key, flow.firstMicros);
     const { sni, httpHost, ...content } = flow.content ?? this.describeContent(flow);
     const dns = this.namesByIp.get(flow.server.ip);
     return {
@@ -605,17 +602,7 @@ export class FlowTable {
     const candidates: Candidate[] = [];
     let candidatesDropped = 0;
     requests.forEach((request, index) => {
-      const host = headerValue(request, 'host');
-      const userAgent = headerValue(request, 'user-agent');
-      const contentType = headerValue(request, 'content-type');
-      http.push({
-        method: request.method.slice(0, 32),
-        target: request.target.slice(0, 8192),
-        ...(host ? { host: normaliseHost(host) } : {}),
-        ...(userAgent ? { userAgent: userAgent.slice(0, 1024) } : {}),
-        ...(contentType ? { contentType: contentType.slice(0, 256) } : {}),
-        bodyBytes: request.body.length,
-      });
+      http.push(summariseRequest(request));
       const found = extractCandidates(request, index, MAX_CANDIDATES_PER_FLOW - candidates.length);
       candidates.push(...found.candidates);
       candidatesDropped += found.dropped;
@@ -630,13 +617,4 @@ export class FlowTable {
       ...(http[0]?.host ? { httpHost: http[0].host } : {}),
     };
   }
-}
-
-/** Host header without port; an IPv6 literal keeps its brackets (`[::1]`). */
-function normaliseHost(host: string): string {
-  const lower = host.trim().toLowerCase();
-  const withoutPort = lower.startsWith('[')
-    ? lower.slice(0, lower.indexOf(']') + 1)
-    : lower.replace(/:\d+$/, '');
-  return withoutPort.slice(0, 256) || lower.slice(0, 256);
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import {
@@ -10,6 +9,7 @@ import {
 import { extractCandidates } from '../candidates.ts';
 import type { HttpRequest } from '../decode/http1.ts';
 import { CaptureFormatError } from '../errors.ts';
+import { flowId, summariseRequest } from '../recordParts.ts';
 import { PROBE_VERSION } from '../version.ts';
 
 /**
@@ -145,13 +145,9 @@ function toRecord(
     bodyTruncated: false,
   };
   const { candidates, dropped } = extractCandidates(httpRequest, 0, MAX_CANDIDATES_PER_FLOW);
-  const userAgent = headers.find(([name]) => name.toLowerCase() === 'user-agent')?.[1];
   const serverIp = entry.serverIPAddress?.replace(/^\[|\]$/g, '');
   const duration = Math.max(0, entry.time ?? 0);
-  const id = createHash('sha256')
-    .update(`${context.session.id}|har|${index}|${entry.startedDateTime}|${request.method}|${request.url}`)
-    .digest('hex')
-    .slice(0, 32);
+  const id = flowId(context.session.id, 'har', index, entry.startedDateTime, request.method, request.url);
   return {
     schemaVersion: FLOW_RECORD_SCHEMA_VERSION,
     device: context.device,
@@ -174,16 +170,7 @@ function toRecord(
     names: { httpHost: host, ...(tls ? { sni: host } : {}) },
     transport: tls ? 'tls' : 'plaintext',
     application: 'http',
-    http: [
-      {
-        method: request.method.slice(0, 32),
-        target: target.slice(0, 8192),
-        host,
-        ...(userAgent ? { userAgent: userAgent.slice(0, 1024) } : {}),
-        ...(contentType ? { contentType: contentType.slice(0, 256) } : {}),
-        bodyBytes: body.length,
-      },
-    ],
+    http: [summariseRequest(httpRequest, host)],
     candidates,
     ...(dropped > 0 ? { limits: { candidatesDropped: dropped } } : {}),
     probe: { version: PROBE_VERSION, capture: source, input: 'har' },
