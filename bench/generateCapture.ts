@@ -1,7 +1,14 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { dnsMessage, type Host, tlsClientHello } from '../scenario/pcapWriter.ts';
+import {
+  dnsMessage,
+  ethernetIpv4Frame,
+  type Host,
+  tcpSegmentBytes,
+  tlsClientHello,
+  udpDatagram,
+} from '../scenario/pcapWriter.ts';
 
 /**
  * Writes a large, realistic-shaped classic pcap for the probe benchmark: many concurrent flows
@@ -41,37 +48,11 @@ const HOSTS = [
 ];
 const gatewayMac = '28:6c:07:aa:bb:cc';
 
-function checksum(...parts: Buffer[]): number {
-  let sum = 0;
-  for (const part of parts)
-    for (let i = 0; i < part.length; i += 2) sum += (part[i]! << 8) | (part[i + 1] ?? 0);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
-}
-const ipBytes = (ip: string) => Buffer.from(ip.split('.').map(Number));
-
 /** A packet to write: frame bytes, built lazily when its turn comes. */
 type Step = () => Buffer;
 
-function frame(from: Host, to: Host, protocol: number, transport: Buffer): Buffer {
-  const ip = Buffer.alloc(20);
-  ip[0] = 0x45;
-  ip.writeUInt16BE(20 + transport.length, 2);
-  ip.writeUInt16BE(0x4000, 6);
-  ip[8] = 64;
-  ip[9] = protocol;
-  ipBytes(from.ip).copy(ip, 12);
-  ipBytes(to.ip).copy(ip, 16);
-  ip.writeUInt16BE(checksum(ip), 10);
-  return Buffer.concat([
-    Buffer.from(to.mac.replace(/:/g, ''), 'hex'),
-    Buffer.from(from.mac.replace(/:/g, ''), 'hex'),
-    Buffer.from([8, 0]),
-    ip,
-    transport,
-  ]);
-}
-function tcp(
+let ipId = 1;
+const tcp = (
   from: Host,
   fromPort: number,
   to: Host,
@@ -79,25 +60,17 @@ function tcp(
   seq: number,
   ack: number,
   flags: number,
-  payload: Buffer = Buffer.alloc(0),
-): Buffer {
-  const h = Buffer.alloc(20);
-  h.writeUInt16BE(fromPort, 0);
-  h.writeUInt16BE(toPort, 2);
-  h.writeUInt32BE(seq >>> 0, 4);
-  h.writeUInt32BE(ack >>> 0, 8);
-  h[12] = 5 << 4;
-  h[13] = flags;
-  h.writeUInt16BE(65535, 14);
-  return frame(from, to, 6, Buffer.concat([h, payload]));
-}
-function udp(from: Host, fromPort: number, to: Host, toPort: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(8);
-  h.writeUInt16BE(fromPort, 0);
-  h.writeUInt16BE(toPort, 2);
-  h.writeUInt16BE(8 + payload.length, 4);
-  return frame(from, to, 17, Buffer.concat([h, payload]));
-}
+  payload?: Buffer,
+) =>
+  ethernetIpv4Frame(
+    from,
+    to,
+    6,
+    tcpSegmentBytes(from, fromPort, to, toPort, seq, ack, flags, payload),
+    ipId++,
+  );
+const udp = (from: Host, fromPort: number, to: Host, toPort: number, payload: Buffer) =>
+  ethernetIpv4Frame(from, to, 17, udpDatagram(from, fromPort, to, toPort, payload), ipId++);
 
 /** The packets of one TCP conversation: handshake, client data, server data, teardown. */
 function conversation(

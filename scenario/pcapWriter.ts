@@ -6,6 +6,7 @@
 const LINKTYPE_ETHERNET = 1;
 const MSS = 1400;
 
+/** Internet checksum (RFC 1071) over the concatenated parts. */
 function checksum(...parts: Buffer[]): number {
   let sum = 0;
   for (const part of parts) {
@@ -22,6 +23,76 @@ export interface Host {
   readonly ip: string;
 }
 
+/** IPv4 pseudo-header for TCP/UDP checksums (RFC 9293 §3.1, RFC 768). */
+function pseudoHeader(from: Host, to: Host, protocol: number, length: number): Buffer {
+  const pseudo = Buffer.alloc(12);
+  ipBytes(from.ip).copy(pseudo, 0);
+  ipBytes(to.ip).copy(pseudo, 4);
+  pseudo[9] = protocol;
+  pseudo.writeUInt16BE(length, 10);
+  return pseudo;
+}
+
+/** An Ethernet II frame carrying an IPv4 packet (DF set, TTL 64, header checksum) with `transport`. */
+export function ethernetIpv4Frame(
+  from: Host,
+  to: Host,
+  protocol: number,
+  transport: Buffer,
+  ipId: number,
+): Buffer {
+  const ip = Buffer.alloc(20);
+  ip[0] = 0x45;
+  ip.writeUInt16BE(20 + transport.length, 2);
+  ip.writeUInt16BE(ipId & 0xffff, 4);
+  ip.writeUInt16BE(0x4000, 6); // don't fragment
+  ip[8] = 64;
+  ip[9] = protocol;
+  ipBytes(from.ip).copy(ip, 12);
+  ipBytes(to.ip).copy(ip, 16);
+  ip.writeUInt16BE(checksum(ip), 10);
+  const ethernet = Buffer.concat([
+    Buffer.from(to.mac.replace(/:/g, ''), 'hex'),
+    Buffer.from(from.mac.replace(/:/g, ''), 'hex'),
+    Buffer.from([0x08, 0x00]),
+  ]);
+  return Buffer.concat([ethernet, ip, transport]);
+}
+
+/** A UDP datagram (header with checksum, then payload). */
+export function udpDatagram(from: Host, fromPort: number, to: Host, toPort: number, payload: Buffer): Buffer {
+  const header = Buffer.alloc(8);
+  header.writeUInt16BE(fromPort, 0);
+  header.writeUInt16BE(toPort, 2);
+  header.writeUInt16BE(8 + payload.length, 4);
+  const sum = checksum(pseudoHeader(from, to, 17, 8 + payload.length), header, payload);
+  header.writeUInt16BE(sum === 0 ? 0xffff : sum, 6);
+  return Buffer.concat([header, payload]);
+}
+
+/** A TCP segment (20-byte header with checksum, then payload). */
+export function tcpSegmentBytes(
+  from: Host,
+  fromPort: number,
+  to: Host,
+  toPort: number,
+  seq: number,
+  ack: number,
+  flags: number,
+  payload: Buffer = Buffer.alloc(0),
+): Buffer {
+  const header = Buffer.alloc(20);
+  header.writeUInt16BE(fromPort, 0);
+  header.writeUInt16BE(toPort, 2);
+  header.writeUInt32BE(seq >>> 0, 4);
+  header.writeUInt32BE(ack >>> 0, 8);
+  header[12] = 5 << 4;
+  header[13] = flags;
+  header.writeUInt16BE(65535, 14);
+  header.writeUInt16BE(checksum(pseudoHeader(from, to, 6, 20 + payload.length), header, payload), 16);
+  return Buffer.concat([header, payload]);
+}
+
 export class PcapWriter {
   private readonly records: Buffer[] = [];
   private ipId = 1;
@@ -33,22 +104,7 @@ export class PcapWriter {
   }
 
   private frame(from: Host, to: Host, protocol: number, transport: Buffer): void {
-    const ip = Buffer.alloc(20);
-    ip[0] = 0x45;
-    ip.writeUInt16BE(20 + transport.length, 2);
-    ip.writeUInt16BE(this.ipId++ & 0xffff, 4);
-    ip.writeUInt16BE(0x4000, 6); // don't fragment
-    ip[8] = 64;
-    ip[9] = protocol;
-    ipBytes(from.ip).copy(ip, 12);
-    ipBytes(to.ip).copy(ip, 16);
-    ip.writeUInt16BE(checksum(ip), 10);
-    const ethernet = Buffer.concat([
-      Buffer.from(to.mac.replace(/:/g, ''), 'hex'),
-      Buffer.from(from.mac.replace(/:/g, ''), 'hex'),
-      Buffer.from([0x08, 0x00]),
-    ]);
-    const data = Buffer.concat([ethernet, ip, transport]);
+    const data = ethernetIpv4Frame(from, to, protocol, transport, this.ipId++);
     const header = Buffer.alloc(16);
     header.writeUInt32LE(Math.floor(this.timeMicros / 1_000_000), 0);
     header.writeUInt32LE(this.timeMicros % 1_000_000, 4);
@@ -58,23 +114,8 @@ export class PcapWriter {
     this.timeMicros += 150;
   }
 
-  private pseudoHeader(from: Host, to: Host, protocol: number, length: number): Buffer {
-    const pseudo = Buffer.alloc(12);
-    ipBytes(from.ip).copy(pseudo, 0);
-    ipBytes(to.ip).copy(pseudo, 4);
-    pseudo[9] = protocol;
-    pseudo.writeUInt16BE(length, 10);
-    return pseudo;
-  }
-
   udp(from: Host, fromPort: number, to: Host, toPort: number, payload: Buffer): void {
-    const header = Buffer.alloc(8);
-    header.writeUInt16BE(fromPort, 0);
-    header.writeUInt16BE(toPort, 2);
-    header.writeUInt16BE(8 + payload.length, 4);
-    const sum = checksum(this.pseudoHeader(from, to, 17, 8 + payload.length), header, payload);
-    header.writeUInt16BE(sum === 0 ? 0xffff : sum, 6);
-    this.frame(from, to, 17, Buffer.concat([header, payload]));
+    this.frame(from, to, 17, udpDatagram(from, fromPort, to, toPort, payload));
   }
 
   tcpSegment(
@@ -87,16 +128,7 @@ export class PcapWriter {
     flags: number,
     payload: Buffer = Buffer.alloc(0),
   ): void {
-    const header = Buffer.alloc(20);
-    header.writeUInt16BE(fromPort, 0);
-    header.writeUInt16BE(toPort, 2);
-    header.writeUInt32BE(seq >>> 0, 4);
-    header.writeUInt32BE(ack >>> 0, 8);
-    header[12] = 5 << 4;
-    header[13] = flags;
-    header.writeUInt16BE(65535, 14);
-    header.writeUInt16BE(checksum(this.pseudoHeader(from, to, 6, 20 + payload.length), header, payload), 16);
-    this.frame(from, to, 6, Buffer.concat([header, payload]));
+    this.frame(from, to, 6, tcpSegmentBytes(from, fromPort, to, toPort, seq, ack, flags, payload));
   }
 
   /**
