@@ -82,6 +82,27 @@ const CONTEXT = {
   calendarOrEvent: /calendar|event/,
 } as const;
 
+/** GSMA Reporting Body Identifiers: the first two digits of every allocated TAC. */
+const IMEI_REPORTING_BODIES = new Set([
+  '01',
+  '10',
+  '30',
+  '33',
+  '35',
+  '44',
+  '45',
+  '49',
+  '50',
+  '51',
+  '52',
+  '53',
+  '54',
+  '86',
+  '91',
+  '98',
+  '99',
+]);
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAC_SEPARATED = /^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/i;
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}\.[^\s@]{2,}$/;
@@ -173,7 +194,13 @@ export function discover(variant: Variant, region: string | undefined): Discover
       const network = imsiNetwork(digits);
       if (k.imsi && network)
         return { dataType: 'imsi', confidence: 0.98, evidence: `IMSI of network ${network}, key name` };
-      if (luhn && digits.slice(0, 8) !== '00000000')
+      // The TAC's first two digits are a GSMA Reporting Body Identifier; without a key naming an
+      // IMEI, a Luhn-valid number must start with one (the full TAC database is not public).
+      if (
+        luhn &&
+        digits.slice(0, 8) !== '00000000' &&
+        (k.imei || IMEI_REPORTING_BODIES.has(digits.slice(0, 2)))
+      )
         return {
           dataType: 'imei',
           confidence: k.imei ? 0.99 : 0.9,
