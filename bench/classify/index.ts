@@ -57,7 +57,6 @@ const key = randomBytes(32);
 const registration = JSON.parse(await readFile(join(root, 'scenario', 'lab', 'registration.json'), 'utf8'));
 const digests = registrationDigests(key, registration.values);
 const lengths = plainLengthsOf(registration.values);
-const catalog = new DestinationCatalog(BUNDLED_CATALOG);
 const withCandidates = records.filter((r) => r.candidates.length > 0).length;
 
 function classifyAll(parse: boolean): number {
@@ -65,6 +64,7 @@ function classifyAll(parse: boolean): number {
   clearClassificationCache();
   const known = new KnownValueIndex(key, digests, lengths);
   const digester = new ValueDigester(key);
+  const catalog = new DestinationCatalog(BUNDLED_CATALOG);
   let findings = 0;
   for (let i = 0; i < records.length; i++) {
     const record = parse ? parseFlowRecord(lines[i]!) : records[i]!;

@@ -1,6 +1,6 @@
 import { parse } from 'tldts';
 import type { FlowRecord, TransportSecurity } from '../../schema/flowRecord.ts';
-import type { DestinationCatalog } from '../catalog/catalog.ts';
+import type { CatalogEntry, DestinationCatalog } from '../catalog/catalog.ts';
 import type { IpInfoLookup } from '../geo/ipInfo.ts';
 
 export interface Destination {
@@ -22,6 +22,34 @@ export interface Destination {
   readonly asOrganisation?: string;
 }
 
+/** Registrable domain and catalog entry per host, remembered (hosts repeat across flows). */
+const HOSTS = new WeakMap<
+  DestinationCatalog,
+  Map<string, { registrableDomain: string; entry: CatalogEntry | undefined }>
+>();
+
+function describeHost(
+  host: string,
+  catalog: DestinationCatalog,
+): { registrableDomain: string; entry: CatalogEntry | undefined } {
+  let byHost = HOSTS.get(catalog);
+  if (!byHost) {
+    byHost = new Map();
+    HOSTS.set(catalog, byHost);
+  }
+  let described = byHost.get(host);
+  if (!described) {
+    const parsed = parse(host);
+    described = {
+      registrableDomain: parsed.isIp ? host : (parsed.domain ?? host),
+      entry: catalog.lookup(host),
+    };
+    if (byHost.size >= 20_000) byHost.clear();
+    byHost.set(host, described);
+  }
+  return described;
+}
+
 /** Names a flow's destination and says who runs it and how it is reached. */
 export function classifyDestination(
   record: FlowRecord,
@@ -40,9 +68,7 @@ export function classifyDestination(
         : reverseName
           ? ([reverseName, 'reverse-dns'] as const)
           : ([record.flow.server.ip ?? 'unknown', 'ip'] as const);
-  const parsed = parse(host);
-  const registrableDomain = parsed.isIp ? host : (parsed.domain ?? host);
-  const entry = catalog.lookup(host);
+  const { registrableDomain, entry } = describeHost(host, catalog);
   const ip = record.flow.server.ip;
   const where = ip && ipInfo ? ipInfo.lookup(ip) : {};
   const transportDetail =

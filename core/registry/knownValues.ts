@@ -130,8 +130,6 @@ export function registrationDigests(
 /** Matches values against one device's registered digests. */
 export class KnownValueIndex {
   private readonly plainLengths = new Set<number>();
-  /** Results per value seen (null: no match), so repeated values cost one lookup. */
-  private readonly results = new BoundedCache<KnownValueMatch | null>(50_000);
   private readonly digester: ValueDigester;
 
   constructor(
@@ -148,12 +146,9 @@ export class KnownValueIndex {
     return this.entries.size;
   }
 
+  /** The registered value this is (in any of its written or hashed forms), if any. */
   match(value: string): KnownValueMatch | undefined {
-    const cached = this.results.get(value);
-    if (cached !== undefined) return cached ?? undefined;
-    const result = this.lookup(value);
-    this.results.set(value, result ?? null);
-    return result;
+    return this.lookup(value);
   }
 
   private lookup(value: string): KnownValueMatch | undefined {
