@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { luhnCheckDigit } from '../core/classify/luhn.ts';
 import type { LabContext } from '../schema/flowRecord.ts';
 import { dnsMessage, type Host, PcapWriter, tlsClientHello } from './pcapWriter.ts';
 
@@ -7,20 +8,6 @@ import { dnsMessage, type Host, PcapWriter, tlsClientHello } from './pcapWriter.
  * three builds of one firmware line. Build identifiers, addresses and planted values are
  * fictional; host names are real Xiaomi endpoints (see core/catalog/destinations.json for sources).
  */
-
-/** Luhn check digit (ISO/IEC 7812-1 Annex B), as IMEIs use (3GPP TS 23.003 §6.2.1). */
-export function luhnCheckDigit(digits: string): number {
-  let sum = 0;
-  for (let i = 0; i < digits.length; i++) {
-    let d = Number(digits[digits.length - 1 - i]);
-    if (i % 2 === 0) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return (10 - (sum % 10)) % 10;
-}
 
 const IMEI_BODY = '86469002012345';
 /** The planted identifiers: what the lab knows about the device and put on it for this test. */
