@@ -41,8 +41,6 @@ export const RULES: Record<AlertRuleId, RuleDefinition> = {
   },
 };
 
-export { dataTypeLabel };
-
 export function evaluateRules(input: RuleInput): Alert[] {
   const { record, destination, now } = input;
   const alerts: Alert[] = [];
