@@ -116,7 +116,7 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
     for (const registration of options.registrations ?? []) {
       await registerValues(options.dataDir, registration.deviceId, registration.values, new Date());
     }
-    const registry = await loadKnownValueIndexes(options.dataDir);
+    const registry = await loadKnownValueIndexes(options.dataDir, digestKey);
     const publisher = new LocalAlertPublisher({
       outboxPath: paths.outbox,
       ...(options.slackWebhookUrl ? { slackWebhookUrl: options.slackWebhookUrl } : {}),
@@ -132,7 +132,7 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
       // No network here by default: reverse DNS only when asked (LEAKWATCH_REVERSE_DNS=1).
       ...(process.env.LEAKWATCH_REVERSE_DNS === '1' ? { reverseLookup: cachedReverseLookup() } : {}),
       ipInfo: loadOfflineIpInfo({}, (message) => (options.warn ?? console.error)(`  ${message}`)),
-      knownValues: (deviceId) => registry?.byDevice.get(deviceId),
+      knownValues: (deviceId) => registry.get(deviceId),
       // Local mode shows failures only; the Lambda logs every processed flow to CloudWatch.
       log: (entry) => {
         if (entry.level === 'ERROR' || entry.level === 'WARN') {

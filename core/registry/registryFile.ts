@@ -102,12 +102,11 @@ export async function registerValues(
   return device;
 }
 
-/** Indexes of every registered device, for the ingest function. */
+/** Indexes of every registered device, for the ingest function, with the key `loadDigestKey` gave. */
 export async function loadKnownValueIndexes(
   dataDir: string,
-): Promise<{ key: Buffer; byDevice: Map<string, KnownValueIndex> } | undefined> {
-  const key = await loadDigestKey(dataDir, false);
-  if (!key) return undefined;
+  key: Buffer,
+): Promise<Map<string, KnownValueIndex>> {
   const registry = await readRegistry(dataDir);
   const byDevice = new Map<string, KnownValueIndex>();
   for (const [deviceId, device] of Object.entries(registry.devices)) {
@@ -116,5 +115,5 @@ export async function loadKnownValueIndexes(
       new KnownValueIndex(key, new Map(Object.entries(device.digests)), device.plainLengths),
     );
   }
-  return { key, byDevice };
+  return byDevice;
 }
