@@ -1,12 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
 import { classifyCandidates } from '../../core/classify/classifyCandidates.ts';
 import { isLuhnValid } from '../../core/classify/luhn.ts';
 import { mask } from '../../core/classify/mask.ts';
 import { expandValue, VariantBudget } from '../../core/classify/variants.ts';
 import {
+  KeyedHasher,
   KnownValueIndex,
+  keyedDigest,
   plainLengthsOf,
   type RegisteredValue,
   registrationDigests,
@@ -185,6 +188,23 @@ describe('known values (registry of keyed digests)', () => {
 });
 
 describe('helpers', () => {
+  it('the buffered HMAC equals createHmac for any key and text (short, long, non-ASCII)', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 1, maxLength: 100 }),
+        fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: 'binary', maxLength: 2000 })),
+        (keyBytes, text) => {
+          const key = Buffer.from(keyBytes);
+          const hasher = new KeyedHasher(key);
+          expect(hasher.digest(text)).toBe(keyedDigest(key, text));
+          // The buffer is reused: a shorter text after a longer one must not see its tail.
+          expect(hasher.digest(text.slice(0, 3))).toBe(keyedDigest(key, text.slice(0, 3)));
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it('Luhn: the 3GPP TS 23.003 Annex B example IMEI', () => {
     expect(isLuhnValid('490154203237518')).toBe(true);
     expect(isLuhnValid('490154203237519')).toBe(false);
