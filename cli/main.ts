@@ -33,6 +33,14 @@ export async function main(argv: string[]): Promise<number> {
     .option('--built-at <iso>', 'build date (ISO 8601, UTC), orders builds within a line')
     .option('--session-id <id>', 'lab session id')
     .option('--consent <service=state>', 'consent per service, repeatable: granted or denied', collect)
+    .option(
+      '--consent-profile <name>',
+      'named consent states for the session (out-of-box, vendor-account, or your own); --consent overrides',
+    )
+    .option(
+      '--consent-profiles <file>',
+      "the lab's own consent profiles (JSON; default $LEAKWATCH_CONSENT_PROFILES)",
+    )
     .addOption(new Option('--kinesis-stream <name-or-arn>', 'put records on this Kinesis stream'))
     .option('--endpoint <url>', 'Kinesis endpoint (a local emulator)')
     .option('--aws-region <region>', 'AWS region of the stream (default: the AWS SDK chain)')

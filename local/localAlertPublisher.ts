@@ -1,37 +1,86 @@
 import { appendFile } from 'node:fs/promises';
-import type { Alert } from '../core/alerts/alert.ts';
-import { formatAlert, slackMessage } from '../core/alerts/formatAlert.ts';
-import type { AlertPublisher } from '../core/alerts/publisher.ts';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import type { Context, DynamoDBRecord } from 'aws-lambda';
+import { formatAlert } from '../core/alerts/formatAlert.ts';
+import type { NotificationChannel } from '../core/notify/channels.ts';
+import type { LeakwatchStore, StoredNotification } from '../core/store/leakwatchStore.ts';
+import type { NotifyHandler } from '../lambdas/notify/createNotifyHandler.ts';
 
-export interface LocalAlertPublisherOptions {
-  /** JSONL file every alert is appended to (SNS has no local stand-in). */
-  readonly outboxPath: string;
-  /** Slack incoming webhook (LEAKWATCH_SLACK_WEBHOOK); nothing is posted when absent. */
-  readonly slackWebhookUrl?: string;
-  readonly print?: (text: string) => void;
-  readonly fetchImpl?: typeof fetch;
+/**
+ * Local mode's stand-in for SNS (which has no local emulator here): the notification goes to the
+ * console and is appended to the outbox file (JSONL: subject, message, attributes, alert).
+ */
+export class ConsoleOutboxChannel implements NotificationChannel {
+  readonly name = 'sns';
+  readonly delivered: StoredNotification[] = [];
+  constructor(
+    private readonly outboxPath: string,
+    private readonly print: (text: string) => void = console.log,
+  ) {}
+
+  async deliver(n: StoredNotification): Promise<void> {
+    const { subject, text, attributes } = formatAlert(n.alert, n.event, n.build);
+    await appendFile(
+      this.outboxPath,
+      `${JSON.stringify({ notificationId: n.notificationId, subject, message: text, attributes, alert: n.alert })}\n`,
+    );
+    this.print(
+      `\n  ${n.event === 'opened' ? 'ALERT' : n.event.toUpperCase()} ${subject}\n${text.replace(/^/gm, '    ')}`,
+    );
+    this.delivered.push(n);
+  }
 }
 
-/** Local mode's stand-in for SNS: the console, an outbox file, and Slack when a webhook is set. */
-export class LocalAlertPublisher implements AlertPublisher {
-  readonly published: Alert[] = [];
-  constructor(private readonly options: LocalAlertPublisherOptions) {}
+export interface OutboxDrainStats {
+  readonly delivered: number;
+  /** Still undelivered after every attempt of this run (kept; a later run tries again). */
+  readonly pending: number;
+  readonly attempts: number;
+}
 
-  async publish(alert: Alert): Promise<void> {
-    const { subject, text, attributes } = formatAlert(alert);
-    if (this.options.slackWebhookUrl) {
-      const response = await (this.options.fetchImpl ?? fetch)(this.options.slackWebhookUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(slackMessage(alert)),
-      });
-      if (!response.ok) throw new Error(`Slack webhook answered ${response.status} ${await response.text()}`);
+/**
+ * Stands in for the table's stream (dynalite has no DynamoDB Streams): hands every undelivered
+ * notification to the same notify handler the Lambda runs, as stream INSERT records, and retries
+ * failures with backoff, as the event source would.
+ */
+export async function drainOutbox(
+  store: LeakwatchStore,
+  handler: NotifyHandler,
+  options: { maxAttempts?: number; backoffMs?: number; warn?: (text: string) => void } = {},
+): Promise<OutboxDrainStats> {
+  const maxAttempts = options.maxAttempts ?? 4;
+  let delivered = 0;
+  let attempts = 0;
+  let pending = await store.pendingNotifications();
+  for (let attempt = 1; attempt <= maxAttempts && pending.length > 0; attempt++) {
+    if (attempt > 1) await new Promise((r) => setTimeout(r, (options.backoffMs ?? 200) * 2 ** (attempt - 2)));
+    attempts++;
+    const records: DynamoDBRecord[] = pending.map((n, i) => ({
+      eventID: `${attempt}-${i}`,
+      eventName: 'INSERT',
+      eventSource: 'aws:dynamodb',
+      dynamodb: {
+        Keys: marshall({ pk: 'OUTBOX', sk: `NOTE#${n.notificationId}` }) as never,
+        NewImage: marshall(n, { removeUndefinedValues: true, convertClassInstanceToMap: true }) as never,
+        SequenceNumber: String(i + 1),
+        StreamViewType: 'NEW_IMAGE',
+      },
+    }));
+    let failed: number;
+    try {
+      const response = await handler({ Records: records }, {} as Context);
+      failed = response.batchItemFailures.length;
+    } catch {
+      // Every record failed (the batch processor throws then; Lambda would retry the whole batch).
+      failed = records.length;
     }
-    await appendFile(
-      this.options.outboxPath,
-      `${JSON.stringify({ subject, message: text, attributes, alert })}\n`,
-    );
-    (this.options.print ?? console.log)(`\n  ALERT ${subject}\n${text.replace(/^/gm, '    ')}`);
-    this.published.push(alert);
+    delivered += records.length - failed;
+    pending = await store.pendingNotifications();
+    if (pending.length > 0 && attempt === maxAttempts) {
+      options.warn?.(
+        `  ${pending.length} notification(s) not delivered yet (${pending[0]?.lastError ?? 'unknown error'}); kept in the outbox, the next run retries`,
+      );
+    }
   }
+  return { delivered, pending: pending.length, attempts };
 }

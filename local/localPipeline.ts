@@ -2,10 +2,11 @@ import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
-import type { Alert } from '../core/alerts/alert.ts';
+import type { StoredAlert } from '../core/alerts/alert.ts';
 import { loadCatalog } from '../core/catalog/bundledCatalog.ts';
 import { loadOfflineIpInfo } from '../core/geo/ipInfo.ts';
 import { cachedReverseLookup } from '../core/geo/reverseDns.ts';
+import { type NotificationChannel, SlackWebhookChannel } from '../core/notify/channels.ts';
 import { type RegisteredValue, ValueDigester } from '../core/registry/knownValues.ts';
 import { loadDigestKey, loadKnownValueIndexes, registerValues } from '../core/registry/registryFile.ts';
 import { lineKey } from '../core/store/keys.ts';
@@ -13,15 +14,17 @@ import {
   type BuildSummary,
   LeakwatchStore,
   type ObservationItem,
-  type StoredAlert,
+  type StoredNotification,
 } from '../core/store/leakwatchStore.ts';
 import { createIngestHandler } from '../lambdas/ingest/createIngestHandler.ts';
+import { createNotifyHandler } from '../lambdas/notify/createNotifyHandler.ts';
 import { runProbe } from '../probe/runProbe.ts';
 import { KinesisSink } from '../probe/sinks/kinesisSink.ts';
+import { SessionSink } from '../probe/sinks/sessionSink.ts';
 import type { LabContext } from '../schema/flowRecord.ts';
 import { ensureStream, ensureTable, LOCAL_NAMES, type LocalEmulators, startEmulators } from './emulators.ts';
 import { KinesisEventSourcePoller, type PollerStats } from './kinesisEventSourcePoller.ts';
-import { LocalAlertPublisher } from './localAlertPublisher.ts';
+import { ConsoleOutboxChannel, drainOutbox, type OutboxDrainStats } from './localAlertPublisher.ts';
 import { LocalDeadLetterFile } from './localDeadLetterSink.ts';
 
 export interface CaptureJob {
@@ -36,6 +39,11 @@ export interface LocalPipelineOptions {
   readonly inMemory?: boolean;
   readonly captures: readonly CaptureJob[];
   readonly slackWebhookUrl?: string;
+  /** fetch for Slack (tests inject faults). @default fetch */
+  readonly fetchImpl?: typeof fetch;
+  /** Delivery attempts per run for the outbox, and the first backoff. @default 4, 200 ms */
+  readonly notifyAttempts?: number;
+  readonly notifyBackoffMs?: number;
   readonly print?: (text: string) => void;
   /** Where ingest warnings and errors go. @default console.error */
   readonly warn?: (text: string) => void;
@@ -61,8 +69,9 @@ export interface LineReport {
 export interface LocalPipelineResult {
   readonly recordsPut: number;
   readonly poller: PollerStats;
-  /** Alerts created and delivered in this run. */
-  readonly newAlerts: Alert[];
+  /** Notifications delivered in this run (alerts raised, resolved, reopened). */
+  readonly notifications: StoredNotification[];
+  readonly outbox: OutboxDrainStats;
   readonly deadLetters: number;
   readonly lines: LineReport[];
   readonly paths: { outbox: string; deadLetters: string };
@@ -87,11 +96,17 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
       `leakwatch local: Kinesis (kinesalite) at ${emulators.kinesisEndpoint}, DynamoDB (dynalite) at ${emulators.dynamoEndpoint}, table ${table === 'created' ? 'created' : 'reused'} in ${options.dataDir}`,
     );
 
-    const sink = new KinesisSink({ client: emulators.kinesis, streamName: LOCAL_NAMES.stream });
+    let recordsPut = 0;
     for (const job of options.captures) {
+      // One probe run per capture, as `leakwatch probe` would do: flows, then the session-end record.
+      const sink = new SessionSink(
+        new KinesisSink({ client: emulators.kinesis, streamName: LOCAL_NAMES.stream }),
+        job.context,
+      );
       const stats = await runProbe(createReadStream(job.path), basename(job.path), job.context, (record) =>
         sink.write(record),
       );
+      recordsPut += (await sink.close()).delivered + 1;
       const skipped = stats.skipped.total
         ? `, ${stats.skipped.total} packets skipped (${stats.skipped.summary()})`
         : '';
@@ -99,8 +114,6 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
         `  probe ${basename(job.path)} (${job.context.firmware.build}): ${stats.packets} packets → ${stats.flows} flow records${skipped}`,
       );
     }
-    const { delivered } = await sink.close();
-    let recordsPut = delivered;
     if (options.extraRecords?.length) {
       await emulators.kinesis.send(
         new PutRecordsCommand({
@@ -117,15 +130,13 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
       await registerValues(options.dataDir, registration.deviceId, registration.values, new Date());
     }
     const registry = await loadKnownValueIndexes(options.dataDir, digestKey);
-    const publisher = new LocalAlertPublisher({
-      outboxPath: paths.outbox,
-      ...(options.slackWebhookUrl ? { slackWebhookUrl: options.slackWebhookUrl } : {}),
-      print,
-    });
+    const console_ = new ConsoleOutboxChannel(paths.outbox, print);
+    const channels: NotificationChannel[] = [console_];
+    if (options.slackWebhookUrl)
+      channels.push(new SlackWebhookChannel(() => options.slackWebhookUrl, options.fetchImpl ?? fetch));
     const deadLetters = new LocalDeadLetterFile(paths.deadLetters);
     const handler = createIngestHandler({
       store,
-      publisher,
       deadLetters,
       catalog: loadCatalog(options.catalogPath ?? process.env.LEAKWATCH_CATALOG),
       digester: new ValueDigester(digestKey),
@@ -148,8 +159,21 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
       onFailure: (failure) => deadLetters.send(failure),
     });
     const pollerStats = await poller.drain();
+    // The outbox: the same notify handler the Lambda runs, fed as the table's stream would feed it.
+    const notifyHandler = createNotifyHandler({
+      store,
+      channels,
+      log: (entry) => {
+        if (entry.level === 'ERROR') (options.warn ?? console.error)(`  notify: ${String(entry.reason)}`);
+      },
+    });
+    const outbox = await drainOutbox(store, notifyHandler, {
+      maxAttempts: options.notifyAttempts ?? 4,
+      backoffMs: options.notifyBackoffMs ?? 200,
+      warn: options.warn ?? console.error,
+    });
     print(
-      `  ingest: ${pollerStats.records} records in ${pollerStats.batches} batches (${pollerStats.invocations} invocations), ${publisher.published.length} new alerts, ${deadLetters.count} dead letters`,
+      `  ingest: ${pollerStats.records} records in ${pollerStats.batches} batches (${pollerStats.invocations} invocations), ${console_.delivered.length} notifications delivered${outbox.pending ? `, ${outbox.pending} pending` : ''}, ${deadLetters.count} dead letters`,
     );
 
     const lines: LineReport[] = [];
@@ -172,7 +196,8 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
     return {
       recordsPut,
       poller: pollerStats,
-      newAlerts: publisher.published,
+      notifications: console_.delivered,
+      outbox,
       deadLetters: deadLetters.count,
       lines,
       paths,
@@ -201,14 +226,17 @@ export function formatReport(result: LocalPipelineResult): string {
       );
       out.push(`    destinations: ${destinations.join(', ') || 'none'}`);
       out.push(`    personal data: ${data.join(', ') || 'none seen in plaintext'}`);
-      const alerts = line.alerts.filter((a) => a.build === build.build);
+      const raised = line.alerts.filter((a) => a.build === build.build);
+      const resolved = line.alerts.filter((a) => a.resolvedIn === build.build);
       out.push(
-        `    alerts: ${alerts.length === 0 ? 'none' : alerts.map((a) => `${a.rule}/${a.dataType}`).join(', ')}`,
+        `    alerts raised: ${raised.length === 0 ? 'none' : raised.map((a) => `${a.rule}/${a.dataType}`).join(', ')}`,
       );
+      if (resolved.length > 0)
+        out.push(`    alerts resolved: ${resolved.map((a) => `${a.rule}/${a.dataType}`).join(', ')}`);
     }
   }
   out.push(
-    `\n${result.newAlerts.length} new alert(s) this run; ${result.lines.reduce((n, l) => n + l.alerts.length, 0)} alert(s) in history. Outbox: ${result.paths.outbox}`,
+    `\n${result.notifications.length} notification(s) delivered this run${result.outbox.pending ? ` (${result.outbox.pending} still pending)` : ''}; ${result.lines.reduce((n, l) => n + l.alerts.length, 0)} alert(s) in history, ${result.lines.reduce((n, l) => n + l.alerts.filter((a) => a.state === 'open').length, 0)} open. Outbox: ${result.paths.outbox}`,
   );
   if (result.deadLetters > 0)
     out.push(`${result.deadLetters} record(s) in the dead-letter file ${result.paths.deadLetters}`);

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { ConsentProfileError, consentOfProfile, loadConsentProfiles } from '../core/consent/profiles.ts';
 import { type LabContext, LabContextSchema } from '../schema/flowRecord.ts';
 import { ProbeUsageError } from './errors.ts';
 
@@ -14,6 +15,10 @@ export interface LabContextFlags {
   builtAt?: string;
   sessionId?: string;
   consent?: string[];
+  /** A named consent profile (core/consent/profiles.json or the lab's own file); --consent overrides it. */
+  consentProfile?: string;
+  /** The lab's own consent profiles file. @default $LEAKWATCH_CONSENT_PROFILES */
+  consentProfiles?: string;
 }
 
 function parseConsent(entries: string[]): Record<string, 'granted' | 'denied'> {
@@ -68,6 +73,20 @@ export async function loadLabContext(flags: LabContextFlags): Promise<LabContext
   set('firmware', 'build', flags.build);
   set('firmware', 'builtAt', flags.builtAt);
   set('session', 'id', flags.sessionId);
+  set('session', 'consentProfile', flags.consentProfile);
+  const profileName = base.session?.consentProfile;
+  if (typeof profileName === 'string') {
+    // The profile's states first, then the session's own (from the file), then --consent flags.
+    try {
+      const fromProfile = consentOfProfile(profileName, loadConsentProfiles(flags.consentProfiles));
+      // A profile named by flag replaces the file's consent; one named in the file is its base.
+      const own = flags.consentProfile ? {} : ((base.session?.consent as object) ?? {});
+      base.session = { ...base.session, consent: { ...fromProfile, ...own } };
+    } catch (error) {
+      if (error instanceof ConsentProfileError) throw new ProbeUsageError(error.message, { cause: error });
+      throw error;
+    }
+  }
   if (flags.consent?.length) {
     set('session', 'consent', {
       ...((base.session?.consent as object) ?? {}),

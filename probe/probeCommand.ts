@@ -11,6 +11,7 @@ import { ProgressBar, type TerminalStream } from './progressBar.ts';
 import { runProbe } from './runProbe.ts';
 import type { FlowSink } from './sinks/flowSink.ts';
 import { NdjsonSink } from './sinks/ndjsonSink.ts';
+import { SessionSink } from './sinks/sessionSink.ts';
 
 export interface ProbeCommandOptions extends LabContextFlags {
   listen?: string;
@@ -140,7 +141,7 @@ export async function probeCommand(
     const listen = options.listen ? parseListenUrl(options.listen) : undefined;
     const context = await loadLabContext(options);
     if (listen) {
-      const sink = await makeSink(options, io);
+      const sink = new SessionSink(await makeSink(options, io), context);
       const emit = (record: FlowRecord) => sink.write(record);
       const listenerOptions = { host: listen.host, port: listen.port, context, emit, warn: say };
       let listener: LiveListener;
@@ -166,7 +167,7 @@ export async function probeCommand(
       return EXIT.ok;
     }
     for (const capture of captures) if (capture !== '-') await checkReadable(capture);
-    const sink = await makeSink(options, io);
+    const sink = new SessionSink(await makeSink(options, io), context);
     for (const capture of captures) {
       if (capture !== '-' && looksLikeHar(capture)) {
         const har = readHar(await readFile(capture, 'utf8'), basename(capture), context);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { luhnCheckDigit } from '../core/classify/luhn.ts';
+import { consentOfProfile, loadConsentProfiles } from '../core/consent/profiles.ts';
 import type { LabContext } from '../schema/flowRecord.ts';
 import { dnsMessage, type Host, PcapWriter, tlsClientHello } from './pcapWriter.ts';
 
@@ -127,6 +128,9 @@ function jsonPost(path: string, value: unknown): string {
   ].join('\r\n');
 }
 
+/** Every session of the scenario is an out-of-box test (core/consent/profiles.json). */
+const OUT_OF_BOX = consentOfProfile('out-of-box', loadConsentProfiles(undefined));
+
 export function buildScenario(): ScenarioBuild[] {
   const builds: ScenarioBuild[] = [];
 
@@ -144,7 +148,7 @@ export function buildScenario(): ScenarioBuild[] {
       context: {
         device: deviceContext,
         firmware: { line, build, builtAt: '2014-07-15T00:00:00.000Z' },
-        session: { id: 'redmi1s-b38-oobe', consent: { 'xiaomi.cloud-messaging': 'denied' } },
+        session: { id: 'redmi1s-b38-oobe', consentProfile: 'out-of-box', consent: OUT_OF_BOX },
       },
     });
   }
@@ -184,12 +188,13 @@ export function buildScenario(): ScenarioBuild[] {
       context: {
         device: deviceContext,
         firmware: { line, build, builtAt: '2014-08-05T00:00:00.000Z' },
-        session: { id: 'redmi1s-b39-oobe', consent: { 'xiaomi.cloud-messaging': 'denied' } },
+        session: { id: 'redmi1s-b39-oobe', consentProfile: 'out-of-box', consent: OUT_OF_BOX },
       },
     });
   }
 
-  // Build 3: the same endpoints over TLS only, after the user opted in to cloud messaging.
+  // Build 3 (the fix, an OTA): the same out-of-box test again. Cloud messaging is opt-in now and
+  // sends nothing; the account host and the update check go over TLS.
   {
     const build = 'KHHCNBH40.0';
     const w = new PcapWriter(Date.UTC(2014, 7, 15, 9, 0, 0) * 1000);
@@ -197,15 +202,13 @@ export function buildScenario(): ScenarioBuild[] {
     dns(w, 2, OTA_HOST, OTA_IP);
     tls(w, 50201, ACCOUNT_HOST, ACCOUNT_IP, 'b3-account');
     tls(w, 50202, OTA_HOST, OTA_IP, 'b3-ota');
-    tls(w, 50203, ACCOUNT_HOST, ACCOUNT_IP, 'b3-cloudmsg-register');
-    tls(w, 50204, ACCOUNT_HOST, ACCOUNT_IP, 'b3-cloudmsg-sync');
     builds.push({
       name: 'build-3',
       capture: w.toBuffer(),
       context: {
         device: deviceContext,
         firmware: { line, build, builtAt: '2014-08-12T00:00:00.000Z' },
-        session: { id: 'redmi1s-b40-optin', consent: { 'xiaomi.cloud-messaging': 'granted' } },
+        session: { id: 'redmi1s-b40-oobe', consentProfile: 'out-of-box', consent: OUT_OF_BOX },
       },
     });
   }

@@ -50,6 +50,8 @@ export const LabSessionSchema = z.object({
   id: shortText,
   /** Consent state per service as set on the device for this session, e.g. `{ "xiaomi.cloud-messaging": "denied" }`. */
   consent: z.record(shortText, ConsentStateSchema),
+  /** The named consent profile the states came from (`out-of-box`), when the lab used one. */
+  consentProfile: shortText.optional(),
 });
 
 export const EndpointSchema = z.object({ ip, port });
@@ -191,8 +193,28 @@ export const FlowRecordSchema = z.object({
     capture: z.string().min(1).max(1024),
     /** What the probe read: a capture file format, a HAR export, or a live PCAPdroid feed. */
     input: z.enum(['pcap', 'pcapng', 'har', 'pcapdroid-udp', 'pcap-over-tcp']).optional(),
+    /** One probe invocation; its session-end record says how many flow records it sent. */
+    run: shortText.optional(),
   }),
 });
+
+/**
+ * Sent by the probe after the last flow record of a run (same partition key, so after every flow
+ * of the run on the shard): the session is over, and `flows` records were sent for it in this run.
+ * Ingest waits until that many flows of the run are counted, then settles the session's build
+ * (alerts that the build no longer triggers are resolved).
+ */
+export const SessionEndRecordSchema = z.object({
+  schemaVersion: z.literal(FLOW_RECORD_SCHEMA_VERSION),
+  kind: z.literal('session-end'),
+  device: DeviceSchema,
+  firmware: FirmwareSchema,
+  session: LabSessionSchema,
+  endedAt: isoTime,
+  flows: count,
+  probe: z.object({ version: shortText, run: shortText }),
+});
+export type SessionEndRecord = z.infer<typeof SessionEndRecordSchema>;
 
 export type Device = z.infer<typeof DeviceSchema>;
 export type Firmware = z.infer<typeof FirmwareSchema>;
@@ -225,7 +247,24 @@ export class FlowRecordError extends Error {
  * Parses one record from its wire form (UTF-8 JSON). Throws `FlowRecordError` naming the first
  * problems found (JSON syntax, unknown schema version, or the fields that failed validation).
  */
+/** What the stream carries: flow records, and a session-end record after each probe run. */
+export type StreamRecord = FlowRecord | SessionEndRecord;
+
+export function isSessionEnd(record: StreamRecord): record is SessionEndRecord {
+  return (record as { kind?: unknown }).kind === 'session-end';
+}
+
 export function parseFlowRecord(data: Uint8Array | string): FlowRecord {
+  const record = parseStreamRecord(data);
+  if (isSessionEnd(record)) throw new FlowRecordError('record is a session-end record, not a flow record');
+  return record;
+}
+
+/**
+ * Parses one stream record (a flow record, or a session-end record when `kind` says so). Throws
+ * `FlowRecordError` naming the first problems found.
+ */
+export function parseStreamRecord(data: Uint8Array | string): StreamRecord {
   const text = typeof data === 'string' ? data : new TextDecoder('utf-8', { fatal: false }).decode(data);
   let json: unknown;
   try {
@@ -241,7 +280,11 @@ export function parseFlowRecord(data: Uint8Array | string): FlowRecord {
       );
     }
   }
-  const result = FlowRecordSchema.safeParse(json);
+  const schema =
+    typeof json === 'object' && json !== null && (json as { kind?: unknown }).kind === 'session-end'
+      ? SessionEndRecordSchema
+      : FlowRecordSchema;
+  const result = schema.safeParse(json);
   if (!result.success) {
     const problems = result.error.issues
       .slice(0, 5)

@@ -1,14 +1,35 @@
 import type { PersonalDataType } from '../classify/dataTypes.ts';
 
-export type AlertRuleId = 'plaintext-begins' | 'sent-without-consent';
+export type AlertRuleId =
+  | 'plaintext-begins'
+  | 'sent-without-consent'
+  | 'new-organisation'
+  | 'new-country'
+  | 'hashed-in-plaintext';
 export type Severity = 'high' | 'medium' | 'low';
 
-/** One alert per (firmware line, rule, registrable domain, data type). */
+/** Lifecycle: open when raised (or seen again after a fix), resolved when a later build of the line stops. */
+export type AlertState = 'open' | 'resolved';
+
+/**
+ * A lab's verdict, as AWS IoT Device Defender's verification states. `benign-positive` and
+ * `false-positive` suppress the alert's key in later builds (no reopening, no notifications).
+ */
+export const VERIFICATION_STATES = ['unknown', 'true-positive', 'benign-positive', 'false-positive'] as const;
+export type VerificationState = (typeof VERIFICATION_STATES)[number];
+export const isSuppressing = (state: VerificationState | undefined) =>
+  state === 'benign-positive' || state === 'false-positive';
+
+/**
+ * One alert per (firmware line, rule, subject, data type). The subject is the registrable domain,
+ * or the organisation or country for the new-organisation and new-country rules.
+ */
 export interface Alert {
   readonly rule: AlertRuleId;
   readonly severity: Severity;
   readonly title: string;
   readonly explanation: string;
+  readonly subject: string;
   readonly dataType: PersonalDataType;
   readonly vendor: string;
   readonly model: string;
@@ -16,8 +37,8 @@ export interface Alert {
   /** The build in which the behaviour was first seen. */
   readonly build: string;
   readonly builtAt: string;
-  /** The build compared against, or null when this is the first build of the line seen. */
-  readonly baselineBuild: string | null;
+  /** The builds compared against (most recent first), empty when there was none to compare with. */
+  readonly baselineBuilds: string[];
   readonly deviceId: string;
   readonly sessionId: string;
   readonly host: string;
@@ -42,4 +63,22 @@ export interface Alert {
   readonly flowId: string;
   readonly firstSeen: string;
   readonly createdAt: string;
+}
+
+/** An alert as stored, with its lifecycle and verification. */
+export interface StoredAlert extends Alert {
+  /** Short stable id (`A…`) for the CLI and API. */
+  readonly alertId: string;
+  readonly lineKey: string;
+  readonly state: AlertState;
+  /** Builds of the line in which the behaviour was seen (the first is `build`). */
+  readonly seenInBuilds?: Set<string>;
+  readonly resolvedIn?: string;
+  readonly resolvedInBuiltAt?: string;
+  readonly resolvedAt?: string;
+  /** A later build in which a resolved alert was seen again. */
+  readonly reopenedIn?: string;
+  readonly verification: VerificationState;
+  readonly verificationNote?: string;
+  readonly verifiedAt?: string;
 }

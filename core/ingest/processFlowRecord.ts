@@ -1,6 +1,12 @@
-import type { FlowRecord } from '../../schema/flowRecord.ts';
-import type { AlertPublisher } from '../alerts/publisher.ts';
-import { evaluateRules } from '../alerts/rules.ts';
+import type { FlowRecord, SessionEndRecord } from '../../schema/flowRecord.ts';
+import { isSuppressing } from '../alerts/alert.ts';
+import {
+  type BuildFacts,
+  conditionsOf,
+  type FlowObservation,
+  isNewAgainst,
+  resolvedBy,
+} from '../alerts/rules.ts';
 import type { DestinationCatalog } from '../catalog/catalog.ts';
 import { classifyCandidates, type Finding } from '../classify/classifyCandidates.ts';
 import type { PersonalDataType } from '../classify/dataTypes.ts';
@@ -13,7 +19,8 @@ import type { LeakwatchStore, ObservationUpdate } from '../store/leakwatchStore.
 
 export interface IngestDependencies {
   readonly store: LeakwatchStore;
-  readonly publisher: AlertPublisher;
+  /** How many previous builds of a line form a build's baseline. @default 1 */
+  readonly baselineBuilds?: number;
   readonly catalog: DestinationCatalog;
   readonly clock?: () => Date;
   /** The registered values of a device, if the lab registered it (may load them). */
@@ -32,7 +39,7 @@ export interface FlowOutcome {
   /** False when the flow had been counted before (a redelivery or replay). */
   readonly counted: boolean;
   readonly findings: Finding[];
-  /** Alerts this call created and delivered (not ones that existed already). */
+  /** Alerts this call created or reopened (their notifications are queued in the outbox). */
   readonly alertsRaised: number;
   /** Decodings cut by the per-flow limits (VARIANT_LIMITS): the flow was classified only in part. */
   readonly decodingsCut: number;
@@ -40,8 +47,10 @@ export interface FlowOutcome {
 
 /**
  * Classifies one flow record, adds it to its build's observations (once, however often it is
- * delivered), and raises the alerts its rules call for. Alert creation is idempotent by key; an
- * alert found undelivered (an earlier attempt failed after storing it) is delivered now.
+ * delivered), and applies the alert rules: a condition with no alert yet raises one if it is new
+ * against the baseline builds; an existing alert is marked as seen in this build, or reopened when
+ * this build comes after the build that resolved it. Alerts and their notifications are written
+ * together (the outbox); the notify function delivers them.
  */
 export async function processFlowRecord(record: FlowRecord, deps: IngestDependencies): Promise<FlowOutcome> {
   const now = (deps.clock ?? (() => new Date()))();
@@ -57,10 +66,15 @@ export async function processFlowRecord(record: FlowRecord, deps: IngestDependen
     ...(deps.digester ? { digester: deps.digester } : {}),
   });
   const byType = new Map<PersonalDataType, Finding[]>();
-  for (const finding of findings)
-    byType.set(finding.dataType, [...(byType.get(finding.dataType) ?? []), finding]);
+  for (const finding of findings) {
+    const list = byType.get(finding.dataType);
+    if (list) list.push(finding);
+    else byType.set(finding.dataType, [finding]);
+  }
 
   const line = lineKey(record.device, record.firmware);
+  const withoutConsent =
+    destination.service !== undefined && record.session.consent[destination.service] === 'denied';
   const common = {
     registrableDomain: destination.registrableDomain,
     host: destination.host,
@@ -74,12 +88,23 @@ export async function processFlowRecord(record: FlowRecord, deps: IngestDependen
     transportDetail: destination.transportDetail,
   };
   const observations: ObservationUpdate[] = [{ ...common, dataType: '-', where: [] }];
+  const flowObservations: FlowObservation[] = [];
   for (const [dataType, list] of byType) {
+    const forms = [...new Set(list.flatMap((f) => (f.form ? [f.form] : [])))];
     observations.push({
       ...common,
       dataType,
       where: [...new Set(list.map((f) => f.where))],
       masked: list[0]!.masked,
+      withoutConsent,
+      forms,
+    });
+    flowObservations.push({
+      ...common,
+      dataType,
+      flowsWithoutConsent: withoutConsent ? 1 : 0,
+      forms: new Set(forms),
+      findings: list,
     });
   }
   const counted = await deps.store.recordFlow(
@@ -97,39 +122,112 @@ export async function processFlowRecord(record: FlowRecord, deps: IngestDependen
       endedAt: record.flow.endedAt,
       bytesToServer: record.flow.bytes.toServer,
       bytesToClient: record.flow.bytes.toClient,
+      deniedServices: deniedServicesOf(record),
+      ...(record.probe.run ? { run: record.probe.run } : {}),
       observations,
     },
     now,
   );
 
   if (byType.size === 0) return { counted, findings, alertsRaised: 0, decodingsCut: cut };
-  // Rules run on redeliveries too: creating an alert is idempotent, and a delivery that failed
-  // after the flow was counted must still happen.
-  const previous = await deps.store.previousBuild(line, record.firmware);
-  const baselineSentPlaintext = new Map<PersonalDataType, boolean>();
-  for (const dataType of byType.keys()) {
-    baselineSentPlaintext.set(
-      dataType,
-      previous
-        ? await deps.store.buildSentPlaintext(line, previous.build, destination.registrableDomain, dataType)
-        : false,
-    );
-  }
-  const alerts = evaluateRules({
-    record,
-    destination,
-    findings: byType,
-    baselineBuild: previous?.build ?? null,
-    baselineSentPlaintext,
-    now,
-  });
+  // Rules run on redeliveries too: every write below is idempotent, and a crash after the flow was
+  // counted must not lose its alert.
+  const conditions = conditionsOf(record, destination, flowObservations, [], now);
+  let baseline: BuildFacts[] | undefined;
   let alertsRaised = 0;
-  for (const alert of alerts) {
-    const { created, stored } = await deps.store.putAlertOnce(line, alert);
-    if (!created && stored.notifiedAt) continue;
-    await deps.publisher.publish(stored);
-    await deps.store.markAlertNotified(line, stored, now);
+  for (const { rule, subject, alert } of conditions) {
+    const existing = await deps.store.getAlert(line, alert);
+    if (existing) {
+      if (
+        existing.state === 'resolved' &&
+        existing.resolvedInBuiltAt !== undefined &&
+        record.firmware.builtAt >= existing.resolvedInBuiltAt
+      ) {
+        if (
+          await deps.store.reopenAlert(
+            line,
+            existing,
+            record.firmware,
+            now,
+            !isSuppressing(existing.verification),
+          )
+        )
+          alertsRaised++;
+      } else if (!existing.seenInBuilds?.has(record.firmware.build)) {
+        await deps.store.alertSeenIn(line, existing, record.firmware.build);
+      }
+      continue;
+    }
+    baseline ??= await loadBaseline(deps, line, record.firmware);
+    if (!isNewAgainst(rule, baseline, subject, alert.dataType)) continue;
+    const created = await deps.store.createAlert(
+      line,
+      { ...alert, baselineBuilds: baseline.map((b) => b.build) },
+      now,
+    );
     if (created) alertsRaised++;
   }
   return { counted, findings, alertsRaised, decodingsCut: cut };
+}
+
+const deniedServicesOf = (record: { session: { consent: Record<string, string> } }) =>
+  Object.entries(record.session.consent)
+    .filter(([, state]) => state === 'denied')
+    .map(([service]) => service);
+
+async function loadBaseline(
+  deps: IngestDependencies,
+  line: string,
+  firmware: { build: string; builtAt: string },
+): Promise<BuildFacts[]> {
+  const builds = await deps.store.previousBuilds(line, firmware, Math.max(1, deps.baselineBuilds ?? 1));
+  return Promise.all(builds.map((build) => deps.store.buildFacts(line, build)));
+}
+
+/** The session-end record came before all of its run's flows were counted: Lambda retries it. */
+export class SessionIncompleteError extends Error {
+  override name = 'SessionIncompleteError';
+}
+
+export interface SessionOutcome {
+  readonly resolved: number;
+  readonly flows: number;
+}
+
+/**
+ * A probe run of a lab session has ended: once all its flows are counted, every open alert of the
+ * line raised in an earlier build that this build no longer shows is resolved in this build (with a
+ * follow-up notification, unless the lab's verdict suppresses the alert).
+ */
+export async function processSessionEnd(
+  record: SessionEndRecord,
+  deps: Pick<IngestDependencies, 'store' | 'clock'>,
+): Promise<SessionOutcome> {
+  const now = (deps.clock ?? (() => new Date()))();
+  const { store } = deps;
+  const line = lineKey(record.device, record.firmware);
+  const counted = await store.sessionRunFlows(record.device.id, record.session.id, record.probe.run);
+  if (counted < record.flows) {
+    throw new SessionIncompleteError(
+      `session ${record.session.id} (probe run ${record.probe.run}): ${counted} of ${record.flows} flow records counted so far; the session-end record is retried until all are`,
+    );
+  }
+  await store.putLine(
+    line,
+    { vendor: record.device.vendor, model: record.device.model, lineName: record.firmware.line },
+    now,
+  );
+  // A session that sent nothing says nothing about what the build does.
+  if (record.flows === 0) return { resolved: 0, flows: 0 };
+  const build = await store.getBuild(line, record.firmware);
+  if (!build) return { resolved: 0, flows: record.flows };
+  const facts = await store.buildFacts(line, build);
+  let resolved = 0;
+  for (const alert of await store.alertsOfLine(line)) {
+    if (alert.state !== 'open' || alert.builtAt >= record.firmware.builtAt) continue;
+    if (!resolvedBy(facts, alert)) continue;
+    if (await store.resolveAlert(line, alert, record.firmware, now, !isSuppressing(alert.verification)))
+      resolved++;
+  }
+  return { resolved, flows: record.flows };
 }

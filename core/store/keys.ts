@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Device, Firmware } from '../../schema/flowRecord.ts';
 
 /** Key parts are URI-encoded so `#` and `|` inside names never split a key. */
@@ -27,8 +28,29 @@ export const keys = {
   }),
   flowMarker: (flowId: string) => ({ pk: `FLOW#${flowId}`, sk: 'FLOW' }),
   alerts: (line: string) => `ALERTS#${line}`,
-  alert: (line: string, a: { rule: string; registrableDomain: string; dataType: string }) => ({
+  alert: (line: string, a: { rule: string; subject: string; dataType: string }) => ({
     pk: `ALERTS#${line}`,
-    sk: `ALERT#${a.rule}#${part(a.registrableDomain)}#${a.dataType}`,
+    sk: `ALERT#${a.rule}#${part(a.subject)}#${a.dataType}`,
   }),
+  /** Finds an alert by its short id (CLI and API). */
+  alertId: (alertId: string) => ({ pk: `ALERTID#${alertId}`, sk: 'ALERTID' }),
+  /** Notifications to deliver (the outbox): the notify function reads them from the table's stream. */
+  outbox: 'OUTBOX',
+  notification: (notificationId: string) => ({ pk: 'OUTBOX', sk: `NOTE#${notificationId}` }),
+  /** Flows of one probe run of a session, counted as they are recorded. */
+  sessionRun: (deviceId: string, sessionId: string, run: string) => ({
+    pk: `SESSION#${part(deviceId)}#${part(sessionId)}`,
+    sk: `RUN#${part(run)}`,
+  }),
+  /** Every firmware line seen (one item per line, written when a session ends). */
+  lines: 'LINES',
+  line: (line: string) => ({ pk: 'LINES', sk: line }),
 };
+
+/** Short stable id of an alert, from its line and key (no personal data in either). */
+export function alertIdOf(line: string, a: { rule: string; subject: string; dataType: string }): string {
+  return `A${createHash('sha256')
+    .update(`${line}\n${keys.alert(line, a).sk}`)
+    .digest('hex')
+    .slice(0, 11)}`;
+}

@@ -2,15 +2,15 @@ import { ConditionalCheckFailedException, TransactionCanceledException } from '@
 import {
   type DynamoDBDocumentClient,
   GetCommand,
-  PutCommand,
   QueryCommand,
   TransactWriteCommand,
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { Alert } from '../alerts/alert.ts';
-import { keys } from './keys.ts';
-import { MARKER_TTL_DAYS } from './tableDesign.ts';
+import type { Alert, StoredAlert, VerificationState } from '../alerts/alert.ts';
+import type { BuildFacts } from '../alerts/rules.ts';
+import { alertIdOf, keys } from './keys.ts';
+import { MARKER_TTL_DAYS, NOTIFICATION_TTL_DAYS } from './tableDesign.ts';
 import { buildUpdate } from './updateExpression.ts';
 
 /** What identifies and describes an observation: build × destination × data type × transport. */
@@ -35,6 +35,10 @@ export interface ObservationFields {
 export interface ObservationUpdate extends ObservationFields {
   readonly where: string[];
   readonly masked?: string;
+  /** The session's consent for the destination's service was denied. */
+  readonly withoutConsent?: boolean;
+  /** How known values were written (`plain`, `md5-hex`, …). */
+  readonly forms?: readonly string[];
 }
 
 export interface FlowContribution {
@@ -51,6 +55,10 @@ export interface FlowContribution {
   readonly endedAt: string;
   readonly bytesToServer: number;
   readonly bytesToClient: number;
+  /** Services the session had consent denied for. */
+  readonly deniedServices: readonly string[];
+  /** The probe run that sent the flow (its session-end record waits for the run's flows). */
+  readonly run?: string;
   readonly observations: ObservationUpdate[];
 }
 
@@ -60,6 +68,7 @@ export interface BuildSummary {
   readonly flows: number;
   readonly devices: string[];
   readonly sessions: string[];
+  readonly deniedServices: string[];
 }
 
 /** An observation as stored: the fields plus what all its flows added up to. */
@@ -71,11 +80,25 @@ export interface ObservationItem extends ObservationFields {
   readonly lastSeen: string;
   readonly where?: Set<string>;
   readonly sample?: string;
+  readonly flowsWithoutConsent?: number;
+  readonly forms?: Set<string>;
 }
 
-export interface StoredAlert extends Alert {
-  readonly state: 'open';
-  readonly notifiedAt?: string;
+export type NotificationEvent = 'opened' | 'resolved' | 'reopened';
+
+/** An outbox item: one notification about one alert, delivered by the notify function. */
+export interface StoredNotification {
+  readonly notificationId: string;
+  readonly event: NotificationEvent;
+  /** The build the event happened in (raised in, resolved in, seen again in). */
+  readonly build: string;
+  readonly alert: StoredAlert;
+  readonly createdAt: string;
+  /** Per channel (`sns`, `slack`): when it was delivered; a retry skips delivered channels. */
+  readonly delivered?: Record<string, string>;
+  readonly deliveredAt?: string;
+  readonly attempts?: number;
+  readonly lastError?: string;
 }
 
 /** DynamoDB's TransactWriteItems limit (100 actions per transaction). */
@@ -106,6 +129,7 @@ export class LeakwatchStore {
             line: c.line,
             recordedAt: now.toISOString(),
             expiresAt,
+            ...(c.run ? { runs: new Set([c.run]) } : {}),
           },
           ConditionExpression: 'attribute_not_exists(pk)',
         },
@@ -125,11 +149,25 @@ export class LeakwatchStore {
               lastSeen: c.endedAt,
             },
             setOnce: { firstSeen: c.startedAt },
-            add: { flows: 1, devices: new Set([c.deviceId]), sessions: new Set([c.sessionId]) },
+            add: {
+              flows: 1,
+              devices: new Set([c.deviceId]),
+              sessions: new Set([c.sessionId]),
+              deniedServices: new Set(c.deniedServices),
+            },
           }),
         },
       },
     ];
+    if (c.run) {
+      items.push({
+        Update: {
+          TableName: this.tableName,
+          Key: keys.sessionRun(c.deviceId, c.sessionId, c.run),
+          ...buildUpdate({ set: { type: 'session-run', lastSeen: c.endedAt }, add: { flows: 1 } }),
+        },
+      });
+    }
     for (const o of c.observations.slice(0, MAX_TRANSACTION_ITEMS - items.length)) {
       items.push({
         Update: {
@@ -157,6 +195,8 @@ export class LeakwatchStore {
               bytesToServer: c.bytesToServer,
               bytesToClient: c.bytesToClient,
               where: new Set(o.where),
+              flowsWithoutConsent: o.withoutConsent ? 1 : undefined,
+              forms: new Set(o.forms ?? []),
             },
           }),
         },
@@ -170,97 +210,375 @@ export class LeakwatchStore {
         error instanceof TransactionCanceledException &&
         error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed'
       ) {
+        if (c.run) await this.countForRun(c);
         return false;
       }
       throw error;
     }
   }
 
-  /** The build of the same line that comes before `builtAt`/`build`, or null for the first build. */
-  async previousBuild(
+  /**
+   * A flow counted before (an earlier probe run of the same capture, or a redelivery) still belongs
+   * to this run: the run's counter goes up once per flow, recorded on the flow marker.
+   */
+  private async countForRun(c: FlowContribution): Promise<void> {
+    try {
+      await this.client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: keys.flowMarker(c.flowId),
+                UpdateExpression: 'ADD #runs :runs',
+                ConditionExpression: 'attribute_exists(pk) AND NOT contains(#runs, :run)',
+                ExpressionAttributeNames: { '#runs': 'runs' },
+                ExpressionAttributeValues: { ':runs': new Set([c.run]), ':run': c.run },
+              },
+            },
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: keys.sessionRun(c.deviceId, c.sessionId, c.run!),
+                ...buildUpdate({ set: { type: 'session-run', lastSeen: c.endedAt }, add: { flows: 1 } }),
+              },
+            },
+          ],
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  /** Up to `count` builds of the same line before `firmware`, most recent first (the baseline). */
+  async previousBuilds(
     line: string,
     firmware: { build: string; builtAt: string },
-  ): Promise<BuildSummary | null> {
+    count: number,
+  ): Promise<BuildSummary[]> {
     const result = await this.client.send(
       new QueryCommand({
         TableName: this.tableName,
         KeyConditionExpression: 'pk = :pk AND sk < :sk',
         ExpressionAttributeValues: { ':pk': keys.buildsOfLine(line), ':sk': keys.buildSortKey(firmware) },
         ScanIndexForward: false,
-        Limit: 1,
+        Limit: count,
       }),
     );
-    const item = result.Items?.[0];
-    return item ? toBuildSummary(item) : null;
+    return (result.Items ?? []).map(toBuildSummary);
   }
 
-  /** Whether a build sent `dataType` in plaintext to any host of `registrableDomain`. */
-  async buildSentPlaintext(
-    line: string,
-    build: string,
-    registrableDomain: string,
-    dataType: string,
-  ): Promise<boolean> {
-    const prefix = `OBS#${encodeURIComponent(registrableDomain)}#`;
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          FilterExpression: '#transport = :plaintext AND #dataType = :dataType',
-          ExpressionAttributeNames: { '#transport': 'transport', '#dataType': 'dataType' },
-          ExpressionAttributeValues: {
-            ':pk': keys.observations(line, build),
-            ':prefix': prefix,
-            ':plaintext': 'plaintext',
-            ':dataType': dataType,
-          },
-          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+  /** What a build did (its observations and denied services), for the rules. */
+  async buildFacts(line: string, build: BuildSummary): Promise<BuildFacts> {
+    const observations = await this.observationsOfBuild(line, build.build);
+    return {
+      build: build.build,
+      builtAt: build.builtAt,
+      observations,
+      deniedServices: new Set(build.deniedServices),
+    };
+  }
+
+  async getBuild(line: string, firmware: { build: string; builtAt: string }): Promise<BuildSummary | null> {
+    const result = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.build(line, firmware), ConsistentRead: true }),
+    );
+    return result.Item ? toBuildSummary(result.Item) : null;
+  }
+
+  /** Flows of one probe run of a session counted so far. */
+  async sessionRunFlows(deviceId: string, sessionId: string, run: string): Promise<number> {
+    const result = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: keys.sessionRun(deviceId, sessionId, run),
+        ConsistentRead: true,
+      }),
+    );
+    return Number(result.Item?.flows ?? 0);
+  }
+
+  async putLine(line: string, fields: { vendor: string; model: string; lineName: string }, at: Date) {
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.line(line),
+        ...buildUpdate({
+          set: { type: 'line', ...fields, lastSessionEnded: at.toISOString() },
         }),
-      );
-      if ((page.Items?.length ?? 0) > 0) return true;
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return false;
+      }),
+    );
+  }
+
+  async listLines(): Promise<{ line: string; vendor: string; model: string; lineName: string }[]> {
+    return (await this.queryAll(keys.lines)).map((item) => ({
+      line: String(item.sk),
+      vendor: String(item.vendor),
+      model: String(item.model),
+      lineName: String(item.lineName),
+    }));
+  }
+
+  async getAlert(
+    line: string,
+    key: { rule: string; subject: string; dataType: string },
+  ): Promise<StoredAlert | undefined> {
+    const result = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.alert(line, key), ConsistentRead: true }),
+    );
+    return result.Item as StoredAlert | undefined;
   }
 
   /**
-   * Creates the alert unless its key exists. Returns the stored alert and whether this call created it.
+   * Creates the alert and its `opened` notification in one transaction, unless the alert exists.
+   * Returns whether this call created it.
    */
-  async putAlertOnce(line: string, alert: Alert): Promise<{ created: boolean; stored: StoredAlert }> {
-    const key = keys.alert(line, alert);
-    const item: StoredAlert & Record<string, unknown> = {
-      ...key,
-      type: 'alert',
-      lineKey: line,
+  async createAlert(line: string, alert: Alert, now: Date): Promise<boolean> {
+    const alertId = alertIdOf(line, alert);
+    const stored: StoredAlert = {
       ...alert,
+      alertId,
+      lineKey: line,
       state: 'open',
+      seenInBuilds: new Set([alert.build]),
+      verification: 'unknown',
     };
     try {
       await this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: item,
-          ConditionExpression: 'attribute_not_exists(pk)',
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: { ...keys.alert(line, alert), type: 'alert', ...stored },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: {
+                  ...keys.alertId(alertId),
+                  type: 'alert-id',
+                  lineKey: line,
+                  alertSk: keys.alert(line, alert).sk,
+                },
+              },
+            },
+            this.notificationPut(stored, 'opened', alert.build, now),
+          ],
         }),
       );
-      return { created: true, stored: item };
+      return true;
     } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const existing = await this.client.send(
-        new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }),
-      );
-      return { created: false, stored: existing.Item as StoredAlert };
+      if (isConditionFailure(error)) return false;
+      throw error;
     }
   }
 
-  async markAlertNotified(line: string, alert: Alert, at: Date): Promise<void> {
+  /** Records that a later build still shows an alert's behaviour. */
+  async alertSeenIn(line: string, alert: StoredAlert, build: string): Promise<void> {
     await this.client.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: keys.alert(line, alert),
-        ...buildUpdate({ setOnce: { notifiedAt: at.toISOString() } }),
+        ...buildUpdate({ add: { seenInBuilds: new Set([build]) } }),
+      }),
+    );
+  }
+
+  /**
+   * Resolves an open alert in `build` (and queues the follow-up unless the verdict suppresses it).
+   * Returns false when it was no longer open.
+   */
+  async resolveAlert(
+    line: string,
+    alert: StoredAlert,
+    build: { build: string; builtAt: string },
+    now: Date,
+    notify: boolean,
+  ): Promise<boolean> {
+    return this.transition(line, alert, now, {
+      condition: '#state = :open',
+      set: {
+        state: 'resolved',
+        resolvedIn: build.build,
+        resolvedInBuiltAt: build.builtAt,
+        resolvedAt: now.toISOString(),
+      },
+      values: { ':open': 'open' },
+      ...(notify ? { notification: ['resolved', build.build] as const } : {}),
+    });
+  }
+
+  /** Opens a resolved alert again because a build after its fix shows the behaviour again. */
+  async reopenAlert(
+    line: string,
+    alert: StoredAlert,
+    build: { build: string; builtAt: string },
+    now: Date,
+    notify: boolean,
+  ): Promise<boolean> {
+    return this.transition(line, alert, now, {
+      condition: '#state = :resolved AND #resolvedInBuiltAt <= :builtAt',
+      set: { state: 'open', reopenedIn: build.build, reopenedAt: now.toISOString() },
+      values: { ':resolved': 'resolved', ':builtAt': build.builtAt },
+      names: { '#resolvedInBuiltAt': 'resolvedInBuiltAt' },
+      add: { seenInBuilds: new Set([build.build]) },
+      ...(notify ? { notification: ['reopened', build.build] as const } : {}),
+    });
+  }
+
+  private async transition(
+    line: string,
+    alert: StoredAlert,
+    now: Date,
+    change: {
+      condition: string;
+      set: Record<string, unknown>;
+      values: Record<string, unknown>;
+      names?: Record<string, string>;
+      add?: Record<string, unknown>;
+      notification?: readonly [NotificationEvent, string];
+    },
+  ): Promise<boolean> {
+    const update = buildUpdate({ set: change.set, ...(change.add ? { add: change.add } : {}) });
+    const after = { ...alert, ...change.set } as StoredAlert;
+    try {
+      await this.client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: keys.alert(line, alert),
+                UpdateExpression: update.UpdateExpression,
+                ConditionExpression: change.condition,
+                ExpressionAttributeNames: {
+                  ...update.ExpressionAttributeNames,
+                  '#state': 'state',
+                  ...change.names,
+                },
+                ExpressionAttributeValues: { ...update.ExpressionAttributeValues, ...change.values },
+              },
+            },
+            ...(change.notification
+              ? [this.notificationPut(after, change.notification[0], change.notification[1], now)]
+              : []),
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  private notificationPut(alert: StoredAlert, event: NotificationEvent, build: string, now: Date) {
+    const notificationId = `${alert.alertId}#${event}#${encodeURIComponent(build)}`;
+    const { seenInBuilds: _seen, ...snapshot } = alert;
+    return {
+      Put: {
+        TableName: this.tableName,
+        Item: {
+          ...keys.notification(notificationId),
+          type: 'notification',
+          notificationId,
+          event,
+          build,
+          alert: snapshot,
+          delivered: {},
+          createdAt: now.toISOString(),
+        },
+        // One notification per alert, event and build, however often the cause is replayed.
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    };
+  }
+
+  /** Notifications not yet delivered on every channel, oldest first (local mode's outbox reader). */
+  async pendingNotifications(): Promise<StoredNotification[]> {
+    const items = await this.queryAll(keys.outbox);
+    return (items as unknown as StoredNotification[])
+      .filter((n) => !n.deliveredAt)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  async getNotification(notificationId: string): Promise<StoredNotification | undefined> {
+    const result = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: keys.notification(notificationId),
+        ConsistentRead: true,
+      }),
+    );
+    return result.Item as StoredNotification | undefined;
+  }
+
+  /** Marks one channel of a notification delivered (and the notification, when all channels are). */
+  async markDelivered(notificationId: string, channel: string, at: Date, complete: boolean): Promise<void> {
+    const expiresAt = Math.floor(at.getTime() / 1000) + NOTIFICATION_TTL_DAYS * 86400;
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.notification(notificationId),
+        UpdateExpression: `SET #delivered.#channel = :at${complete ? ', #deliveredAt = :at, #expiresAt = :expiresAt' : ''}`,
+        ExpressionAttributeNames: {
+          '#delivered': 'delivered',
+          '#channel': channel,
+          ...(complete ? { '#deliveredAt': 'deliveredAt', '#expiresAt': 'expiresAt' } : {}),
+        },
+        ExpressionAttributeValues: {
+          ':at': at.toISOString(),
+          ...(complete ? { ':expiresAt': expiresAt } : {}),
+        },
+      }),
+    );
+  }
+
+  /** Notes a failed delivery attempt on the notification (what failed, how often). */
+  async noteDeliveryFailure(notificationId: string, reason: string): Promise<void> {
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.notification(notificationId),
+        ...buildUpdate({ set: { lastError: reason.slice(0, 1000) }, add: { attempts: 1 } }),
+      }),
+    );
+  }
+
+  /** Finds an alert by its short id. */
+  async alertById(alertId: string): Promise<StoredAlert | undefined> {
+    const index = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.alertId(alertId), ConsistentRead: true }),
+    );
+    if (!index.Item) return undefined;
+    const result = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: keys.alerts(String(index.Item.lineKey)), sk: String(index.Item.alertSk) },
+        ConsistentRead: true,
+      }),
+    );
+    return result.Item as StoredAlert | undefined;
+  }
+
+  /** Sets the lab's verdict on an alert. */
+  async verifyAlert(
+    alert: StoredAlert,
+    verification: VerificationState,
+    note: string | undefined,
+    at: Date,
+  ): Promise<void> {
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.alert(alert.lineKey, alert),
+        ...buildUpdate({
+          set: { verification, verifiedAt: at.toISOString(), verificationNote: note ?? '' },
+        }),
       }),
     );
   }
@@ -303,5 +621,14 @@ function toBuildSummary(item: Record<string, unknown>): BuildSummary {
     flows: Number(item.flows ?? 0),
     devices: [...((item.devices as Set<string> | undefined) ?? [])].sort(),
     sessions: [...((item.sessions as Set<string> | undefined) ?? [])].sort(),
+    deniedServices: [...((item.deniedServices as Set<string> | undefined) ?? [])].sort(),
   };
+}
+
+function isConditionFailure(error: unknown): boolean {
+  return (
+    error instanceof ConditionalCheckFailedException ||
+    (error instanceof TransactionCanceledException &&
+      (error.CancellationReasons ?? []).some((reason) => reason?.Code === 'ConditionalCheckFailed'))
+  );
 }

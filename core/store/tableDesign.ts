@@ -7,7 +7,13 @@
  * | build         | `LINE#<line key>`               | `BUILD#<builtAt>#<build>` (sorts builds by date)     |
  * | observation   | `BUILD#<line key>#<build>`      | `OBS#<domain>#<host>#<transport>#<data type or ->`   |
  * | flow marker   | `FLOW#<flow id>`                | `FLOW` (idempotency, expires after MARKER_TTL_DAYS)   |
- * | alert         | `ALERTS#<line key>`             | `ALERT#<rule>#<domain>#<data type>`                  |
+ * | alert         | `ALERTS#<line key>`             | `ALERT#<rule>#<subject>#<data type>`                 |
+ * | alert id      | `ALERTID#<alert id>`            | `ALERTID` (line and sort key of the alert)           |
+ * | notification  | `OUTBOX`                        | `NOTE#<alert id>#<event>#<build>` (the outbox)       |
+ * | session run   | `SESSION#<device>#<session>`    | `RUN#<probe run>` (flows counted of that run)        |
+ * | line          | `LINES`                         | `<line key>` (vendor, model, line name)              |
+ *
+ * The table's stream (new images) feeds the notify function, filtered to notification items.
  */
 export const TABLE_DESIGN = {
   partitionKey: 'pk',
@@ -20,3 +26,6 @@ export const TABLE_DESIGN = {
  * stream data is recognised; a capture re-probed after this long would count again.
  */
 export const MARKER_TTL_DAYS = 400;
+
+/** Delivered notifications are kept this long, then expire (TTL). */
+export const NOTIFICATION_TTL_DAYS = 90;

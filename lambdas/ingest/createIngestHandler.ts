@@ -7,8 +7,12 @@ import type {
   KinesisStreamRecord,
 } from 'aws-lambda';
 import { type DeadLetterSink, MAX_DEAD_LETTER_DATA_BYTES } from '../../core/ingest/deadLetter.ts';
-import { type IngestDependencies, processFlowRecord } from '../../core/ingest/processFlowRecord.ts';
-import { FlowRecordError, parseFlowRecord } from '../../schema/flowRecord.ts';
+import {
+  type IngestDependencies,
+  processFlowRecord,
+  processSessionEnd,
+} from '../../core/ingest/processFlowRecord.ts';
+import { FlowRecordError, isSessionEnd, parseStreamRecord } from '../../schema/flowRecord.ts';
 
 export interface IngestHandlerDependencies extends IngestDependencies {
   readonly deadLetters: DeadLetterSink;
@@ -34,9 +38,9 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
   const recordHandler = async (kinesisRecord: KinesisStreamRecord): Promise<void> => {
     const { kinesis } = kinesisRecord;
     const data = Buffer.from(kinesis.data, 'base64');
-    let record: ReturnType<typeof parseFlowRecord>;
+    let record: ReturnType<typeof parseStreamRecord>;
     try {
-      record = parseFlowRecord(data);
+      record = parseStreamRecord(data);
     } catch (error) {
       if (!(error instanceof FlowRecordError)) throw error;
       await deps.deadLetters.send({
@@ -57,6 +61,29 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
         sequenceNumber: kinesis.sequenceNumber,
         reason: error.message,
       });
+      return;
+    }
+    if (isSessionEnd(record)) {
+      try {
+        const settled = await processSessionEnd(record, deps);
+        log({
+          level: 'INFO',
+          message: 'session ended',
+          sessionId: record.session.id,
+          build: record.firmware.build,
+          flows: settled.flows,
+          alertsResolved: settled.resolved,
+        });
+      } catch (error) {
+        log({
+          level: (error as Error).name === 'SessionIncompleteError' ? 'WARN' : 'ERROR',
+          message: 'session-end record failed; Lambda retries it',
+          sequenceNumber: kinesis.sequenceNumber,
+          sessionId: record.session.id,
+          reason: (error as Error).message,
+        });
+        throw error;
+      }
       return;
     }
     let outcome: Awaited<ReturnType<typeof processFlowRecord>>;

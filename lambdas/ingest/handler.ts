@@ -1,9 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { SnsAlertPublisher } from '../../core/alerts/publisher.ts';
 import { loadCatalog } from '../../core/catalog/bundledCatalog.ts';
 import { requireEnv } from '../../core/config.ts';
 import { loadOfflineIpInfo } from '../../core/geo/ipInfo.ts';
@@ -31,7 +29,7 @@ export const handler = createIngestHandler({
   digester: new ValueDigester(digestKey),
   knownValues: (deviceId) => registry.get(deviceId),
   store: new LeakwatchStore(documentClient, requireEnv('TABLE_NAME')),
-  publisher: new SnsAlertPublisher(new SNSClient({}), requireEnv('ALERT_TOPIC_ARN')),
+  baselineBuilds: Number(process.env.BASELINE_BUILDS ?? '1'),
   deadLetters: new SqsDeadLetterSink(new SQSClient({}), requireEnv('DEAD_LETTER_QUEUE_URL')),
   // A deployment's own catalog file, bundled with the function, extends the shipped one.
   catalog: loadCatalog(process.env.LEAKWATCH_CATALOG),

@@ -1,4 +1,4 @@
-import type { FlowRecord } from '../../schema/flowRecord.ts';
+import type { StreamRecord as FlowRecord } from '../../schema/flowRecord.ts';
 
 /** Where the probe's records go. `write` may buffer; `close` delivers what is buffered. */
 export interface FlowSink {

@@ -1,5 +1,5 @@
 import { type KinesisClient, PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
-import type { FlowRecord } from '../../schema/flowRecord.ts';
+import type { StreamRecord as FlowRecord } from '../../schema/flowRecord.ts';
 import { DeliveryError } from '../errors.ts';
 import type { FlowSink, SinkStats } from './flowSink.ts';
 
@@ -49,7 +49,7 @@ export class KinesisSink implements FlowSink {
     const size = data.length + Buffer.byteLength(partitionKey);
     if (size > RECORD_MAX_BYTES) {
       throw new DeliveryError(
-        `flow ${record.flow.id} from ${record.probe.capture} is ${size} bytes, over the 1 MiB Kinesis record limit`,
+        `${'flow' in record ? `flow ${record.flow.id} from ${record.probe.capture}` : 'session-end record'} is ${size} bytes, over the 1 MiB Kinesis record limit`,
       );
     }
     if (this.batch.length >= PUT_RECORDS_MAX_ENTRIES || this.batchBytes + size > PUT_RECORDS_MAX_BYTES) {

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import type { FlowRecord } from '../../schema/flowRecord.ts';
+import type { StreamRecord as FlowRecord } from '../../schema/flowRecord.ts';
 import type { FlowSink, SinkStats } from './flowSink.ts';
 
 /** Lines are written in batches of about this many characters (one write call per batch). */

@@ -55,21 +55,25 @@ describe('local pipeline on the bundled scenario', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('raises plaintext and no-consent alerts for build 2 (IMEI and phone number at least), none for builds 1 and 3', () => {
+  it('build 2 raises exactly the expected alerts, builds 1 and 3 none, and build 3 resolves them all', () => {
     const alerts = first.lines[0]!.alerts;
-    const keys = alerts.map((a) => `${a.build} ${a.rule} ${a.dataType}`);
+    const types = ['carrier-name', 'contact', 'imei', 'phone-number', 'sms-content'];
+    const expected = [
+      ...types.map((t) => `KHHCNBH39.0 plaintext-begins xiaomi.com ${t}`),
+      ...types.map((t) => `KHHCNBH39.0 sent-without-consent xiaomi.com ${t}`),
+      // Build 1 sent no personal data to anyone: Xiaomi is a new recipient of each type.
+      ...types.map((t) => `KHHCNBH39.0 new-organisation Xiaomi ${t}`),
+    ].sort();
 
-    expect(keys).toEqual(
-      expect.arrayContaining([
-        'KHHCNBH39.0 plaintext-begins imei',
-        'KHHCNBH39.0 plaintext-begins phone-number',
-        'KHHCNBH39.0 sent-without-consent imei',
-        'KHHCNBH39.0 sent-without-consent phone-number',
-      ]),
-    );
-    expect(alerts.every((a) => a.build === 'KHHCNBH39.0')).toBe(true);
-    expect(alerts.every((a) => a.notifiedAt)).toBe(true);
-    expect(first.newAlerts).toHaveLength(alerts.length);
+    expect(alerts.map((a) => `${a.build} ${a.rule} ${a.subject} ${a.dataType}`).sort()).toEqual(expected);
+    expect(alerts.every((a) => a.state === 'resolved' && a.resolvedIn === 'KHHCNBH40.0')).toBe(true);
+    expect(alerts.every((a) => a.verification === 'unknown' && /^A[0-9a-f]{11}$/.test(a.alertId))).toBe(true);
+    // One notification when raised, one follow-up when resolved.
+    expect(first.notifications.map((n) => n.event).sort()).toEqual([
+      ...Array(15).fill('opened'),
+      ...Array(15).fill('resolved'),
+    ]);
+    expect(first.outbox.pending).toBe(0);
   });
 
   it('recognises the registered identifiers and the planted canaries', () => {
@@ -92,7 +96,7 @@ describe('local pipeline on the bundled scenario', () => {
     expect(first.lines[0]!.builds.map((b) => [b.build, b.flows])).toEqual([
       ['KHHCNBH38.0', 4],
       ['KHHCNBH39.0', 6],
-      ['KHHCNBH40.0', 6],
+      ['KHHCNBH40.0', 4],
     ]);
     expect(view(b1)).toEqual([
       '192.168.31.1 plaintext - 2',
@@ -117,29 +121,48 @@ describe('local pipeline on the bundled scenario', () => {
       .split('\n')
       .map((line) => JSON.parse(line));
 
-    expect(first.recordsPut).toBe(16 + 2);
-    expect(first.poller.records).toBe(18);
+    // 14 flow records, a session-end record per capture, 2 malformed.
+    expect(first.recordsPut).toBe(14 + 3 + 2);
+    expect(first.poller.records).toBe(19);
     expect(letters.map((l) => l.reason)).toEqual([
       expect.stringMatching(/^record is not JSON/),
       'unsupported schemaVersion 2; this build reads version 1',
     ]);
-    expect(first.lines[0]!.builds.reduce((n, b) => n + b.flows, 0)).toBe(16);
+    expect(first.lines[0]!.builds.reduce((n, b) => n + b.flows, 0)).toBe(14);
   });
 
   it('a second run over the same records creates no second alert, notification or count', async () => {
     const outbox = (await readFile(first.paths.outbox, 'utf8')).trim().split('\n');
 
-    expect(second.newAlerts).toEqual([]);
-    expect(outbox).toHaveLength(first.newAlerts.length);
-    expect(slackPayloads).toHaveLength(first.newAlerts.length);
+    expect(second.notifications).toEqual([]);
+    expect(outbox).toHaveLength(30);
+    expect(slackPayloads).toHaveLength(30);
+    expect(second.lines[0]!.alerts).toEqual(first.lines[0]!.alerts);
     expect(second.lines[0]!.builds.map((b) => b.flows)).toEqual(first.lines[0]!.builds.map((b) => b.flows));
     expect(second.lines[0]!.builds[1]!.observations).toEqual(first.lines[0]!.builds[1]!.observations);
   });
 
-  it('posts a Block Kit message to the Slack webhook', () => {
-    const message = slackPayloads[0] as { text: string; blocks: { type: string }[] };
+  it('posts a Block Kit message to the Slack webhook, and a follow-up when the alert resolves', () => {
+    type Message = {
+      text: string;
+      blocks: { type: string; text?: { text: string }; fields?: { text: string }[] }[];
+    };
+    const messages = slackPayloads as Message[];
+    const raised = messages.find((m) => m.text.includes('begins sending IMEI in plaintext'))!;
+    const resolved = messages.find((m) =>
+      m.text.includes('Resolved in KHHCNBH40.0: RedMi 1S KHHCNBH39.0 begins sending IMEI in plaintext'),
+    )!;
 
-    expect(message.text).toMatch(/^\[leakwatch high\] RedMi 1S KHHCNBH39.0 /);
-    expect(message.blocks.map((b) => b.type)).toEqual(['header', 'section', 'section']);
+    expect(raised.text).toMatch(/^\[leakwatch high\] RedMi 1S KHHCNBH39.0 /);
+    expect(raised.blocks.map((b) => b.type)).toEqual(['header', 'section', 'section', 'context']);
+    expect(raised.blocks[1]!.fields!.map((f) => f.text)).toEqual([
+      '*Severity*\n:red_circle: high',
+      '*Build*\nRedMi 1S · MIUI-V5-CN-stable · KHHCNBH39.0',
+      '*Destination*\napi.account.xiaomi.com (Xiaomi)',
+      expect.stringMatching(/^\*Data\*\nIMEI `8646•+3454` via plaintext HTTP$/),
+    ]);
+    expect(raised.blocks[2]!.text!.text).toContain('matches a registered identifier');
+    expect(resolved.blocks[0]!.text!.text).toMatch(/^:white_check_mark: \*Resolved in KHHCNBH40.0\*/);
+    expect(JSON.stringify(messages)).not.toContain('864690020123454');
   });
 });

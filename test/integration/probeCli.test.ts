@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -33,9 +33,13 @@ describe('leakwatch probe (command line)', () => {
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line));
-    expect(lines).toHaveLength(6);
+    // Six flow records, then the session-end record of this probe run.
+    expect(lines).toHaveLength(7);
     expect(lines[0].firmware.build).toBe('KHHCNBH39.0');
+    expect(new Set(lines.map((l) => l.probe.run)).size).toBe(1);
+    expect(lines[6]).toMatchObject({ kind: 'session-end', flows: 6, session: { id: 'redmi1s-b39-oobe' } });
     expect(stderr).toContain('build-2.pcap: pcap, 44 packets, 6 flows');
+    expect(stderr).toContain('6 flow records written');
   });
 
   it('lets flags override the lab config', async () => {
@@ -53,7 +57,46 @@ describe('leakwatch probe (command line)', () => {
     expect(code).toBe(0);
     const first = JSON.parse(stdout.split('\n')[0]!);
     expect(first.firmware.build).toBe('TEST.1');
-    expect(first.session.consent).toEqual({ 'xiaomi.cloud-messaging': 'granted' });
+    expect(first.session.consent).toMatchObject({
+      'xiaomi.cloud-messaging': 'granted',
+      'xiaomi.account': 'denied',
+    });
+  });
+
+  it("takes consent from a named profile, the lab's own profiles file, and rejects an unknown one", async () => {
+    const own = join(await mkdtemp(join(tmpdir(), 'leakwatch-consent-')), 'profiles.json');
+    await writeFile(
+      own,
+      JSON.stringify({
+        profiles: { 'ads-on': { description: 'ads opted in', consent: { 'xiaomi.ads': 'granted' } } },
+      }),
+    );
+    const named = await leakwatch(
+      'probe',
+      '--lab-config',
+      lab2,
+      '--consent-profile',
+      'vendor-account',
+      capture2,
+    );
+    expect(JSON.parse(named.stdout.split('\n')[0]!).session).toMatchObject({
+      consentProfile: 'vendor-account',
+      consent: { 'xiaomi.cloud-messaging': 'granted', 'xiaomi.analytics': 'denied' },
+    });
+    const mine = await leakwatch(
+      'probe',
+      '--lab-config',
+      lab2,
+      '--consent-profiles',
+      own,
+      '--consent-profile',
+      'ads-on',
+      capture2,
+    );
+    expect(JSON.parse(mine.stdout.split('\n')[0]!).session.consent['xiaomi.ads']).toBe('granted');
+    const unknown = await leakwatch('probe', '--lab-config', lab2, '--consent-profile', 'no-such', capture2);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown consent profile "no-such"; known: out-of-box, vendor-account');
   });
 
   it('exits 3 naming a missing capture', async () => {
@@ -188,7 +231,7 @@ describe('leakwatch probe --listen', () => {
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
 
     expect(code).toBe(0);
-    expect(stdout.trim().split('\n')).toHaveLength(6);
+    expect(stdout.trim().split('\n')).toHaveLength(6 + 1); // and the session-end record
     expect(stderr).toMatch(/SIGINT: stopped; 44 packets, 6 flows; 6 flow records sent/);
   });
 });

@@ -1,10 +1,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import {
   DynamoDBDocumentClient,
   GetCommand,
-  PutCommand,
   QueryCommand,
   TransactWriteCommand,
   UpdateCommand,
@@ -12,7 +10,6 @@ import {
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import type { Context, KinesisStreamEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { SnsAlertPublisher } from '../../core/alerts/publisher.ts';
 import { BUNDLED_CATALOG } from '../../core/catalog/bundledCatalog.ts';
 import { DestinationCatalog } from '../../core/catalog/catalog.ts';
 import { SqsDeadLetterSink } from '../../core/ingest/deadLetter.ts';
@@ -22,13 +19,11 @@ import type { FlowRecord } from '../../schema/flowRecord.ts';
 import { probeScenario } from '../helpers/scenario.ts';
 
 const dynamo = mockClient(DynamoDBDocumentClient);
-const sns = mockClient(SNSClient);
 const sqs = mockClient(SQSClient);
 
 function handler() {
   return createIngestHandler({
     store: new LeakwatchStore(DynamoDBDocumentClient.from(new DynamoDBClient({})), 'history'),
-    publisher: new SnsAlertPublisher(new SNSClient({}), 'arn:aws:sns:eu-west-1:123456789012:alerts'),
     deadLetters: new SqsDeadLetterSink(
       new SQSClient({}),
       'https://sqs.eu-west-1.amazonaws.com/123456789012/dlq',
@@ -67,13 +62,11 @@ const context = {
 describe('ingest handler', () => {
   beforeEach(() => {
     dynamo.reset();
-    sns.reset();
     sqs.reset();
     dynamo.on(TransactWriteCommand).resolves({});
     dynamo.on(QueryCommand).resolves({ Items: [] });
-    dynamo.on(PutCommand).resolves({});
+    dynamo.on(GetCommand).resolves({});
     dynamo.on(UpdateCommand).resolves({});
-    sns.on(PublishCommand).resolves({ MessageId: 'm' });
     sqs.on(SendMessageCommand).resolves({ MessageId: 'd' });
   });
 
@@ -104,14 +97,26 @@ describe('ingest handler', () => {
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: '49680' }] });
   });
 
-  it('publishes each new alert to SNS with filterable attributes, and marks it delivered', async () => {
+  it('writes each new alert together with its notification (the outbox); ingest publishes nothing', async () => {
     const records = await probeScenario('build-2');
     const register = records.find((r) => r.http?.[0]?.target.includes('register'))!;
 
     await handler()(event([register]), context);
 
-    const published = sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
-    expect(published.map((p) => p.MessageAttributes?.dataType?.StringValue).sort()).toEqual([
+    const transactions = dynamo.commandCalls(TransactWriteCommand).map((c) => c.args[0].input.TransactItems!);
+    const alertWrites = transactions.slice(1);
+    // IMEI, phone number, carrier name × plaintext-begins, sent-without-consent (no baseline build
+    // yet, so no new-organisation; no country database in this test).
+    expect(alertWrites).toHaveLength(6);
+    for (const items of alertWrites) {
+      const alert = items[0]!.Put!.Item!;
+      const notification = items[2]!.Put!.Item!;
+      expect(alert.type).toBe('alert');
+      expect(notification).toMatchObject({ pk: 'OUTBOX', type: 'notification', event: 'opened' });
+      expect(notification.alert.alertId).toBe(alert.alertId);
+      expect(JSON.stringify(items)).not.toContain('864690020123454');
+    }
+    expect(alertWrites.map((items) => items[0]!.Put!.Item!.dataType).sort()).toEqual([
       'carrier-name',
       'carrier-name',
       'imei',
@@ -119,23 +124,18 @@ describe('ingest handler', () => {
       'phone-number',
       'phone-number',
     ]);
-    expect(published[0]!.Subject!.length).toBeLessThanOrEqual(100);
-    expect(published[0]!.Message).toContain('api.account.xiaomi.com');
-    expect(published.every((p) => !p.Message!.includes('864690020123454'))).toBe(true);
-    expect(dynamo.commandCalls(UpdateCommand)).toHaveLength(published.length);
   });
 
-  it('does not publish again for an alert that exists and was delivered', async () => {
+  it('an alert that exists already gets no second alert and no second notification', async () => {
     const records = await probeScenario('build-2');
     const register = records.find((r) => r.http?.[0]?.target.includes('register'))!;
-    const { ConditionalCheckFailedException } = await import('@aws-sdk/client-dynamodb');
-    dynamo.on(PutCommand).rejects(new ConditionalCheckFailedException({ message: 'exists', $metadata: {} }));
-    dynamo
-      .on(GetCommand)
-      .resolves({ Item: { rule: 'plaintext-begins', notifiedAt: '2026-01-01T00:00:00Z' } });
+    dynamo.on(GetCommand).resolves({
+      Item: { state: 'open', seenInBuilds: new Set([register.firmware.build]), verification: 'unknown' },
+    });
 
     await handler()(event([register]), context);
 
-    expect(sns.commandCalls(PublishCommand)).toHaveLength(0);
+    expect(dynamo.commandCalls(TransactWriteCommand)).toHaveLength(1); // the flow's counts only
+    expect(dynamo.commandCalls(UpdateCommand)).toHaveLength(0);
   });
 });

@@ -1,7 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
-import { evaluateRules, type RuleInput } from '../../core/alerts/rules.ts';
+import {
+  type BuildFacts,
+  conditionsOf,
+  type FlowObservation,
+  isNewAgainst,
+  type ObservationFacts,
+  RULES,
+  resolvedBy,
+} from '../../core/alerts/rules.ts';
 import type { Finding } from '../../core/classify/classifyCandidates.ts';
-import type { PersonalDataType } from '../../core/classify/dataTypes.ts';
 import type { Destination } from '../../core/classify/destination.ts';
 import { probeScenario } from '../helpers/scenario.ts';
 
@@ -13,6 +20,7 @@ const destination = (transport: Destination['transport'], service?: string): Des
   category: 'vendor-cloud',
   transport,
   transportDetail: transport === 'tls' ? 'TLS 1.3' : 'plaintext HTTP',
+  country: 'CN',
   ...(service ? { service } : {}),
 });
 const imei: Finding = {
@@ -25,44 +33,83 @@ const imei: Finding = {
   evidence: 'luhn',
 };
 
-async function input(overrides: Partial<RuleInput>): Promise<RuleInput> {
-  const [record] = await probeScenario('build-2');
+function observe(d: Destination, extra: Partial<FlowObservation> = {}): FlowObservation {
   return {
-    record: record!,
-    destination: destination('plaintext', 'xiaomi.cloud-messaging'),
-    findings: new Map<PersonalDataType, Finding[]>([['imei', [imei]]]),
-    baselineBuild: 'KHHCNBH38.0',
-    baselineSentPlaintext: new Map([['imei', false]]),
-    now: new Date('2026-01-01T00:00:00Z'),
-    ...overrides,
+    registrableDomain: d.registrableDomain,
+    organisation: d.organisation,
+    ...(d.country ? { country: d.country } : {}),
+    ...(d.service ? { service: d.service } : {}),
+    transport: d.transport,
+    dataType: 'imei',
+    flowsWithoutConsent: 0,
+    forms: new Set<string>(),
+    findings: [imei],
+    ...extra,
   };
 }
+const build = (name: string, observations: ObservationFacts[], denied: string[] = []): BuildFacts => ({
+  build: name,
+  builtAt: '2014-01-01T00:00:00.000Z',
+  observations,
+  deniedServices: new Set(denied),
+});
 
-describe('evaluateRules', () => {
-  it('raises plaintext-begins and sent-without-consent for a new plaintext IMEI without opt-in', async () => {
-    const alerts = evaluateRules(await input({}));
+async function conditions(d: Destination, extra: Partial<FlowObservation> = {}) {
+  const [record] = await probeScenario('build-2');
+  return conditionsOf(record!, d, [observe(d, extra)], [], new Date('2026-01-01T00:00:00Z'));
+}
 
-    expect(alerts.map((a) => [a.rule, a.dataType, a.severity, a.baselineBuild])).toEqual([
-      ['plaintext-begins', 'imei', 'high', 'KHHCNBH38.0'],
-      ['sent-without-consent', 'imei', 'high', 'KHHCNBH38.0'],
+describe('alert rules', () => {
+  it('a plaintext IMEI sent without opt-in shows every rule but the hash rule', async () => {
+    const found = await conditions(destination('plaintext', 'xiaomi.cloud-messaging'), {
+      flowsWithoutConsent: 1,
+    });
+
+    expect(found.map((c) => [c.rule.id, c.subject, c.alert.severity])).toEqual([
+      ['plaintext-begins', 'xiaomi.com', 'high'],
+      ['sent-without-consent', 'xiaomi.com', 'high'],
+      ['new-organisation', 'Xiaomi', 'medium'],
+      ['new-country', 'CN', 'medium'],
     ]);
-    expect(alerts[0]!.where).toEqual(['form:imei']);
-    expect(alerts[0]!.masked).toBe('8646•••••••3454');
+    expect(found[0]!.alert.where).toEqual(['form:imei']);
+    expect(found[0]!.alert.masked).toBe('8646•••••••3454');
   });
 
-  it('raises nothing new when the baseline build already sent it in plaintext and consent was given', async () => {
-    const base = await input({ baselineSentPlaintext: new Map([['imei', true]]) });
-    const record = {
-      ...base.record,
-      session: { id: 's', consent: { 'xiaomi.cloud-messaging': 'granted' as const } },
-    };
-
-    expect(evaluateRules({ ...base, record })).toEqual([]);
+  it('TLS traffic is not plaintext; a hash in plaintext is its own rule', async () => {
+    expect((await conditions(destination('tls'))).map((c) => c.rule.id)).toEqual([
+      'new-organisation',
+      'new-country',
+    ]);
+    const hashed = await conditions(destination('plaintext'), { forms: new Set(['md5-hex']) });
+    expect(hashed.map((c) => c.rule.id)).toContain('hashed-in-plaintext');
   });
 
-  it('does not call TLS traffic plaintext', async () => {
-    const base = await input({ destination: destination('tls') });
+  it('new against the baseline: plaintext-begins fires on a first build, new-organisation does not', () => {
+    const d = destination('plaintext');
+    const sentBefore = build('b1', [observe(d)]);
+    const sentOverTls = build('b1', [observe(destination('tls'))]);
 
-    expect(evaluateRules(base)).toEqual([]);
+    expect(isNewAgainst(RULES['plaintext-begins'], [], 'xiaomi.com', 'imei')).toBe(true);
+    expect(isNewAgainst(RULES['plaintext-begins'], [sentBefore], 'xiaomi.com', 'imei')).toBe(false);
+    expect(isNewAgainst(RULES['plaintext-begins'], [sentOverTls], 'xiaomi.com', 'imei')).toBe(true);
+    expect(isNewAgainst(RULES['new-organisation'], [], 'Xiaomi', 'imei')).toBe(false);
+    expect(isNewAgainst(RULES['new-organisation'], [sentOverTls], 'Xiaomi', 'imei')).toBe(false);
+    expect(isNewAgainst(RULES['new-organisation'], [build('b1', [])], 'Xiaomi', 'imei')).toBe(true);
+    // Two builds of baseline: sending in either is not new.
+    expect(isNewAgainst(RULES['plaintext-begins'], [build('b2', []), sentBefore], 'xiaomi.com', 'imei')).toBe(
+      false,
+    );
+  });
+
+  it('resolves only when a later build stops, and consent alerts only from a build tested without consent', () => {
+    const alert = { rule: 'plaintext-begins' as const, subject: 'xiaomi.com', dataType: 'imei' as const };
+    expect(resolvedBy(build('b3', [observe(destination('tls'))]), alert)).toBe(true);
+    expect(resolvedBy(build('b3', [observe(destination('plaintext'))]), alert)).toBe(false);
+
+    const consent = { ...alert, rule: 'sent-without-consent' as const, service: 'xiaomi.cloud-messaging' };
+    expect(resolvedBy(build('b3', [], []), consent)).toBe(false);
+    expect(resolvedBy(build('b3', [], ['xiaomi.cloud-messaging']), consent)).toBe(true);
+    const stillSent = observe(destination('tls', 'xiaomi.cloud-messaging'), { flowsWithoutConsent: 2 });
+    expect(resolvedBy(build('b3', [stillSent], ['xiaomi.cloud-messaging']), consent)).toBe(false);
   });
 });

@@ -1,0 +1,58 @@
+import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import { formatAlert, slackMessage } from '../alerts/formatAlert.ts';
+import type { StoredNotification } from '../store/leakwatchStore.ts';
+
+/** One way of telling people. `deliver` throws when the notification did not get through. */
+export interface NotificationChannel {
+  /** Stable name, recorded per notification once delivered (`sns`, `slack`). */
+  readonly name: string;
+  deliver(notification: StoredNotification): Promise<void>;
+}
+
+export class SnsChannel implements NotificationChannel {
+  readonly name = 'sns';
+  constructor(
+    private readonly client: SNSClient,
+    private readonly topicArn: string,
+  ) {}
+
+  async deliver(n: StoredNotification): Promise<void> {
+    const { subject, text, attributes } = formatAlert(n.alert, n.event, n.build);
+    await this.client.send(
+      new PublishCommand({
+        TopicArn: this.topicArn,
+        Subject: subject,
+        Message: text,
+        MessageAttributes: Object.fromEntries(
+          Object.entries(attributes).map(([name, value]) => [
+            name,
+            { DataType: 'String', StringValue: value },
+          ]),
+        ),
+      }),
+    );
+  }
+}
+
+/** Slack incoming webhook; the URL is a secret, fetched when first needed (Secrets Manager in AWS). */
+export class SlackWebhookChannel implements NotificationChannel {
+  readonly name = 'slack';
+  constructor(
+    private readonly webhookUrl: () => Promise<string | undefined> | string | undefined,
+    private readonly fetchImpl: typeof fetch = fetch,
+  ) {}
+
+  async deliver(n: StoredNotification): Promise<void> {
+    const url = await this.webhookUrl();
+    if (!url) return; // Slack not configured: nothing to deliver
+    const response = await this.fetchImpl(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(slackMessage(n.alert, n.event, n.build)),
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!response.ok) {
+      throw new Error(`Slack webhook answered ${response.status} ${(await response.text()).slice(0, 200)}`);
+    }
+  }
+}

@@ -1,0 +1,60 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import middy from '@middy/core';
+import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import type { NotificationChannel } from '../../core/notify/channels.ts';
+import { deliverNotification } from '../../core/notify/deliver.ts';
+import type { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
+
+export interface NotifyHandlerDependencies {
+  readonly store: LeakwatchStore;
+  readonly channels: readonly NotificationChannel[];
+  readonly clock?: () => Date;
+  readonly log?: (entry: Record<string, unknown>) => void;
+}
+
+export type NotifyHandler = (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse>;
+
+/**
+ * The notify function: reads new notification items from the table's stream (the outbox) and
+ * delivers each on every channel (SNS, Slack). A failed delivery fails only its record (partial
+ * batch response), which Lambda retries; what keeps failing goes to the on-failure queue, and the
+ * item stays in the outbox, undelivered, for a redrive. Other items on the stream are ignored.
+ */
+export function createNotifyHandler(deps: NotifyHandlerDependencies): NotifyHandler {
+  const processor = new BatchProcessor(EventType.DynamoDBStreams);
+  const log = deps.log ?? ((entry) => console.log(JSON.stringify(entry)));
+  const recordHandler = async (record: DynamoDBRecord): Promise<void> => {
+    const image = record.dynamodb?.NewImage;
+    if (record.eventName !== 'INSERT' || !image) return;
+    const item = unmarshall(image as Record<string, AttributeValue>);
+    if (item.type !== 'notification') return;
+    try {
+      const result = await deliverNotification(
+        String(item.notificationId),
+        deps.store,
+        deps.channels,
+        deps.clock,
+      );
+      if (!result.skipped)
+        log({
+          level: 'INFO',
+          message: 'notification delivered',
+          notificationId: item.notificationId,
+          channels: result.delivered,
+        });
+    } catch (error) {
+      log({
+        level: 'ERROR',
+        message: 'notification not delivered; Lambda retries it',
+        notificationId: item.notificationId,
+        reason: (error as Error).message,
+      });
+      throw error;
+    }
+  };
+  const batchHandler = async (event: DynamoDBStreamEvent, context: Context): Promise<DynamoDBBatchResponse> =>
+    processPartialResponse(event, recordHandler, processor, { context, processInParallel: false });
+  return middy(batchHandler) as unknown as NotifyHandler;
+}

@@ -1,0 +1,37 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { requireEnv } from '../../core/config.ts';
+import { type NotificationChannel, SlackWebhookChannel, SnsChannel } from '../../core/notify/channels.ts';
+import { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
+import { createNotifyHandler } from './createNotifyHandler.ts';
+
+const documentClient = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+  marshallOptions: { removeUndefinedValues: true },
+});
+const secrets = new SecretsManagerClient({});
+let slackUrl: Promise<string | undefined> | undefined;
+
+const channels: NotificationChannel[] = [new SnsChannel(new SNSClient({}), requireEnv('ALERT_TOPIC_ARN'))];
+const slackSecretArn = process.env.SLACK_WEBHOOK_SECRET_ARN;
+if (slackSecretArn) {
+  // The webhook URL is read once per execution environment, when the first notification needs it.
+  channels.push(
+    new SlackWebhookChannel(() => {
+      slackUrl ??= secrets
+        .send(new GetSecretValueCommand({ SecretId: slackSecretArn }))
+        .then((s) => s.SecretString?.trim() || undefined)
+        .catch((error) => {
+          slackUrl = undefined; // try again next time
+          throw error;
+        });
+      return slackUrl;
+    }),
+  );
+}
+
+export const handler = createNotifyHandler({
+  store: new LeakwatchStore(documentClient, requireEnv('TABLE_NAME')),
+  channels,
+});

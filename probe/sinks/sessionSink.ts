@@ -1,0 +1,46 @@
+import { randomUUID } from 'node:crypto';
+import type { FlowRecord, LabContext, SessionEndRecord } from '../../schema/flowRecord.ts';
+import { PROBE_VERSION } from '../version.ts';
+import type { FlowSink, SinkStats } from './flowSink.ts';
+
+/**
+ * Stamps every flow record with this probe run's id and, on close, sends the session-end record
+ * (after every flow record, with the same partition key) saying how many flow records the run sent.
+ * Ingest settles the session's build once that many are counted.
+ */
+export class SessionSink implements FlowSink {
+  readonly run: string;
+  private flows = 0;
+
+  constructor(
+    private readonly inner: FlowSink,
+    private readonly context: LabContext,
+    private readonly clock: () => Date = () => new Date(),
+    run: string = randomUUID(),
+  ) {
+    this.run = run;
+  }
+
+  async write(record: FlowRecord): Promise<void> {
+    (record.probe as { run?: string }).run = this.run;
+    this.flows++;
+    await this.inner.write(record);
+  }
+
+  async close(): Promise<SinkStats> {
+    const end: SessionEndRecord = {
+      schemaVersion: 1,
+      kind: 'session-end',
+      device: this.context.device,
+      firmware: this.context.firmware,
+      session: this.context.session,
+      endedAt: this.clock().toISOString(),
+      flows: this.flows,
+      probe: { version: PROBE_VERSION, run: this.run },
+    };
+    await this.inner.write(end);
+    const stats = await this.inner.close();
+    // The session-end record is not a flow record: report flow records only.
+    return { ...stats, delivered: Math.max(0, stats.delivered - 1) };
+  }
+}
