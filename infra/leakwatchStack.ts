@@ -1,24 +1,34 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import type { DeploymentConfig } from './config.ts';
 import { Alerting } from './stages/alerting.ts';
 import { HistoryStore } from './stages/historyStore.ts';
 import { IngestPipeline } from './stages/ingestPipeline.ts';
+import { Notification } from './stages/notification.ts';
 
-export interface LeakwatchStackProps extends StackProps {
-  /** @default no e-mail subscription */
-  readonly alertEmail?: string;
-}
+export interface LeakwatchStackProps extends StackProps, DeploymentConfig {}
 
 /** One stack, one construct per pipeline stage: ingest (stream + function), history (table), alerting (topic). */
 export class LeakwatchStack extends Stack {
   constructor(scope: Construct, id: string, props: LeakwatchStackProps = {}) {
     super(scope, id, props);
     const history = new HistoryStore(this, 'History');
-    const alerting = new Alerting(this, 'Alerting', props.alertEmail ? { alertEmail: props.alertEmail } : {});
+    const alerting = new Alerting(this, 'Alerting', {
+      ...(props.alertEmail ? { alertEmail: props.alertEmail } : {}),
+      ...(props.alertSms ? { alertSms: props.alertSms } : {}),
+      ...(props.slackWorkspaceId && props.slackChannelId
+        ? { chatbot: { slackWorkspaceId: props.slackWorkspaceId, slackChannelId: props.slackChannelId } }
+        : {}),
+    });
     const ingest = new IngestPipeline(this, 'Ingest', {
       table: history.table,
-      alertTopic: alerting.topic,
       digestKey: history.digestKey,
+      ...(props.baselineBuilds ? { baselineBuilds: props.baselineBuilds } : {}),
+    });
+    const notification = new Notification(this, 'Notify', {
+      table: history.table,
+      alertTopic: alerting.topic,
+      ...(props.slackWebhookSecretName ? { slackWebhookSecretName: props.slackWebhookSecretName } : {}),
     });
 
     new CfnOutput(this, 'FlowStreamName', {
@@ -29,6 +39,7 @@ export class LeakwatchStack extends Stack {
     new CfnOutput(this, 'HistoryTableName', { value: history.table.tableName });
     new CfnOutput(this, 'AlertTopicArn', { value: alerting.topic.topicArn });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: ingest.deadLetterQueue.queueUrl });
+    new CfnOutput(this, 'FailedNotificationsQueueUrl', { value: notification.failureQueue.queueUrl });
     new CfnOutput(this, 'DigestKeySecretArn', {
       value: history.digestKey.secretArn,
       description: 'leakwatch devices register --stack reads the digest key from here',

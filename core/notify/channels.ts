@@ -22,7 +22,15 @@ export class SnsChannel implements NotificationChannel {
       new PublishCommand({
         TopicArn: this.topicArn,
         Subject: subject,
-        Message: text,
+        // Per protocol: the text for e-mail, the subject for SMS, and AWS Chatbot's custom
+        // notification format for HTTPS (Chatbot's subscription).
+        MessageStructure: 'json',
+        Message: JSON.stringify({
+          default: text,
+          email: text,
+          sms: subject,
+          https: JSON.stringify(chatbotNotification(n, subject, text)),
+        }),
         MessageAttributes: Object.fromEntries(
           Object.entries(attributes).map(([name, value]) => [
             name,
@@ -55,4 +63,32 @@ export class SlackWebhookChannel implements NotificationChannel {
       throw new Error(`Slack webhook answered ${response.status} ${(await response.text()).slice(0, 200)}`);
     }
   }
+}
+
+/** AWS Chatbot custom notification (version 1.0) for the topic's Chatbot subscription. */
+export function chatbotNotification(n: StoredNotification, subject: string, text: string) {
+  return {
+    version: '1.0',
+    source: 'custom',
+    id: n.notificationId,
+    content: {
+      textType: 'client-markdown',
+      title: subject,
+      description: text.split('\n').slice(2).join('\n').slice(0, 3500),
+      ...(n.alert.alertId
+        ? {
+            nextSteps: [
+              `Verify: \`leakwatch alerts verify ${n.alert.alertId} --as true-positive|benign-positive|false-positive\``,
+            ],
+          }
+        : {}),
+    },
+    metadata: {
+      threadId: n.alert.alertId ?? n.notificationId,
+      summary: subject,
+      eventType: n.event,
+      relatedResources: [n.alert.host],
+      additionalContext: { model: n.alert.model, line: n.alert.line, build: n.build, rule: n.alert.rule },
+    },
+  };
 }

@@ -8,10 +8,10 @@ const stack = new LeakwatchStack(app, app.node.tryGetContext('stackName') ?? 'Le
   ...config,
   description: 'leakwatch: what personal data lab devices send, build by build',
 });
-if (!config.alertEmail) {
+if (!config.alertEmail && !config.alertSms && !config.slackWebhookSecretName && !config.slackChannelId) {
   Annotations.of(stack).addWarningV2(
     'leakwatch:noAlertEmail',
-    'No alertEmail given: alerts are published to the topic but nobody is subscribed. Deploy with -c alertEmail=team@example.com',
+    'No alertEmail, alertSms, slackWebhookSecretName or Slack channel given: alerts are published to the topic but nobody receives them. Deploy with -c alertEmail=team@example.com',
   );
 }
 app.synth();

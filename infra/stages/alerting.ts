@@ -1,6 +1,7 @@
+import { SlackChannelConfiguration } from 'aws-cdk-lib/aws-chatbot';
 import { Alias } from 'aws-cdk-lib/aws-kms';
 import { Topic } from 'aws-cdk-lib/aws-sns';
-import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { EmailSubscription, SmsSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 
 export interface AlertingProps {
@@ -9,9 +10,13 @@ export interface AlertingProps {
    * @default no subscription; subscribe later in the console or with the CLI
    */
   readonly alertEmail?: string;
+  /** Phone number (E.164) subscribed by SMS. @default none */
+  readonly alertSms?: string;
+  /** AWS Chatbot delivers the topic to this Slack channel. @default no Chatbot */
+  readonly chatbot?: { readonly slackWorkspaceId: string; readonly slackChannelId: string };
 }
 
-/** The SNS topic alerts are published to. */
+/** The SNS topic notifications are published to, with the subscriptions the deployment asked for. */
 export class Alerting extends Construct {
   readonly topic: Topic;
 
@@ -23,5 +28,14 @@ export class Alerting extends Construct {
       masterKey: Alias.fromAliasName(this, 'SnsManagedKey', 'alias/aws/sns'),
     });
     if (props.alertEmail) this.topic.addSubscription(new EmailSubscription(props.alertEmail));
+    if (props.alertSms) this.topic.addSubscription(new SmsSubscription(props.alertSms));
+    if (props.chatbot) {
+      new SlackChannelConfiguration(this, 'Chatbot', {
+        slackChannelConfigurationName: 'leakwatch-alerts',
+        slackWorkspaceId: props.chatbot.slackWorkspaceId,
+        slackChannelId: props.chatbot.slackChannelId,
+        notificationTopics: [this.topic],
+      });
+    }
   }
 }

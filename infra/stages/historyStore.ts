@@ -1,5 +1,5 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, Billing, TableEncryptionV2, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, Billing, StreamViewType, TableEncryptionV2, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { TABLE_DESIGN } from '../../core/store/tableDesign.ts';
@@ -22,6 +22,8 @@ export class HistoryStore extends Construct {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       encryption: TableEncryptionV2.awsManagedKey(),
       timeToLiveAttribute: TABLE_DESIGN.timeToLiveAttribute,
+      // New images feed the notify function (the outbox's notification items).
+      dynamoStream: StreamViewType.NEW_IMAGE,
       deletionProtection: true,
       // History is the lab's record: deleting the stack must not delete it.
       removalPolicy: RemovalPolicy.RETAIN,

@@ -8,7 +8,6 @@ import { KinesisEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Secret } from 'aws-cdk-lib/aws-secretsmanager';
-import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
@@ -16,7 +15,8 @@ const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 export interface IngestPipelineProps {
   readonly table: TableV2;
-  readonly alertTopic: ITopic;
+  /** How many previous builds of a line form a build's baseline. @default 1 */
+  readonly baselineBuilds?: number;
   /** The digest key (registered values are matched by their keyed digests). */
   readonly digestKey: Secret;
   /**
@@ -67,11 +67,11 @@ export class IngestPipeline extends Construct {
       architecture: Architecture.ARM_64,
       memorySize: 512,
       timeout: Duration.seconds(60),
-      description: 'leakwatch: classify flow records, aggregate per build, raise alerts',
+      description: 'leakwatch: classify flow records, aggregate per build, raise and resolve alerts (outbox)',
       logGroup: new LogGroup(this, 'IngestLogs', { retention: RetentionDays.ONE_MONTH }),
       environment: {
         TABLE_NAME: props.table.tableName,
-        ALERT_TOPIC_ARN: props.alertTopic.topicArn,
+        BASELINE_BUILDS: String(props.baselineBuilds ?? 1),
         DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queueUrl,
         DIGEST_KEY_SECRET_ARN: props.digestKey.secretArn,
         LEAKWATCH_COUNTRY_MMDB: '/var/task/data/country.mmdb',
@@ -115,7 +115,6 @@ export class IngestPipeline extends Construct {
       }),
     );
     props.table.grantReadWriteData(this.function);
-    props.alertTopic.grantPublish(this.function);
     props.digestKey.grantRead(this.function);
     this.deadLetterQueue.grantSendMessages(this.function);
   }

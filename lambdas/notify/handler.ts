@@ -14,13 +14,13 @@ const secrets = new SecretsManagerClient({});
 let slackUrl: Promise<string | undefined> | undefined;
 
 const channels: NotificationChannel[] = [new SnsChannel(new SNSClient({}), requireEnv('ALERT_TOPIC_ARN'))];
-const slackSecretArn = process.env.SLACK_WEBHOOK_SECRET_ARN;
-if (slackSecretArn) {
+const slackSecretId = process.env.SLACK_WEBHOOK_SECRET_ID;
+if (slackSecretId) {
   // The webhook URL is read once per execution environment, when the first notification needs it.
   channels.push(
     new SlackWebhookChannel(() => {
       slackUrl ??= secrets
-        .send(new GetSecretValueCommand({ SecretId: slackSecretArn }))
+        .send(new GetSecretValueCommand({ SecretId: slackSecretId }))
         .then((s) => s.SecretString?.trim() || undefined)
         .catch((error) => {
           slackUrl = undefined; // try again next time

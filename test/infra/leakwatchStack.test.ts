@@ -25,7 +25,7 @@ describe('LeakwatchStack', () => {
       Environment: {
         Variables: Match.objectLike({
           TABLE_NAME: Match.anyValue(),
-          ALERT_TOPIC_ARN: Match.anyValue(),
+          BASELINE_BUILDS: '1',
           DEAD_LETTER_QUEUE_URL: Match.anyValue(),
           LEAKWATCH_COUNTRY_MMDB: '/var/task/data/country.mmdb',
           LEAKWATCH_ASN_TABLE: '/var/task/data/asn-table.bin',
@@ -112,6 +112,62 @@ describe('LeakwatchStack', () => {
     expect(actions.filter((a) => a.endsWith(':*'))).toEqual([]);
   });
 
+  it('delivers notifications from the table stream (new notification items only), with a failure queue and alarm', () => {
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      StreamSpecification: { StreamViewType: 'NEW_IMAGE' },
+    });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^HistoryTable'), 'StreamArn'] },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: 10,
+      FilterCriteria: {
+        Filters: [
+          {
+            Pattern: JSON.stringify({
+              eventName: ['INSERT'],
+              dynamodb: { NewImage: { type: { S: ['notification'] } } },
+            }),
+          },
+        ],
+      },
+      DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Threshold: 1,
+      AlarmActions: [{ Ref: Match.stringLikeRegexp('^AlertingTopic') }],
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('deliver alert notifications'),
+      Environment: { Variables: Match.objectLike({ ALERT_TOPIC_ARN: Match.anyValue() }) },
+    });
+  });
+
+  it('subscribes SMS, reads the Slack webhook from Secrets Manager, and sets up AWS Chatbot when asked', () => {
+    const full = Template.fromStack(
+      new LeakwatchStack(new App(), 'Full', {
+        alertSms: '+4915112345678',
+        slackWebhookSecretName: 'leakwatch/slack-webhook',
+        slackWorkspaceId: 'T0123ABCD',
+        slackChannelId: 'C0123ABCD',
+        baselineBuilds: 3,
+      }),
+    );
+    full.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'sms', Endpoint: '+4915112345678' });
+    full.hasResourceProperties('AWS::Chatbot::SlackChannelConfiguration', {
+      SlackWorkspaceId: 'T0123ABCD',
+      SlackChannelId: 'C0123ABCD',
+      SnsTopicArns: [{ Ref: Match.stringLikeRegexp('^AlertingTopic') }],
+    });
+    full.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ SLACK_WEBHOOK_SECRET_ID: 'leakwatch/slack-webhook' }) },
+    });
+    full.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ BASELINE_BUILDS: '3' }) },
+    });
+  });
+
   it('creates no subscription without an alert e-mail', () => {
     const bare = Template.fromStack(new LeakwatchStack(new App(), 'Bare'));
 
@@ -120,13 +176,28 @@ describe('LeakwatchStack', () => {
 });
 
 describe('readDeploymentConfig', () => {
-  it('accepts an e-mail and rejects anything else with an example', () => {
-    expect(readDeploymentConfig(() => 'team@example.com')).toEqual({ alertEmail: 'team@example.com' });
-    expect(readDeploymentConfig(() => undefined)).toEqual({});
-    expect(() => readDeploymentConfig(() => 'team')).toThrow(
+  const from = (context: Record<string, unknown>) => readDeploymentConfig((key) => context[key]);
+
+  it('accepts valid settings and rejects each bad one naming it, with an example', () => {
+    expect(from({ alertEmail: 'team@example.com', baselineBuilds: '2' })).toEqual({
+      alertEmail: 'team@example.com',
+      baselineBuilds: 2,
+    });
+    expect(from({})).toEqual({});
+    expect(() => from({ alertEmail: 'team' })).toThrow(
       new DeploymentConfigError(
         'context alertEmail "team" is not an e-mail address (example: npx cdk deploy -c alertEmail=team@example.com)',
       ),
     );
+    expect(() => from({ alertSms: '0151 123' })).toThrow(
+      /context alertSms "0151 123" is not a phone number in E.164 form/,
+    );
+    expect(() => from({ baselineBuilds: '0' })).toThrow(
+      /baselineBuilds "0" is not a whole number from 1 to 10/,
+    );
+    expect(() => from({ slackWorkspaceId: 'T0123ABCD' })).toThrow(
+      /needs both slackWorkspaceId and slackChannelId/,
+    );
+    expect(() => from({ slackWebhookSecretName: 'has space' })).toThrow(/not a Secrets Manager secret name/);
   });
 });

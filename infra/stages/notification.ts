@@ -1,0 +1,107 @@
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Duration } from 'aws-cdk-lib';
+import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { ITable, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { Architecture, FilterCriteria, FilterRule, Runtime, StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface NotificationProps {
+  readonly table: TableV2;
+  readonly alertTopic: ITopic;
+  /** Secret whose value is the Slack incoming-webhook URL. @default no Slack delivery */
+  readonly slackWebhookSecretName?: string;
+}
+
+/**
+ * The outbox's delivery side: notification items written by ingest reach the notify function
+ * through the table's stream (filtered to new notification items), which publishes to SNS and
+ * posts to Slack. Failures are retried (bisect, partial batch responses); what keeps failing goes
+ * to a queue with an alarm on the alert topic, and the item stays undelivered in the table.
+ */
+export class Notification extends Construct {
+  readonly function: NodejsFunction;
+  readonly failureQueue: Queue;
+  readonly failureAlarm: Alarm;
+  readonly slackSecret?: ISecret;
+
+  constructor(scope: Construct, id: string, props: NotificationProps) {
+    super(scope, id);
+    this.failureQueue = new Queue(this, 'FailedDeliveries', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    if (props.slackWebhookSecretName) {
+      this.slackSecret = Secret.fromSecretNameV2(this, 'SlackWebhook', props.slackWebhookSecretName);
+    }
+    this.function = new NodejsFunction(this, 'NotifyFunction', {
+      entry: join(projectRoot, 'lambdas', 'notify', 'handler.ts'),
+      projectRoot,
+      depsLockFilePath: join(projectRoot, 'package-lock.json'),
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      memorySize: 256,
+      timeout: Duration.seconds(30),
+      description: 'leakwatch: deliver alert notifications from the outbox (SNS, Slack)',
+      logGroup: new LogGroup(this, 'NotifyLogs', { retention: RetentionDays.ONE_MONTH }),
+      environment: {
+        TABLE_NAME: props.table.tableName,
+        ALERT_TOPIC_ARN: props.alertTopic.topicArn,
+        ...(props.slackWebhookSecretName ? { SLACK_WEBHOOK_SECRET_ID: props.slackWebhookSecretName } : {}),
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node22',
+        minify: true,
+        sourceMap: true,
+        externalModules: [],
+        mainFields: ['module', 'main'],
+        banner:
+          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+      },
+    });
+    this.function.addEventSource(
+      // TableV2 is an ITable; its optional properties only differ under exactOptionalPropertyTypes.
+      new DynamoEventSource(props.table as unknown as ITable, {
+        startingPosition: StartingPosition.TRIM_HORIZON,
+        batchSize: 10,
+        reportBatchItemFailures: true,
+        bisectBatchOnError: true,
+        retryAttempts: 10,
+        maxRecordAge: Duration.days(1),
+        onFailure: new SqsDlq(this.failureQueue),
+        filters: [
+          FilterCriteria.filter({
+            eventName: FilterRule.isEqual('INSERT'),
+            dynamodb: { NewImage: { type: { S: FilterRule.isEqual('notification') } } },
+          }),
+        ],
+      }),
+    );
+    props.table.grantReadWriteData(this.function);
+    props.alertTopic.grantPublish(this.function);
+    this.slackSecret?.grantRead(this.function);
+
+    this.failureAlarm = new Alarm(this, 'FailedDeliveriesAlarm', {
+      alarmDescription:
+        'leakwatch notifications could not be delivered after every retry: they stay undelivered in the outbox; see the notify function logs',
+      metric: this.failureQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    this.failureAlarm.addAlarmAction(new SnsAction(props.alertTopic));
+  }
+}
