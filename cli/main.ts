@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT, probeCommand } from '../probe/probeCommand.ts';
+import { alertsList, alertsVerify } from './alertsCommand.ts';
 import { devicesList, devicesRegister, REGISTER_FLAGS } from './devicesCommand.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -99,6 +100,46 @@ Example:
     .action(async (options) => {
       exitCode = await devicesList(options, process);
     });
+
+  const storeOptions = (command: Command) =>
+    command
+      .option('--data-dir <dir>', 'local store (default: $LEAKWATCH_DATA_DIR or .leakwatch, as npm start)')
+      .option('--stack <name>', "a deployed stack's table instead (AWS credential chain)")
+      .option('--aws-region <region>', 'region of the stack (default: the AWS SDK chain)');
+  const runAlerts = async (work: () => Promise<number>) => {
+    try {
+      exitCode = await work();
+    } catch (error) {
+      if ((error as Error).name !== 'AlertsUsageError') throw error;
+      process.stderr.write(`leakwatch alerts: ${(error as Error).message}\n`);
+      exitCode = EXIT.usage;
+    }
+  };
+  const alerts = storeOptions(
+    program
+      .command('alerts')
+      .description('Alerts of every firmware line: state, severity, verdict, where raised and resolved')
+      .option('--state <state>', 'open or resolved')
+      .option('--severity <severity>', 'high, medium or low')
+      .option('--model <model>', 'only this device model')
+      .option('--line <line>', 'only this firmware line')
+      .option('--json', 'JSON output'),
+  ).action(async (options) => runAlerts(() => alertsList(options, process)));
+  storeOptions(
+    alerts
+      .command('verify')
+      .description(
+        "Set the lab's verdict on an alert; benign-positive and false-positive suppress it in later builds",
+      )
+      .argument('<alert-id>', 'the id leakwatch alerts shows (A…)')
+      .requiredOption('--as <verdict>', 'true-positive, benign-positive, false-positive or unknown')
+      .option('--note <text>', 'why'),
+  )
+    .addHelpText(
+      'after',
+      '\nExample:\n  leakwatch alerts verify A1b2c3d4e5f6 --as benign-positive --note "documented OTA check"',
+    )
+    .action(async (alertId: string, options) => runAlerts(() => alertsVerify(alertId, options, process)));
 
   try {
     await program.parseAsync(argv, { from: 'user' });
