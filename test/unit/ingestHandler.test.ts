@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import {
@@ -13,6 +14,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { BUNDLED_CATALOG } from '../../core/catalog/bundledCatalog.ts';
 import { DestinationCatalog } from '../../core/catalog/catalog.ts';
 import { SqsDeadLetterSink } from '../../core/ingest/deadLetter.ts';
+import { KnownValueIndex, plainLengthsOf, registrationDigests } from '../../core/registry/knownValues.ts';
 import { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
 import { createIngestHandler } from '../../lambdas/ingest/createIngestHandler.ts';
 import type { FlowRecord } from '../../schema/flowRecord.ts';
@@ -21,8 +23,9 @@ import { probeScenario } from '../helpers/scenario.ts';
 const dynamo = mockClient(DynamoDBDocumentClient);
 const sqs = mockClient(SQSClient);
 
-function handler() {
+function handler(extra: Partial<Parameters<typeof createIngestHandler>[0]> = {}) {
   return createIngestHandler({
+    ...extra,
     store: new LeakwatchStore(DynamoDBDocumentClient.from(new DynamoDBClient({})), 'history'),
     deadLetters: new SqsDeadLetterSink(
       new SQSClient({}),
@@ -124,6 +127,57 @@ describe('ingest handler', () => {
       'phone-number',
       'phone-number',
     ]);
+  });
+
+  it('a hash of a registered IMEI sent in plaintext raises hashed-in-plaintext', async () => {
+    const records = await probeScenario('build-2');
+    const register = records.find((r) => r.http?.[0]?.target.includes('register'))!;
+    const md5 = createHash('md5').update('864690020123454').digest('hex');
+    const hashed = {
+      ...register,
+      candidates: [{ request: 0, location: 'form' as const, key: 'h', value: md5, shape: 'hex' as const }],
+    };
+    const key = randomBytes(32);
+    const values = [{ dataType: 'imei' as const, value: '864690020123454' }];
+    const known = new KnownValueIndex(key, registrationDigests(key, values), plainLengthsOf(values));
+
+    await handler({ knownValues: () => known })(event([hashed]), context);
+
+    const alerts = dynamo
+      .commandCalls(TransactWriteCommand)
+      .slice(1)
+      .map((c) => c.args[0].input.TransactItems![0]!.Put!.Item!);
+    expect(alerts.map((a) => a.rule).sort()).toEqual([
+      'hashed-in-plaintext',
+      'plaintext-begins',
+      'sent-without-consent',
+    ]);
+    expect(alerts.find((a) => a.rule === 'hashed-in-plaintext')).toMatchObject({
+      dataType: 'imei',
+      encodings: ['md5-hex'],
+      masked: expect.stringMatching(/^md5-hex\(/),
+    });
+  });
+
+  it('fails a session-end record whose flows are not all counted yet, so Lambda retries it', async () => {
+    const [first] = await probeScenario('build-2');
+    const end = {
+      schemaVersion: 1,
+      kind: 'session-end',
+      device: first!.device,
+      firmware: first!.firmware,
+      session: first!.session,
+      endedAt: '2026-01-01T00:00:00.000Z',
+      flows: 6,
+      probe: { version: '0.1.0', run: 'r1' },
+    };
+    dynamo.on(GetCommand).resolves({ Item: { flows: 5 } });
+
+    expect(await handler()(event([JSON.stringify(end)]), context).catch((e: Error) => e.name)).toBe(
+      'FullBatchFailureError',
+    );
+    dynamo.on(GetCommand).resolves({ Item: { flows: 6 } });
+    expect(await handler()(event([JSON.stringify(end)]), context)).toEqual({ batchItemFailures: [] });
   });
 
   it('an alert that exists already gets no second alert and no second notification', async () => {
