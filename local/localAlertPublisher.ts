@@ -24,8 +24,11 @@ export class ConsoleOutboxChannel implements NotificationChannel {
       this.outboxPath,
       `${JSON.stringify({ notificationId: n.notificationId, subject, message: text, attributes, alert: n.alert })}\n`,
     );
+    // The full message for a new alert; follow-ups (resolved, reopened) in one line (the outbox has all).
     this.print(
-      `\n  ${n.event === 'opened' ? 'ALERT' : n.event.toUpperCase()} ${subject}\n${text.replace(/^/gm, '    ')}`,
+      n.event === 'opened'
+        ? `\n  ALERT ${subject}\n${text.replace(/^/gm, '    ')}`
+        : `  ${n.event.toUpperCase()} ${subject}`,
     );
     this.delivered.push(n);
   }
