@@ -14,6 +14,7 @@ import {
   KnownValueIndex,
   plainLengthsOf,
   registrationDigests,
+  registrationFingerprints,
   ValueDigester,
 } from '../../core/registry/knownValues.ts';
 import { type FlowRecord, parseFlowRecord } from '../../schema/flowRecord.ts';
@@ -59,6 +60,7 @@ const key = randomBytes(32);
 const registration = JSON.parse(await readFile(join(root, 'scenario', 'lab', 'registration.json'), 'utf8'));
 const digests = registrationDigests(key, registration.values);
 const lengths = plainLengthsOf(registration.values);
+const fingerprints = registrationFingerprints(key, registration.values);
 const withCandidates = records.filter((r) => r.candidates.length > 0).length;
 
 type Phase = 'destination' | 'personal data' | 'classify' | 'classify + schema parse';
@@ -70,7 +72,7 @@ const PHASES: readonly Phase[] = ['destination', 'personal data', 'classify', 'c
  */
 function round(phase: Phase): { seconds: number; findings: number } {
   clearClassificationCache();
-  const known = new KnownValueIndex(key, digests, lengths);
+  const known = new KnownValueIndex(key, digests, lengths, fingerprints);
   const digester = new ValueDigester(key);
   const catalog = new DestinationCatalog(BUNDLED_CATALOG);
   const ipInfo = loadOfflineIpInfo();

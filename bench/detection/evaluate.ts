@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { classifyCandidates } from '../../core/classify/classifyCandidates.ts';
 import { PERSONAL_DATA_TYPES, type PersonalDataType } from '../../core/classify/dataTypes.ts';
-import { KnownValueIndex, plainLengthsOf, registrationDigests } from '../../core/registry/knownValues.ts';
+import {
+  KnownValueIndex,
+  plainLengthsOf,
+  registrationDigests,
+  registrationFingerprints,
+} from '../../core/registry/knownValues.ts';
 import type { EvaluationSet } from './evaluationSet.ts';
 
 export interface TypeScore {
@@ -26,6 +31,7 @@ export function evaluate(set: EvaluationSet): EvaluationResult {
     key,
     registrationDigests(key, set.registered),
     plainLengthsOf(set.registered),
+    registrationFingerprints(key, set.registered),
   );
   const counts = new Map<PersonalDataType, { tp: number; fp: number; fn: number }>(
     PERSONAL_DATA_TYPES.map((t) => [t, { tp: 0, fp: 0, fn: 0 }]),

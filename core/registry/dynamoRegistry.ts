@@ -8,9 +8,11 @@ import {
 import {
   type DigestEntry,
   KnownValueIndex,
+  mergedFingerprints,
   plainLengthsOf,
   type RegisteredValue,
   registrationDigests,
+  registrationFingerprints,
 } from './knownValues.ts';
 
 /**
@@ -46,6 +48,10 @@ export class DynamoRegistry {
       ...new Set([...((previous?.plainLengths as number[] | undefined) ?? []), ...plainLengthsOf(values)]),
     ].sort((a, b) => a - b);
     const digests = registrationDigests(this.key, values);
+    const fingerprints = mergedFingerprints(
+      previous as { fingerprints?: number[] } | undefined,
+      registrationFingerprints(this.key, values),
+    );
     const items = [
       {
         pk: pk(deviceId),
@@ -54,6 +60,7 @@ export class DynamoRegistry {
         deviceId,
         counts,
         plainLengths,
+        ...fingerprints,
         registeredAt: now.toISOString(),
       },
       ...[...digests].map(([digest, entry]) => ({
@@ -85,6 +92,7 @@ export class DynamoRegistry {
   async load(deviceId: string): Promise<KnownValueIndex | undefined> {
     const entries = new Map<string, DigestEntry>();
     let plainLengths: number[] = [];
+    let fingerprints: number[] | undefined;
     let found = false;
     let startKey: Record<string, unknown> | undefined;
     do {
@@ -98,8 +106,10 @@ export class DynamoRegistry {
       );
       for (const item of page.Items ?? []) {
         found = true;
-        if (item.sk === 'DEVICE') plainLengths = (item.plainLengths as number[]) ?? [];
-        else if (typeof item.sk === 'string' && item.sk.startsWith('DIGEST#')) {
+        if (item.sk === 'DEVICE') {
+          plainLengths = (item.plainLengths as number[]) ?? [];
+          fingerprints = item.fingerprints as number[] | undefined;
+        } else if (typeof item.sk === 'string' && item.sk.startsWith('DIGEST#')) {
           entries.set(item.sk.slice(7), {
             dataType: item.dataType,
             form: item.form,
@@ -110,7 +120,7 @@ export class DynamoRegistry {
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
-    return found ? new KnownValueIndex(this.key, entries, plainLengths) : undefined;
+    return found ? new KnownValueIndex(this.key, entries, plainLengths, fingerprints) : undefined;
   }
 }
 

@@ -6,9 +6,11 @@ import { PERSONAL_DATA_TYPES, type PersonalDataType } from '../classify/dataType
 import {
   type DigestEntry,
   KnownValueIndex,
+  mergedFingerprints,
   plainLengthsOf,
   type RegisteredValue,
   registrationDigests,
+  registrationFingerprints,
 } from './knownValues.ts';
 
 /**
@@ -26,6 +28,8 @@ const DeviceSchema = z.object({
   registeredAt: z.string(),
   counts: z.record(z.string(), z.number()),
   plainLengths: z.array(z.number()),
+  /** Prefilter fingerprints (absent for registrations made before the prefilter existed). */
+  fingerprints: z.array(z.number()).optional(),
   digests: z.record(z.string(), EntrySchema),
 });
 const RegistrySchema = z.object({ version: z.literal(1), devices: z.record(z.string(), DeviceSchema) });
@@ -92,6 +96,7 @@ export async function registerValues(
     plainLengths: [...new Set([...(previous?.plainLengths ?? []), ...plainLengthsOf(values)])].sort(
       (a, b) => a - b,
     ),
+    ...mergedFingerprints(previous, registrationFingerprints(key, values)),
     digests,
   };
   registry.devices[deviceId] = device;
@@ -112,7 +117,12 @@ export async function loadKnownValueIndexes(
   for (const [deviceId, device] of Object.entries(registry.devices)) {
     byDevice.set(
       deviceId,
-      new KnownValueIndex(key, new Map(Object.entries(device.digests)), device.plainLengths),
+      new KnownValueIndex(
+        key,
+        new Map(Object.entries(device.digests)),
+        device.plainLengths,
+        device.fingerprints,
+      ),
     );
   }
   return byDevice;

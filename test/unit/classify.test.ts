@@ -10,11 +10,15 @@ import {
   KeyedHasher,
   KnownValueIndex,
   keyedDigest,
+  mergedFingerprints,
   plainLengthsOf,
   type RegisteredValue,
   registrationDigests,
+  registrationFingerprints,
   ValueDigester,
+  writtenForms,
 } from '../../core/registry/knownValues.ts';
+import { sipHash24, sipHash24String, sipKey } from '../../core/registry/siphash.ts';
 import type { Candidate } from '../../schema/flowRecord.ts';
 
 const c = (key: string, value: string, location: Candidate['location'] = 'query'): Candidate => ({
@@ -131,7 +135,13 @@ describe('known values (registry of keyed digests)', () => {
     { dataType: 'phone-number', value: '+86 138 0013 8000' },
     { dataType: 'sms-content', value: 'leakwatch canary 7f3a: meet at 6', canary: true },
   ];
-  const index = new KnownValueIndex(key, registrationDigests(key, registered), plainLengthsOf(registered));
+  // As the registry loads it: digests, lengths and the prefilter's fingerprints.
+  const index = new KnownValueIndex(
+    key,
+    registrationDigests(key, registered),
+    plainLengthsOf(registered),
+    registrationFingerprints(key, registered),
+  );
   const found = (key: string, value: string) =>
     classifyCandidates([c(key, value)], { known: index, digester: new ValueDigester(keyBytes) }).findings;
 
@@ -177,6 +187,44 @@ describe('known values (registry of keyed digests)', () => {
     expect(imei).toMatchObject({ dataType: 'imei', source: 'known' });
   });
 
+  it('the prefilter rules out look-alikes without an HMAC and never drops a registered form', () => {
+    const unfiltered = new KnownValueIndex(
+      key,
+      registrationDigests(key, registered),
+      plainLengthsOf(registered),
+    );
+    const filtered = new KnownValueIndex(
+      key,
+      registrationDigests(key, registered),
+      plainLengthsOf(registered),
+      registrationFingerprints(key, registered),
+    );
+    // Every written form and hash of every registered value matches through both.
+    const forms = registered.flatMap(({ dataType, value }) =>
+      writtenForms(dataType, value).flatMap((form) => [
+        form,
+        ...(['md5', 'sha1', 'sha256'] as const).flatMap((a) => [
+          createHash(a).update(form).digest('hex'),
+          createHash(a).update(form).digest('base64'),
+        ]),
+      ]),
+    );
+    expect(forms.length).toBeGreaterThan(90);
+    for (const form of forms) expect(filtered.match(form)).toEqual(unfiltered.match(form));
+    // 13-digit millisecond timestamps have the length of a registered phone form: no HMAC for them.
+    const before = filtered.stats.digested;
+    for (let i = 0; i < 1000; i++)
+      expect(filtered.match(String(1_400_000_000_000 + i * 7919))).toBeUndefined();
+    expect(filtered.stats.digested - before).toBeLessThan(5);
+    expect(filtered.stats.prefiltered).toBeGreaterThanOrEqual(995);
+  });
+
+  it('a registration without fingerprints (made before the prefilter) keeps matching, unfiltered', () => {
+    expect(mergedFingerprints({}, [3, 1])).toEqual({});
+    expect(mergedFingerprints({ fingerprints: [2] }, [3, 1])).toEqual({ fingerprints: [1, 2, 3] });
+    expect(mergedFingerprints(undefined, [3])).toEqual({ fingerprints: [3] });
+  });
+
   it('gives the same digest for every form of one value', () => {
     const plain = found('x', '864690020123454')[0]!;
     const hashed = found('x', createHash('sha256').update('864690020123454').digest('hex'))[0]!;
@@ -188,6 +236,26 @@ describe('known values (registry of keyed digests)', () => {
 });
 
 describe('helpers', () => {
+  it('SipHash-2-4 gives the reference results and the same over bytes as over UTF-16 strings', () => {
+    const key = sipKey(Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex'));
+    const hex = (data: Buffer) => {
+      const high = { value: 0 };
+      const low = sipHash24(key, data, data.length, high);
+      return `${high.value.toString(16).padStart(8, '0')}${low.toString(16).padStart(8, '0')}`;
+    };
+    // The paper's vector (message 00..0e) and two computed with OpenSSL 3 (`openssl mac … SIPHASH`).
+    expect(hex(Buffer.from('000102030405060708090a0b0c0d0e', 'hex'))).toBe('a129ca6149be45e5');
+    expect(hex(Buffer.alloc(0))).toBe('726fdb47dd0e0e31');
+    expect(hex(Buffer.from('plain:8613800138000'))).toBe('ebebad9974fcbc11');
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 60 }), (text) => {
+        const bytes = Buffer.from(text, 'utf16le');
+        expect(sipHash24String(key, text)).toBe(sipHash24(key, bytes));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('the buffered HMAC equals createHmac for any key and text (short, long, non-ASCII)', () => {
     fc.assert(
       fc.property(
