@@ -48,6 +48,8 @@ export function classifyCandidates(
   candidates: readonly Candidate[],
   options: ClassifyOptions = {},
 ): ClassifyResult {
+  // Most flows carry no candidate (DNS, TLS, …): nothing to set up for them.
+  if (candidates.length === 0) return { findings: [], cut: 0 };
   const budget = new VariantBudget();
   const best = new Map<string, Finding>();
   const scope = cacheFor(options);
@@ -163,8 +165,31 @@ const caches = new Map<string, ResultCache>();
 const scopes = new WeakMap<object, number>();
 let nextScope = 1;
 
+/** The scope of the previous call: consecutive flows of one device share it. */
+let last:
+  | {
+      region: string | undefined;
+      known: object | undefined;
+      digester: object | undefined;
+      cache: ResultCache;
+    }
+  | undefined;
+
 /** Results depend on the region, the registry and the digest key: each combination caches apart. */
 function cacheFor(options: ClassifyOptions): ResultCache {
+  if (
+    last &&
+    last.region === options.region &&
+    last.known === options.known &&
+    last.digester === options.digester
+  )
+    return last.cache;
+  const cache = scopedCache(options);
+  last = { region: options.region, known: options.known, digester: options.digester, cache };
+  return cache;
+}
+
+function scopedCache(options: ClassifyOptions): ResultCache {
   const id = (o: object | undefined) => {
     if (!o) return 0;
     let n = scopes.get(o);
@@ -177,7 +202,10 @@ function cacheFor(options: ClassifyOptions): ResultCache {
   const scope = `${options.region ?? ''}|${id(options.known)}|${id(options.digester)}`;
   let cache = caches.get(scope);
   if (!cache) {
-    if (caches.size > 64) caches.clear();
+    if (caches.size > 64) {
+      caches.clear();
+      last = undefined;
+    }
     cache = new ResultCache();
     caches.set(scope, cache);
   }

@@ -50,6 +50,17 @@ function describeHost(
   return described;
 }
 
+/** `plaintext HTTP`, `plaintext DNS`, … made once, not per flow. */
+const PLAINTEXT_DETAIL: Record<FlowRecord['application'], string> = {
+  http: 'plaintext HTTP',
+  tls: 'plaintext TLS',
+  dns: 'plaintext DNS',
+  quic: 'plaintext QUIC',
+  other: 'plaintext OTHER',
+};
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 /** Names a flow's destination and says who runs it and how it is reached. */
 export function classifyDestination(
   record: FlowRecord,
@@ -59,35 +70,50 @@ export function classifyDestination(
   reverseName?: string,
 ): Destination {
   const { names } = record;
-  const [host, hostSource] = names.httpHost
-    ? ([names.httpHost, 'http-host'] as const)
-    : names.sni
-      ? ([names.sni, 'sni'] as const)
-      : names.dns
-        ? ([names.dns, 'dns'] as const)
-        : reverseName
-          ? ([reverseName, 'reverse-dns'] as const)
-          : ([record.flow.server.ip ?? 'unknown', 'ip'] as const);
+  let host: string;
+  let hostSource: Destination['hostSource'];
+  if (names.httpHost) {
+    host = names.httpHost;
+    hostSource = 'http-host';
+  } else if (names.sni) {
+    host = names.sni;
+    hostSource = 'sni';
+  } else if (names.dns) {
+    host = names.dns;
+    hostSource = 'dns';
+  } else if (reverseName) {
+    host = reverseName;
+    hostSource = 'reverse-dns';
+  } else {
+    host = record.flow.server.ip ?? 'unknown';
+    hostSource = 'ip';
+  }
   const { registrableDomain, entry } = describeHost(host, catalog);
-  const ip = record.flow.server.ip;
-  const where = ip && ipInfo ? ipInfo.lookup(ip) : {};
   const transportDetail =
     record.transport === 'tls'
       ? (record.tls?.version ?? 'TLS')
       : record.transport === 'quic'
         ? (record.quic?.version ?? 'QUIC')
         : record.transport === 'plaintext'
-          ? `plaintext ${record.application === 'http' ? 'HTTP' : record.application.toUpperCase()}`
+          ? PLAINTEXT_DETAIL[record.application]
           : 'unknown';
-  return {
+  // One object shape for every destination; optional fields only when known.
+  const destination: Mutable<Destination> = {
     host,
     hostSource,
     registrableDomain,
     organisation: entry?.organisation ?? 'unknown',
     category: entry?.category ?? 'other',
-    ...(entry?.service ? { service: entry.service } : {}),
     transport: record.transport,
     transportDetail,
-    ...where,
   };
+  if (entry?.service) destination.service = entry.service;
+  const ip = record.flow.server.ip;
+  if (ip && ipInfo) {
+    const where = ipInfo.lookup(ip);
+    if (where.country !== undefined) destination.country = where.country;
+    if (where.asn !== undefined) destination.asn = where.asn;
+    if (where.asOrganisation !== undefined) destination.asOrganisation = where.asOrganisation;
+  }
+  return destination;
 }
