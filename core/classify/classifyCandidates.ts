@@ -80,13 +80,15 @@ function keep(best: Map<string, Finding>, finding: Finding): void {
 /** The findings of one candidate value and its decoded variants. */
 function classifyValue(candidate: Candidate, options: ClassifyOptions, budget: VariantBudget): Finding[] {
   const found: Finding[] = [];
+  const place = `${candidate.location}:${candidate.key}`;
   for (const variant of expandValue(candidate.value, candidate.key, budget)) {
-    const where = `${candidate.location}:${candidate.key}${variant.path ? ` → ${variant.path}` : ''}`;
     const known = options.known?.match(variant.value);
+    // Built only for a finding (most variants are none).
+    const where = () => (variant.path ? `${place} → ${variant.path}` : place);
     if (known) {
       found.push({
         dataType: known.dataType,
-        where,
+        where: where(),
         chain: variant.chain,
         form: known.form,
         masked: known.form === 'plain' ? mask(variant.value) : `${known.form}(${mask(variant.value)})`,
@@ -102,7 +104,7 @@ function classifyValue(candidate: Candidate, options: ClassifyOptions, budget: V
     if (!discovered || discovered.confidence < MIN_CONFIDENCE) continue;
     found.push({
       dataType: discovered.dataType,
-      where,
+      where: where(),
       chain: variant.chain,
       masked: mask(variant.value),
       ...(options.digester

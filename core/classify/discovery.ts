@@ -186,9 +186,11 @@ export function discover(variant: Variant, region: string | undefined): Discover
   const value = variant.value.trim();
   if (value.length === 0 || value.length > 512) return undefined;
   const { key: k, context: c } = hintsFor(variant.key, variant.path);
-  const digits = value.replace(/[\s-]/g, '');
+  // Identifiers are short: long text can only be message or calendar text, a name or an address.
+  const short = value.length <= 40;
+  const digits = short ? value.replace(/[\s-]/g, '') : '';
 
-  if (/^\d{14,20}$/.test(digits)) {
+  if (short && /^\d{14,20}$/.test(digits)) {
     const luhn = isLuhnValid(digits);
     if (digits.length === 15) {
       const network = imsiNetwork(digits);
@@ -254,7 +256,7 @@ export function discover(variant: Variant, region: string | undefined): Discover
     };
   }
   const inContact = c.contact || c.smsOrMessage;
-  const phone = phoneFinding(value, region, k.phone || inContact);
+  const phone = short ? phoneFinding(value, region, k.phone || inContact) : undefined;
   if (phone)
     return inContact
       ? { ...phone, dataType: 'contact', evidence: `${phone.evidence}, in a contact/SMS field` }
@@ -262,7 +264,7 @@ export function discover(variant: Variant, region: string | undefined): Discover
   const letters = /\p{L}/u.test(value);
   if (k.carrier && letters && value.length <= 64)
     return { dataType: 'carrier-name', confidence: 0.85, evidence: 'text in a carrier/operator field' };
-  if (CARRIER_NAMES.has(value.toLowerCase()))
+  if (short && CARRIER_NAMES.has(value.toLowerCase()))
     return { dataType: 'carrier-name', confidence: 0.85, evidence: 'operator name from the MCC/MNC list' };
   if (k.serial && /^[A-Za-z0-9]{6,20}$/.test(value) && /\d/.test(value))
     return { dataType: 'serial-number', confidence: 0.8, evidence: 'alphanumeric under a serial-number key' };

@@ -90,15 +90,16 @@ function decompress(bytes: Buffer, budget: VariantBudget): { text: string; kind:
 
 function decodeBytes(value: string): { bytes: Buffer; kind: string } | null {
   if (value.length >= 8 && HEX.test(value)) return { bytes: Buffer.from(value, 'hex'), kind: 'hex' };
-  if (BASE64.test(value) && value.length % 4 === 0)
+  // Cheap checks first: most values are neither.
+  if (value.length % 4 === 0 && BASE64.test(value))
     return { bytes: Buffer.from(value, 'base64'), kind: 'base64' };
-  if (BASE64URL.test(value) && /[-_]/.test(value))
+  if (/[-_]/.test(value) && BASE64URL.test(value))
     return { bytes: Buffer.from(value, 'base64url'), kind: 'base64url' };
   return null;
 }
 
 function safeDecodeUri(value: string): string | null {
-  if (!/%[0-9a-fA-F]{2}/.test(value)) return null;
+  if (!value.includes('%') || !/%[0-9a-fA-F]{2}/.test(value)) return null;
   try {
     return decodeURIComponent(value.replace(/\+/g, ' '));
   } catch {
