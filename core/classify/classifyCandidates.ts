@@ -51,7 +51,7 @@ export function classifyCandidates(
   // Most flows carry no candidate (DNS, TLS, …): nothing to set up for them.
   if (candidates.length === 0) return { findings: [], cut: 0 };
   const budget = new VariantBudget();
-  const best = new Map<string, Finding>();
+  const best = new Best();
   const scope = cacheFor(options);
   for (const candidate of candidates) {
     // A device sends the same values in the same places flow after flow: classify each once.
@@ -59,22 +59,51 @@ export function classifyCandidates(
     const byValue = cacheable ? scope.forPlace(candidate.location, candidate.key) : undefined;
     const cached = byValue?.get(candidate.value);
     if (cached) {
-      for (const finding of cached) keep(best, finding);
+      for (const finding of cached) best.keep(finding);
       continue;
     }
     const cutBefore = budget.cut;
     const found = classifyValue(candidate, options, budget);
-    for (const finding of found) keep(best, finding);
+    for (const finding of found) best.keep(finding);
     // Cached only when nothing was cut (a cut result depends on what came before in the flow).
     if (byValue && budget.cut === cutBefore) scope.remember(byValue, candidate.value, found);
   }
-  return { findings: [...best.values()], cut: budget.cut };
+  return { findings: best.findings(), cut: budget.cut };
 }
 
-function keep(best: Map<string, Finding>, finding: Finding): void {
-  const id = `${finding.dataType}|${finding.where}`;
-  const current = best.get(id);
-  if (!current || rank(finding) > rank(current)) best.set(id, finding);
+/**
+ * The best finding per data type and place. A flow has a handful: a list scanned in place (no key
+ * strings), which turns into a map past LIST_LIMIT so a flow with very many stays linear.
+ */
+const LIST_LIMIT = 32;
+class Best {
+  private list: Finding[] = [];
+  private map: Map<string, Finding> | undefined;
+
+  keep(finding: Finding): void {
+    if (this.map) {
+      const id = `${finding.dataType}|${finding.where}`;
+      const current = this.map.get(id);
+      if (!current || rank(finding) > rank(current)) this.map.set(id, finding);
+      return;
+    }
+    const list = this.list;
+    for (let i = 0; i < list.length; i++) {
+      const current = list[i]!;
+      if (current.dataType === finding.dataType && current.where === finding.where) {
+        if (rank(finding) > rank(current)) list[i] = finding;
+        return;
+      }
+    }
+    list.push(finding);
+    if (list.length > LIST_LIMIT) {
+      this.map = new Map(list.map((f) => [`${f.dataType}|${f.where}`, f]));
+    }
+  }
+
+  findings(): Finding[] {
+    return this.map ? [...this.map.values()] : this.list;
+  }
 }
 
 /** The findings of one candidate value and its decoded variants. */

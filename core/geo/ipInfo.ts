@@ -39,16 +39,19 @@ export class OfflineIpInfo implements IpInfoLookup {
   lookup(ip: string): IpInfo {
     let info = this.cache.get(ip);
     if (info) return info;
-    info = {};
-    if (isIP(ip) && !SPECIAL_V4.test(ip) && !SPECIAL_V6.test(ip)) {
+    const found: { country?: string; asn?: number; asOrganisation?: string } = {};
+    const version = isIP(ip);
+    if (version !== 0 && !(version === 4 ? SPECIAL_V4 : SPECIAL_V6).test(ip)) {
       // The ip-location-db mmdbs store a flat record: { country_code: 'CN' }.
       const country = (this.country?.get(ip) as { country_code?: string } | null | undefined)?.country_code;
+      if (country) found.country = country;
       const as = this.asn?.lookup(ip);
-      info = {
-        ...(country ? { country } : {}),
-        ...(as ? { asn: as.asn, asOrganisation: as.organisation } : {}),
-      };
+      if (as) {
+        found.asn = as.asn;
+        found.asOrganisation = as.organisation;
+      }
     }
+    info = found;
     if (this.cache.size > 50_000) this.cache.clear();
     this.cache.set(ip, info);
     return info;
