@@ -1,7 +1,7 @@
 import { createHash, createHmac, hash } from 'node:crypto';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import type { PersonalDataType } from '../classify/dataTypes.ts';
-import { type SipKey, sipHash24String, sipKey } from './siphash.ts';
+import { type SipKey, sipHash24, sipKey } from './siphash.ts';
 
 /**
  * Known values: identifiers and canaries the lab registered, kept only as keyed digests
@@ -198,7 +198,7 @@ export function registrationFingerprints(key: Buffer, values: readonly Registere
   const sip = prefilterKeys(key);
   const fingerprints = new Set<number>();
   for (const { kind, body } of registrationTexts(key, values))
-    fingerprints.add(sipHash24String(sip[kind], body) & FINGERPRINT_MASK);
+    fingerprints.add(sipHash24(sip[kind], body) & FINGERPRINT_MASK);
   return [...fingerprints].sort((a, b) => a - b);
 }
 
@@ -277,10 +277,7 @@ export class KnownValueIndex {
 
   /** The prefilter first (about 0.2 µs), then the keyed digest of `kind:body` (an HMAC). */
   private tryText(kind: TextKind, body: string): KnownValueMatch | undefined {
-    if (
-      this.fingerprints &&
-      !this.fingerprints.has(sipHash24String(this.sip![kind], body) & FINGERPRINT_MASK)
-    ) {
+    if (this.fingerprints && !this.fingerprints.has(sipHash24(this.sip![kind], body) & FINGERPRINT_MASK)) {
       this.stats.prefiltered++;
       return undefined;
     }
