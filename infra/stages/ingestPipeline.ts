@@ -1,17 +1,13 @@
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Duration } from 'aws-cdk-lib';
 import type { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { Stream, StreamEncryption, StreamMode } from 'aws-cdk-lib/aws-kinesis';
-import { Architecture, Runtime, StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { KinesisEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-
-const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { leakwatchFunction } from './leakwatchFunction.ts';
 
 export interface IngestPipelineProps {
   readonly table: TableV2;
@@ -59,16 +55,12 @@ export class IngestPipeline extends Construct {
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
-    this.function = new NodejsFunction(this, 'IngestFunction', {
-      entry: join(projectRoot, 'lambdas', 'ingest', 'handler.ts'),
-      projectRoot,
-      depsLockFilePath: join(projectRoot, 'package-lock.json'),
-      runtime: Runtime.NODEJS_22_X,
-      architecture: Architecture.ARM_64,
+    this.function = leakwatchFunction(this, 'IngestFunction', {
+      handler: 'ingest',
       memorySize: 512,
       timeout: Duration.seconds(60),
       description: 'leakwatch: classify flow records, aggregate per build, raise and resolve alerts (outbox)',
-      logGroup: new LogGroup(this, 'IngestLogs', { retention: RetentionDays.ONE_MONTH }),
+      logGroupId: 'IngestLogs',
       environment: {
         TABLE_NAME: props.table.tableName,
         BASELINE_BUILDS: String(props.baselineBuilds ?? 1),
@@ -76,30 +68,13 @@ export class IngestPipeline extends Construct {
         DIGEST_KEY_SECRET_ARN: props.digestKey.secretArn,
         LEAKWATCH_COUNTRY_MMDB: '/var/task/data/country.mmdb',
         LEAKWATCH_ASN_TABLE: '/var/task/data/asn-table.bin',
-        NODE_OPTIONS: '--enable-source-maps',
       },
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node22',
-        minify: true,
-        sourceMap: true,
-        // Bundle the SDK too, so the function runs the versions the tests ran.
-        externalModules: [],
-        mainFields: ['module', 'main'],
-        // CommonJS dependencies inside an ESM bundle need `require`.
-        banner:
-          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-        // The offline IP databases travel with the function (country mmdb; ASN table from npm run build:data).
-        commandHooks: {
-          beforeBundling: () => [],
-          beforeInstall: () => [],
-          afterBundling: (inputDir: string, outputDir: string) => [
-            `mkdir -p "${outputDir}/data"`,
-            `cp "${inputDir}/node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb" "${outputDir}/data/country.mmdb"`,
-            `cp "${inputDir}/data/asn-table.bin" "${outputDir}/data/asn-table.bin"`,
-          ],
-        },
-      },
+      // The offline IP databases travel with the function (country mmdb; ASN table from npm run build:data).
+      afterBundling: (inputDir, outputDir) => [
+        `mkdir -p "${outputDir}/data"`,
+        `cp "${inputDir}/node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb" "${outputDir}/data/country.mmdb"`,
+        `cp "${inputDir}/data/asn-table.bin" "${outputDir}/data/asn-table.bin"`,
+      ],
     });
     this.function.addEventSource(
       new KinesisEventSource(this.stream, {

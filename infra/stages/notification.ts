@@ -1,19 +1,15 @@
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Duration } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITable, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
-import { Architecture, FilterCriteria, FilterRule, Runtime, StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-
-const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { leakwatchFunction } from './leakwatchFunction.ts';
 
 export interface NotificationProps {
   readonly table: TableV2;
@@ -44,31 +40,16 @@ export class Notification extends Construct {
     if (props.slackWebhookSecretName) {
       this.slackSecret = Secret.fromSecretNameV2(this, 'SlackWebhook', props.slackWebhookSecretName);
     }
-    this.function = new NodejsFunction(this, 'NotifyFunction', {
-      entry: join(projectRoot, 'lambdas', 'notify', 'handler.ts'),
-      projectRoot,
-      depsLockFilePath: join(projectRoot, 'package-lock.json'),
-      runtime: Runtime.NODEJS_22_X,
-      architecture: Architecture.ARM_64,
+    this.function = leakwatchFunction(this, 'NotifyFunction', {
+      handler: 'notify',
       memorySize: 256,
       timeout: Duration.seconds(30),
       description: 'leakwatch: deliver alert notifications from the outbox (SNS, Slack)',
-      logGroup: new LogGroup(this, 'NotifyLogs', { retention: RetentionDays.ONE_MONTH }),
+      logGroupId: 'NotifyLogs',
       environment: {
         TABLE_NAME: props.table.tableName,
         ALERT_TOPIC_ARN: props.alertTopic.topicArn,
         ...(props.slackWebhookSecretName ? { SLACK_WEBHOOK_SECRET_ID: props.slackWebhookSecretName } : {}),
-        NODE_OPTIONS: '--enable-source-maps',
-      },
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node22',
-        minify: true,
-        sourceMap: true,
-        externalModules: [],
-        mainFields: ['module', 'main'],
-        banner:
-          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
       },
     });
     this.function.addEventSource(
