@@ -1,9 +1,9 @@
-import { resolve } from 'node:path';
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type StoredAlert, VERIFICATION_STATES, type VerificationState } from '../core/alerts/alert.ts';
+import { documentClient } from '../core/store/documentClient.ts';
 import { LeakwatchStore } from '../core/store/leakwatchStore.ts';
+import { dataDirOf, StackOutputsError, stackOutputs } from './stackOutputs.ts';
 
 export interface AlertsIo {
   readonly stdout: { write(text: string): unknown };
@@ -23,22 +23,23 @@ async function openStore(
 ): Promise<{ store: LeakwatchStore; close(): Promise<void> }> {
   if (options.stack) {
     const region = options.awsRegion ? { region: String(options.awsRegion) } : {};
-    const { Stacks: stacks } = await new CloudFormationClient(region).send(
-      new DescribeStacksCommand({ StackName: String(options.stack) }),
-    );
-    const table = stacks?.[0]?.Outputs?.find((o) => o.OutputKey === 'HistoryTableName')?.OutputValue;
-    if (!table)
-      throw new AlertsUsageError(
-        `stack ${options.stack} has no HistoryTableName output: is it a leakwatch stack?`,
-      );
-    const documents = DynamoDBDocumentClient.from(new DynamoDBClient(region), {
-      marshallOptions: { removeUndefinedValues: true },
-    });
+    let table: string;
+    try {
+      ({ HistoryTableName: table } = await stackOutputs(
+        new CloudFormationClient(region),
+        String(options.stack),
+        ['HistoryTableName'],
+      ));
+    } catch (error) {
+      if (error instanceof StackOutputsError) throw new AlertsUsageError(error.message, { cause: error });
+      throw error;
+    }
+    const documents = documentClient(new DynamoDBClient(region));
     return { store: new LeakwatchStore(documents, table), close: async () => undefined };
   }
   // Local mode's store: dynalite on the data directory (only started when asked for).
   const { startEmulators, ensureTable, LOCAL_NAMES } = await import('../local/emulators.ts');
-  const dataDir = resolve(String(options.dataDir ?? process.env.LEAKWATCH_DATA_DIR ?? '.leakwatch'));
+  const dataDir = dataDirOf(options.dataDir as string | undefined);
   const emulators = await startEmulators(dataDir);
   await ensureTable(emulators.dynamo, LOCAL_NAMES.table);
   return {

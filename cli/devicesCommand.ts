@@ -1,13 +1,14 @@
-import { resolve } from 'node:path';
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { PersonalDataType } from '../core/classify/dataTypes.ts';
 import { loadDigestKeyFromSecret } from '../core/registry/digestKeySecret.ts';
 import { DynamoRegistry } from '../core/registry/dynamoRegistry.ts';
 import type { RegisteredValue } from '../core/registry/knownValues.ts';
 import { readRegistry, registerValues } from '../core/registry/registryFile.ts';
+import { documentClient } from '../core/store/documentClient.ts';
+import { dataDirOf, stackOutputs } from './stackOutputs.ts';
 
 /** Flags of `leakwatch devices register`, each naming the data type it registers (repeatable). */
 export const REGISTER_FLAGS: ReadonlyArray<
@@ -36,9 +37,6 @@ export interface DevicesIo {
   readonly stdout: NodeJS.WritableStream;
   readonly stderr: NodeJS.WritableStream;
 }
-
-const dataDirOf = (option: string | undefined) =>
-  resolve(option ?? process.env.LEAKWATCH_DATA_DIR ?? '.leakwatch');
 
 /** `leakwatch devices register`: adds a device's identifiers and canaries to the registry (digests only). */
 export async function devicesRegister(options: Record<string, unknown>, io: DevicesIo): Promise<number> {
@@ -133,16 +131,8 @@ export async function registerOnStack(
   const config = region ? { region } : {};
   const cloudFormation = clients?.cloudFormation ?? new CloudFormationClient(config);
   const secrets = clients?.secrets ?? new SecretsManagerClient(config);
-  const documents = clients?.documents ?? DynamoDBDocumentClient.from(new DynamoDBClient(config));
-  const { Stacks: stacks } = await cloudFormation.send(new DescribeStacksCommand({ StackName: stackName }));
-  const outputs = Object.fromEntries((stacks?.[0]?.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]));
-  const table = outputs.HistoryTableName;
-  const secretArn = outputs.DigestKeySecretArn;
-  if (!table || !secretArn) {
-    throw new Error(
-      `stack ${stackName} has no HistoryTableName/DigestKeySecretArn outputs: is it a leakwatch stack, deployed with this version?`,
-    );
-  }
-  const key = await loadDigestKeyFromSecret(secrets, secretArn);
-  return new DynamoRegistry(documents, table, key).register(deviceId, values, new Date());
+  const documents = clients?.documents ?? documentClient(new DynamoDBClient(config));
+  const outputs = await stackOutputs(cloudFormation, stackName, ['HistoryTableName', 'DigestKeySecretArn']);
+  const key = await loadDigestKeyFromSecret(secrets, outputs.DigestKeySecretArn);
+  return new DynamoRegistry(documents, outputs.HistoryTableName, key).register(deviceId, values, new Date());
 }

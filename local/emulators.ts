@@ -9,10 +9,11 @@ import {
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
 import { CreateStreamCommand, DescribeStreamSummaryCommand, KinesisClient } from '@aws-sdk/client-kinesis';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import dynalite from 'dynalite';
 import kinesalite from 'kinesalite';
+import { documentClient } from '../core/store/documentClient.ts';
 import { TABLE_DESIGN } from '../core/store/tableDesign.ts';
 import { DynamoTransactionShim } from './dynamoTransactionShim.ts';
 
@@ -76,7 +77,7 @@ export async function startEmulators(dataDir: string | null): Promise<LocalEmula
   const dynamoEndpoint = `http://127.0.0.1:${shimPort}`;
   const kinesis = new KinesisClient(clientConfig(kinesisEndpoint));
   const dynamo = new DynamoDBClient(clientConfig(dynamoEndpoint));
-  const documents = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
+  const documents = documentClient(dynamo);
   return {
     kinesis,
     dynamo,

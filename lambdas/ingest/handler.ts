@@ -1,7 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { loadCatalog } from '../../core/catalog/bundledCatalog.ts';
 import { requireEnv } from '../../core/config.ts';
 import { loadOfflineIpInfo } from '../../core/geo/ipInfo.ts';
@@ -10,25 +9,24 @@ import { SqsDeadLetterSink } from '../../core/ingest/deadLetter.ts';
 import { loadDigestKeyFromSecret } from '../../core/registry/digestKeySecret.ts';
 import { DynamoRegistry, RegistryCache } from '../../core/registry/dynamoRegistry.ts';
 import { ValueDigester } from '../../core/registry/knownValues.ts';
+import { documentClient } from '../../core/store/documentClient.ts';
 import { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
 import { createIngestHandler } from './createIngestHandler.ts';
 
 // Clients are made once per execution environment, outside the handler.
-const documentClient = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
-  marshallOptions: { removeUndefinedValues: true },
-});
+const documents = documentClient(new DynamoDBClient({}));
 
 // The digest key is read once per execution environment, before the first event.
 const digestKey = await loadDigestKeyFromSecret(
   new SecretsManagerClient({}),
   requireEnv('DIGEST_KEY_SECRET_ARN'),
 );
-const registry = new RegistryCache(new DynamoRegistry(documentClient, requireEnv('TABLE_NAME'), digestKey));
+const registry = new RegistryCache(new DynamoRegistry(documents, requireEnv('TABLE_NAME'), digestKey));
 
 export const handler = createIngestHandler({
   digester: new ValueDigester(digestKey),
   knownValues: (deviceId) => registry.get(deviceId),
-  store: new LeakwatchStore(documentClient, requireEnv('TABLE_NAME')),
+  store: new LeakwatchStore(documents, requireEnv('TABLE_NAME')),
   baselineBuilds: Number(process.env.BASELINE_BUILDS ?? '1'),
   deadLetters: new SqsDeadLetterSink(new SQSClient({}), requireEnv('DEAD_LETTER_QUEUE_URL')),
   // A deployment's own catalog file, bundled with the function, extends the shipped one.

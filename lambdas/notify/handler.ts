@@ -1,15 +1,13 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { requireEnv } from '../../core/config.ts';
 import { type NotificationChannel, SlackWebhookChannel, SnsChannel } from '../../core/notify/channels.ts';
+import { documentClient } from '../../core/store/documentClient.ts';
 import { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
 import { createNotifyHandler } from './createNotifyHandler.ts';
 
-const documentClient = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
-  marshallOptions: { removeUndefinedValues: true },
-});
+const documents = documentClient(new DynamoDBClient({}));
 const secrets = new SecretsManagerClient({});
 let slackUrl: Promise<string | undefined> | undefined;
 
@@ -32,6 +30,6 @@ if (slackSecretId) {
 }
 
 export const handler = createNotifyHandler({
-  store: new LeakwatchStore(documentClient, requireEnv('TABLE_NAME')),
+  store: new LeakwatchStore(documents, requireEnv('TABLE_NAME')),
   channels,
 });
