@@ -153,12 +153,14 @@ export interface Condition {
   readonly alert: Alert;
 }
 
-/** The conditions a flow shows, one per rule × subject × data type. */
+/**
+ * The conditions a flow shows, one per rule × subject × data type. Their alerts name no baseline
+ * builds yet: the caller adds them when it compares with the baseline.
+ */
 export function conditionsOf(
   record: FlowRecord,
   destination: Destination,
   observations: readonly FlowObservation[],
-  baselineBuilds: readonly string[],
   now: Date,
 ): Condition[] {
   const conditions: Condition[] = [];
@@ -180,7 +182,7 @@ export function conditionsOf(
         line: record.firmware.line,
         build: record.firmware.build,
         builtAt: record.firmware.builtAt,
-        baselineBuilds: [...baselineBuilds],
+        baselineBuilds: [],
         deviceId: record.device.id,
         sessionId: record.session.id,
         host: destination.host,

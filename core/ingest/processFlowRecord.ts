@@ -132,11 +132,13 @@ export async function processFlowRecord(record: FlowRecord, deps: IngestDependen
   if (byType.size === 0) return { counted, findings, alertsRaised: 0, decodingsCut: cut };
   // Rules run on redeliveries too: every write below is idempotent, and a crash after the flow was
   // counted must not lose its alert.
-  const conditions = conditionsOf(record, destination, flowObservations, [], now);
+  const conditions = conditionsOf(record, destination, flowObservations, now);
+  // The alerts these conditions may already have, read together (keys differ per condition).
+  const existingAlerts = await Promise.all(conditions.map(({ alert }) => deps.store.getAlert(line, alert)));
   let baseline: BuildFacts[] | undefined;
   let alertsRaised = 0;
-  for (const { rule, subject, alert } of conditions) {
-    const existing = await deps.store.getAlert(line, alert);
+  for (const [i, { rule, subject, alert }] of conditions.entries()) {
+    const existing = existingAlerts[i];
     if (existing) {
       if (
         existing.state === 'resolved' &&

@@ -56,7 +56,7 @@ const build = (name: string, observations: ObservationFacts[], denied: string[] 
 
 async function conditions(d: Destination, extra: Partial<FlowObservation> = {}) {
   const [record] = await probeScenario('build-2');
-  return conditionsOf(record!, d, [observe(d, extra)], [], new Date('2026-01-01T00:00:00Z'));
+  return conditionsOf(record!, d, [observe(d, extra)], new Date('2026-01-01T00:00:00Z'));
 }
 
 describe('alert rules', () => {
