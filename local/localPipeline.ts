@@ -24,7 +24,7 @@ import { SessionSink } from '../probe/sinks/sessionSink.ts';
 import type { LabContext } from '../schema/flowRecord.ts';
 import { ensureStream, ensureTable, LOCAL_NAMES, type LocalEmulators, startEmulators } from './emulators.ts';
 import { KinesisEventSourcePoller, type PollerStats } from './kinesisEventSourcePoller.ts';
-import { ConsoleOutboxChannel, drainOutbox, type OutboxDrainStats } from './localAlertPublisher.ts';
+import { ConsoleOutboxChannel, drainOutbox, type OutboxDrainStats } from './localNotifier.ts';
 import { LocalDeadLetterFile } from './localDeadLetterSink.ts';
 
 export interface CaptureJob {
