@@ -24,8 +24,8 @@ import { SessionSink } from '../probe/sinks/sessionSink.ts';
 import type { LabContext } from '../schema/flowRecord.ts';
 import { ensureStream, ensureTable, LOCAL_NAMES, type LocalEmulators, startEmulators } from './emulators.ts';
 import { KinesisEventSourcePoller, type PollerStats } from './kinesisEventSourcePoller.ts';
-import { ConsoleOutboxChannel, drainOutbox, type OutboxDrainStats } from './localNotifier.ts';
 import { LocalDeadLetterFile } from './localDeadLetterSink.ts';
+import { ConsoleOutboxChannel, drainOutbox, type OutboxDrainStats } from './localNotifier.ts';
 
 export interface CaptureJob {
   readonly path: string;

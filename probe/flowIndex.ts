@@ -72,27 +72,25 @@ export class FlowIndex<F extends IndexedFlow> {
     return undefined;
   }
 
-  insert(flow: F): void {
-    const hash = FlowIndex.hashOf(
+  private static hashOfFlow(flow: IndexedFlow): number {
+    return FlowIndex.hashOf(
       flow.protocolNumber,
       flow.clientAddress,
       flow.clientPort,
       flow.serverAddress,
       flow.serverPort,
     );
+  }
+
+  insert(flow: F): void {
+    const hash = FlowIndex.hashOfFlow(flow);
     const bucket = this.buckets.get(hash);
     if (bucket) bucket.push(flow);
     else this.buckets.set(hash, [flow]);
   }
 
   delete(flow: F): void {
-    const hash = FlowIndex.hashOf(
-      flow.protocolNumber,
-      flow.clientAddress,
-      flow.clientPort,
-      flow.serverAddress,
-      flow.serverPort,
-    );
+    const hash = FlowIndex.hashOfFlow(flow);
     const bucket = this.buckets.get(hash);
     if (!bucket) return;
     const i = bucket.indexOf(flow);
