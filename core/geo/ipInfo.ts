@@ -1,10 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { isIP } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Reader, type Response } from 'maxmind';
-import { AsnTable } from './asnTable.ts';
+import { IpTable, ipv4ToNumber, ipv6Top64 } from './ipTable.ts';
 
 /** Where an address is registered and who runs its network, from offline databases. */
 export interface IpInfo {
@@ -18,40 +15,56 @@ export interface IpInfoLookup {
   lookup(ip: string): IpInfo;
 }
 
-/** Private, loopback, link-local, CGNAT and documentation ranges say nothing about a destination. */
-const SPECIAL_V4 =
-  /^(10\.|127\.|169\.254\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.|0\.|255\.|192\.0\.2\.|198\.51\.100\.|203\.0\.113\.)/;
+/**
+ * Private, loopback, link-local, CGNAT, documentation, "this network" and broadcast IPv4 ranges
+ * ([start, end] as numbers): they say nothing about a destination.
+ */
+const SPECIAL_V4: readonly (readonly [number, number])[] = [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.2.0', 24],
+  ['192.168.0.0', 16],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['255.0.0.0', 8],
+].map(([base, bits]) => {
+  const start = ipv4ToNumber(base as string);
+  return [start, start + 2 ** (32 - (bits as number)) - 1] as const;
+});
 const SPECIAL_V6 = /^(::1?$|fe[89ab][0-9a-f]:|f[cd][0-9a-f]{2}:|2001:db8:)/i;
 
+function specialV4(n: number): boolean {
+  for (const [start, end] of SPECIAL_V4) if (n >= start && n <= end) return true;
+  return false;
+}
+
+const NOTHING: IpInfo = Object.freeze({});
+
 /**
- * Country from the geo-whois-asn-country mmdb (@ip-location-db, CC0; registration country per the
- * RIRs' delegation data, NRO, CC BY 4.0) read with `maxmind`; AS number and organisation from the
- * table built from @ip-location-db/asn (DB-IP and RouteViews, CC BY 4.0). Results are cached per address.
+ * Country and AS from the IP table (data/ip-table.bin, built at install from @ip-location-db:
+ * geo-whois-asn-country, CC0, on the RIRs' delegation data, NRO, CC BY 4.0; and asn, DB-IP and
+ * RouteViews, CC BY 4.0). Results are cached per address.
  */
 export class OfflineIpInfo implements IpInfoLookup {
   private readonly cache = new Map<string, IpInfo>();
 
-  constructor(
-    private readonly country: Reader<Response> | undefined,
-    private readonly asn: AsnTable | undefined,
-  ) {}
+  constructor(private readonly table: IpTable | undefined) {}
 
   lookup(ip: string): IpInfo {
     let info = this.cache.get(ip);
     if (info) return info;
-    const found: { country?: string; asn?: number; asOrganisation?: string } = {};
-    const version = isIP(ip);
-    if (version !== 0 && !(version === 4 ? SPECIAL_V4 : SPECIAL_V6).test(ip)) {
-      // The ip-location-db mmdbs store a flat record: { country_code: 'CN' }.
-      const country = (this.country?.get(ip) as { country_code?: string } | null | undefined)?.country_code;
-      if (country) found.country = country;
-      const as = this.asn?.lookup(ip);
-      if (as) {
-        found.asn = as.asn;
-        found.asOrganisation = as.organisation;
-      }
+    info = NOTHING;
+    const v4 = ipv4ToNumber(ip);
+    if (v4 >= 0) {
+      if (this.table && !specialV4(v4)) info = this.table.lookupV4(v4);
+    } else if (this.table && !SPECIAL_V6.test(ip)) {
+      const v6 = ipv6Top64(ip);
+      if (v6) info = this.table.lookupV6(v6[0], v6[1]);
     }
-    info = found;
     if (this.cache.size > 50_000) this.cache.clear();
     this.cache.set(ip, info);
     return info;
@@ -59,42 +72,22 @@ export class OfflineIpInfo implements IpInfoLookup {
 }
 
 export interface IpInfoPaths {
-  /** @default $LEAKWATCH_COUNTRY_MMDB, else the installed @ip-location-db/geo-whois-asn-country-mmdb */
-  readonly countryMmdb?: string;
-  /** @default $LEAKWATCH_ASN_TABLE, else data/asn-table.bin (npm run build:data) */
-  readonly asnTable?: string;
+  /** @default $LEAKWATCH_IP_TABLE, else data/ip-table.bin (npm run build:data) */
+  readonly ipTable?: string;
 }
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-function defaultCountryMmdb(): string | undefined {
-  try {
-    const require = createRequire(import.meta.url);
-    return join(
-      dirname(require.resolve('@ip-location-db/geo-whois-asn-country-mmdb/package.json')),
-      'geo-whois-asn-country.mmdb',
-    );
-  } catch {
-    return undefined;
-  }
-}
-
 /**
- * Opens the offline databases; a database that is not there is left out (lookups then have no
- * country or no AS) and reported through `warn`.
+ * Opens the IP table; without it lookups have no country and no AS, which is reported through
+ * `warn`.
  */
 export function loadOfflineIpInfo(
   paths: IpInfoPaths = {},
   warn: (message: string) => void = () => undefined,
 ): OfflineIpInfo {
-  const countryPath = paths.countryMmdb ?? process.env.LEAKWATCH_COUNTRY_MMDB ?? defaultCountryMmdb();
-  const asnPath =
-    paths.asnTable ?? process.env.LEAKWATCH_ASN_TABLE ?? join(projectRoot, 'data', 'asn-table.bin');
-  let country: Reader<Response> | undefined;
-  let asn: AsnTable | undefined;
-  if (countryPath && existsSync(countryPath)) country = new Reader(readFileSync(countryPath));
-  else warn(`no country database at ${countryPath ?? '(none found)'}: destinations get no country`);
-  if (existsSync(asnPath)) asn = new AsnTable(readFileSync(asnPath), asnPath);
-  else warn(`no ASN table at ${asnPath} (npm run build:data): destinations get no network owner`);
-  return new OfflineIpInfo(country, asn);
+  const path = paths.ipTable ?? process.env.LEAKWATCH_IP_TABLE ?? join(projectRoot, 'data', 'ip-table.bin');
+  if (existsSync(path)) return new OfflineIpInfo(new IpTable(readFileSync(path), path));
+  warn(`no IP table at ${path} (npm run build:data): destinations get no country and no network owner`);
+  return new OfflineIpInfo(undefined);
 }

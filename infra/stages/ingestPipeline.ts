@@ -66,14 +66,12 @@ export class IngestPipeline extends Construct {
         BASELINE_BUILDS: String(props.baselineBuilds ?? 1),
         DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queueUrl,
         DIGEST_KEY_SECRET_ARN: props.digestKey.secretArn,
-        LEAKWATCH_COUNTRY_MMDB: '/var/task/data/country.mmdb',
-        LEAKWATCH_ASN_TABLE: '/var/task/data/asn-table.bin',
+        LEAKWATCH_IP_TABLE: '/var/task/data/ip-table.bin',
       },
-      // The offline IP databases travel with the function (country mmdb; ASN table from npm run build:data).
+      // The offline IP table (country and AS, built by npm run build:data) travels with the function.
       afterBundling: (inputDir, outputDir) => [
         `mkdir -p "${outputDir}/data"`,
-        `cp "${inputDir}/node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb" "${outputDir}/data/country.mmdb"`,
-        `cp "${inputDir}/data/asn-table.bin" "${outputDir}/data/asn-table.bin"`,
+        `cp "${inputDir}/data/ip-table.bin" "${outputDir}/data/ip-table.bin"`,
       ],
     });
     this.function.addEventSource(

@@ -31,8 +31,7 @@ export const handler = createIngestHandler({
   deadLetters: new SqsDeadLetterSink(new SQSClient({}), requireEnv('DEAD_LETTER_QUEUE_URL')),
   // A deployment's own catalog file, bundled with the function, extends the shipped one.
   catalog: loadCatalog(process.env.LEAKWATCH_CATALOG),
-  // The stack copies both databases into the bundle and points LEAKWATCH_COUNTRY_MMDB and
-  // LEAKWATCH_ASN_TABLE at them.
+  // The stack copies the IP table into the bundle and points LEAKWATCH_IP_TABLE at it.
   // PTR names only for flows with no name of their own (300 ms limit, cached per address).
   reverseLookup: cachedReverseLookup(),
   ipInfo: loadOfflineIpInfo({}, (message) => console.warn(JSON.stringify({ level: 'WARN', message }))),

@@ -27,8 +27,7 @@ describe('LeakwatchStack', () => {
           TABLE_NAME: Match.anyValue(),
           BASELINE_BUILDS: '1',
           DEAD_LETTER_QUEUE_URL: Match.anyValue(),
-          LEAKWATCH_COUNTRY_MMDB: '/var/task/data/country.mmdb',
-          LEAKWATCH_ASN_TABLE: '/var/task/data/asn-table.bin',
+          LEAKWATCH_IP_TABLE: '/var/task/data/ip-table.bin',
         }),
       },
     });
