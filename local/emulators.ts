@@ -96,27 +96,45 @@ export async function startEmulators(dataDir: string | null): Promise<LocalEmula
 
 /** Creates the table with the stack's key design, unless a previous run did. */
 export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<'created' | 'existed'> {
+  const indexes = Object.values(TABLE_DESIGN.indexes);
   try {
-    await client.send(new DescribeTableCommand({ TableName: tableName }));
+    const { Table: table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    const present = new Set((table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName));
+    const missing = indexes.filter((i) => !present.has(i.indexName)).map((i) => i.indexName);
+    if (missing.length > 0)
+      throw new LocalTableError(
+        `the local table ${tableName} was made by an older leakwatch and lacks the index(es) ${missing.join(', ')}: remove the data directory's dynamodb folder and run npm start again (it rebuilds the history from the captures)`,
+      );
     return 'existed';
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) throw error;
   }
+  const attributes = new Set<string>([TABLE_DESIGN.partitionKey, TABLE_DESIGN.sortKey]);
+  for (const index of indexes) attributes.add(index.partitionKey).add(index.sortKey);
   await client.send(
     new CreateTableCommand({
       TableName: tableName,
       BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: TABLE_DESIGN.partitionKey, AttributeType: 'S' },
-        { AttributeName: TABLE_DESIGN.sortKey, AttributeType: 'S' },
-      ],
+      AttributeDefinitions: [...attributes].map((name) => ({ AttributeName: name, AttributeType: 'S' })),
       KeySchema: [
         { AttributeName: TABLE_DESIGN.partitionKey, KeyType: 'HASH' },
         { AttributeName: TABLE_DESIGN.sortKey, KeyType: 'RANGE' },
       ],
+      GlobalSecondaryIndexes: indexes.map((index) => ({
+        IndexName: index.indexName,
+        KeySchema: [
+          { AttributeName: index.partitionKey, KeyType: 'HASH' },
+          { AttributeName: index.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...TABLE_DESIGN.sentProjection] },
+      })),
     }),
   );
   return 'created';
+}
+
+export class LocalTableError extends Error {
+  override name = 'LocalTableError';
 }
 
 /** Creates the stream and waits until it is ACTIVE. */

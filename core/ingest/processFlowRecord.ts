@@ -217,6 +217,7 @@ export async function processSessionEnd(
   await store.putLine(
     line,
     { vendor: record.device.vendor, model: record.device.model, lineName: record.firmware.line },
+    { build: record.firmware.build, deviceId: record.device.id, sessionId: record.session.id },
     now,
   );
   // A session that sent nothing says nothing about what the build does.

@@ -9,6 +9,11 @@ export function lineKey(device: Pick<Device, 'vendor' | 'model'>, firmware: Pick
   return `${part(device.vendor)}|${part(device.model)}|${part(firmware.line)}`;
 }
 
+/** The country of an address no database places (CLDR's code for the unknown region). */
+export const UNKNOWN_COUNTRY = 'ZZ';
+const sentOrganisation = (dataType: string, organisation: string) => `${dataType}|${organisation}`;
+const sentCountry = (dataType: string, country: string) => `${dataType}|${country}`;
+
 export const keys = {
   build: (line: string, firmware: Pick<Firmware, 'build' | 'builtAt'>) => ({
     pk: `LINE#${line}`,
@@ -42,6 +47,24 @@ export const keys = {
     pk: `SESSION#${part(deviceId)}#${part(sessionId)}`,
     sk: `RUN#${part(run)}`,
   }),
+  /** One device's sessions, ordered by build date then build (its timeline). */
+  deviceRuns: (deviceId: string) => `DEVICE#${part(deviceId)}`,
+  deviceRun: (deviceId: string, firmware: Pick<Firmware, 'build' | 'builtAt'>, sessionId: string) => ({
+    pk: `DEVICE#${part(deviceId)}`,
+    sk: `RUN#${firmware.builtAt}#${part(firmware.build)}#${part(sessionId)}`,
+  }),
+  /** Index keys of a personal-data observation (tableDesign: sentByOrganisation, sentByCountry). */
+  sent: (
+    line: string,
+    firmware: Pick<Firmware, 'build' | 'builtAt'>,
+    o: { host: string; transport: string; dataType: string; organisation: string; country?: string },
+  ) => ({
+    sentOrg: sentOrganisation(o.dataType, o.organisation),
+    sentCountry: sentCountry(o.dataType, o.country ?? UNKNOWN_COUNTRY),
+    sentKey: `${line}#${firmware.builtAt}#${part(firmware.build)}#${part(o.host)}#${o.transport}`,
+  }),
+  sentOrganisation,
+  sentCountry,
   /** Every firmware line seen (one item per line, written when a session ends). */
   lines: 'LINES',
   line: (line: string) => ({ pk: 'LINES', sk: line }),

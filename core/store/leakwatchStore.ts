@@ -159,6 +159,35 @@ export class LeakwatchStore {
         },
       },
     ];
+    const personal = c.observations.filter((o) => o.dataType !== '-');
+    items.push({
+      Update: {
+        TableName: this.tableName,
+        Key: keys.deviceRun(c.deviceId, c, c.sessionId),
+        ...buildUpdate({
+          set: {
+            type: 'device-run',
+            deviceId: c.deviceId,
+            sessionId: c.sessionId,
+            line: c.line,
+            vendor: c.vendor,
+            model: c.model,
+            lineName: c.lineName,
+            build: c.build,
+            builtAt: c.builtAt,
+            lastSeen: c.endedAt,
+          },
+          setOnce: { firstSeen: c.startedAt },
+          add: {
+            flows: 1,
+            dataTypes: new Set(personal.map((o) => o.dataType)),
+            plaintextDataTypes: new Set(
+              personal.filter((o) => o.transport === 'plaintext').map((o) => o.dataType),
+            ),
+          },
+        }),
+      },
+    });
     if (c.run) {
       items.push({
         Update: {
@@ -188,6 +217,14 @@ export class LeakwatchStore {
               asOrganisation: o.asOrganisation,
               transportDetail: o.transportDetail,
               lastSeen: c.endedAt,
+              // Who and which build, for the sent-by indexes (and readers of a single item).
+              line: c.line,
+              vendor: c.vendor,
+              model: c.model,
+              lineName: c.lineName,
+              build: c.build,
+              builtAt: c.builtAt,
+              ...(o.dataType === '-' ? {} : keys.sent(c.line, c, o)),
             },
             setOnce: { firstSeen: c.startedAt, sample: o.masked },
             add: {
@@ -299,13 +336,25 @@ export class LeakwatchStore {
     return Number(result.Item?.flows ?? 0);
   }
 
-  async putLine(line: string, fields: { vendor: string; model: string; lineName: string }, at: Date) {
+  /** A session of the line ended: the line is listed, with its builds, devices and sessions. */
+  async putLine(
+    line: string,
+    fields: { vendor: string; model: string; lineName: string },
+    session: { build: string; deviceId: string; sessionId: string },
+    at: Date,
+  ) {
     await this.client.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: keys.line(line),
         ...buildUpdate({
           set: { type: 'line', ...fields, lastSessionEnded: at.toISOString() },
+          setOnce: { firstSessionEnded: at.toISOString() },
+          add: {
+            builds: new Set([session.build]),
+            devices: new Set([session.deviceId]),
+            sessions: new Set([session.sessionId]),
+          },
         }),
       }),
     );

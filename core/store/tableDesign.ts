@@ -11,7 +11,14 @@
  * | alert id      | `ALERTID#<alert id>`            | `ALERTID` (line and sort key of the alert)           |
  * | notification  | `OUTBOX`                        | `NOTE#<alert id>#<event>#<build>` (the outbox)       |
  * | session run   | `SESSION#<device>#<session>`    | `RUN#<probe run>` (flows counted of that run)        |
- * | line          | `LINES`                         | `<line key>` (vendor, model, line name)              |
+ * | line          | `LINES`                         | `<line key>` (vendor, model, line name, counts)      |
+ * | device run    | `DEVICE#<device>`               | `RUN#<builtAt>#<build>#<session>` (a timeline)       |
+ *
+ * Two sparse indexes answer "which builds ever sent data type X to organisation / country Y"
+ * without a Scan: observation items of personal data carry `sentOrg` (`<data type>|<organisation>`),
+ * `sentCountry` (`<data type>|<country>`, `ZZ` when unknown) and `sentKey` (`<line key>#<builtAt>#<build>#<host>#<transport>`),
+ * projected with the attributes that never change after the item is created, so a flow's count
+ * update does not rewrite the index.
  *
  * The table's stream (new images) feeds the notify function, filtered to notification items.
  */
@@ -19,6 +26,25 @@ export const TABLE_DESIGN = {
   partitionKey: 'pk',
   sortKey: 'sk',
   timeToLiveAttribute: 'expiresAt',
+  indexes: {
+    sentByOrganisation: { indexName: 'sentByOrganisation', partitionKey: 'sentOrg', sortKey: 'sentKey' },
+    sentByCountry: { indexName: 'sentByCountry', partitionKey: 'sentCountry', sortKey: 'sentKey' },
+  },
+  /** Attributes the two indexes carry besides the keys (none of them changes once written). */
+  sentProjection: [
+    'line',
+    'vendor',
+    'model',
+    'lineName',
+    'build',
+    'builtAt',
+    'registrableDomain',
+    'host',
+    'transport',
+    'dataType',
+    'organisation',
+    'country',
+  ],
 } as const;
 
 /**

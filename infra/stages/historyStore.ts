@@ -1,5 +1,12 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, Billing, StreamViewType, TableEncryptionV2, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import {
+  AttributeType,
+  Billing,
+  ProjectionType,
+  StreamViewType,
+  TableEncryptionV2,
+  TableV2,
+} from 'aws-cdk-lib/aws-dynamodb';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { TABLE_DESIGN } from '../../core/store/tableDesign.ts';
@@ -24,6 +31,14 @@ export class HistoryStore extends Construct {
       timeToLiveAttribute: TABLE_DESIGN.timeToLiveAttribute,
       // New images feed the notify function (the outbox's notification items).
       dynamoStream: StreamViewType.NEW_IMAGE,
+      // "Which builds ever sent data type X to organisation/country Y" (sparse: personal data only).
+      globalSecondaryIndexes: Object.values(TABLE_DESIGN.indexes).map((index) => ({
+        indexName: index.indexName,
+        partitionKey: { name: index.partitionKey, type: AttributeType.STRING },
+        sortKey: { name: index.sortKey, type: AttributeType.STRING },
+        projectionType: ProjectionType.INCLUDE,
+        nonKeyAttributes: [...TABLE_DESIGN.sentProjection],
+      })),
       deletionProtection: true,
       // History is the lab's record: deleting the stack must not delete it.
       removalPolicy: RemovalPolicy.RETAIN,
