@@ -1,7 +1,10 @@
 import { Command, CommanderError, Option } from 'commander';
+import { HistoryQueryError } from '../core/history/fleetHistory.ts';
 import { EXIT, probeCommand } from '../probe/probeCommand.ts';
 import { alertsList, alertsVerify } from './alertsCommand.ts';
 import { devicesList, devicesRegister, REGISTER_FLAGS } from './devicesCommand.ts';
+import { buildCommand, buildsCommand, deviceCommand, diffCommand, sentCommand } from './historyCommands.ts';
+import { CliUsageError } from './openStore.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -106,15 +109,20 @@ Example:
       .option('--data-dir <dir>', 'local store (default: $LEAKWATCH_DATA_DIR or .leakwatch, as npm start)')
       .option('--stack <name>', "a deployed stack's table instead (AWS credential chain)")
       .option('--aws-region <region>', 'region of the stack (default: the AWS SDK chain)');
-  const runAlerts = async (work: () => Promise<number>) => {
+  /** Runs a store command: a bad flag or question exits 2, something not in the history 1. */
+  const runOn = (name: string) => async (work: () => Promise<number>) => {
     try {
       exitCode = await work();
     } catch (error) {
-      if ((error as Error).name !== 'AlertsUsageError') throw error;
-      process.stderr.write(`leakwatch alerts: ${(error as Error).message}\n`);
-      exitCode = EXIT.usage;
+      if (error instanceof CliUsageError || error instanceof HistoryQueryError) {
+        process.stderr.write(`leakwatch ${name}: ${error.message}\n`);
+        exitCode = error instanceof HistoryQueryError && error.status === 404 ? EXIT.delivery : EXIT.usage;
+        return;
+      }
+      throw error;
     }
   };
+  const runAlerts = runOn('alerts');
   const alerts = storeOptions(
     program
       .command('alerts')
@@ -140,6 +148,92 @@ Example:
       '\nExample:\n  leakwatch alerts verify A1b2c3d4e5f6 --as benign-positive --note "documented OTA check"',
     )
     .action(async (alertId: string, options) => runAlerts(() => alertsVerify(alertId, options, process)));
+
+  const pages = (command: Command) =>
+    command
+      .option('--limit <n>', 'items per page (1-1000, default 100)')
+      .option('--next <token>', 'the next page (the token the previous page printed)');
+  const lineOptions = (command: Command) =>
+    command
+      .option('--line <line>', 'firmware line (as leakwatch builds lists it)')
+      .option('--model <model>', 'device model, when several models share the line name')
+      .option('--vendor <vendor>', 'device vendor, when needed to tell lines apart');
+  storeOptions(
+    pages(
+      lineOptions(
+        program
+          .command('builds')
+          .description(
+            'Firmware lines with their builds, devices and sessions; with --line, its builds newest first',
+          ),
+      ),
+    ).option('--json', 'JSON output'),
+  ).action(async (options) => runOn('builds')(() => buildsCommand(options, process)));
+  storeOptions(
+    lineOptions(
+      program
+        .command('build')
+        .description('What one build sends: personal data by data type, destinations × data type × transport')
+        .argument('<build>', 'build identifier'),
+    )
+      .option('--all', 'also list destinations that received no personal data')
+      .option('--json', 'JSON output'),
+  )
+    .addHelpText('after', '\nExample:\n  leakwatch build KHHCNBH39.0 --line MIUI-V5-CN-stable')
+    .action(async (build: string, options) => runOn('build')(() => buildCommand(build, options, process)));
+  storeOptions(
+    lineOptions(
+      program
+        .command('diff')
+        .description(
+          'What changed between two builds of a line: personal data that appeared, disappeared, or moved between plaintext and encryption',
+        )
+        .argument('<from>', 'the earlier build')
+        .argument('<to>', 'the later build'),
+    ).option('--json', 'JSON output'),
+  )
+    .addHelpText(
+      'after',
+      '\nExample (did the fix work?):\n  leakwatch diff KHHCNBH39.0 KHHCNBH40.0 --line MIUI-V5-CN-stable',
+    )
+    .action(async (from: string, to: string, options) =>
+      runOn('diff')(() => diffCommand(from, to, options, process)),
+    );
+  storeOptions(
+    pages(
+      program
+        .command('device')
+        .description("One device's sessions across builds: flows, personal data, what went in plaintext")
+        .argument('<device-id>', "the lab's device id"),
+    ).option('--json', 'JSON output'),
+  ).action(async (deviceId: string, options) =>
+    runOn('device')(() => deviceCommand(deviceId, options, process)),
+  );
+  storeOptions(
+    pages(
+      program
+        .command('sent')
+        .description('Which builds ever sent a data type to an organisation or a country')
+        .option('--data-type <type>', 'imei, imsi, phone-number, contact, sms-content, location, …')
+        .option('--organisation <name>', 'organisation as the catalog names it (e.g. Xiaomi)')
+        .option('--country <CC>', 'ISO country of the server address (ZZ: unknown)'),
+    ).option('--json', 'JSON output'),
+  )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  leakwatch sent --data-type imei --organisation Xiaomi\n  leakwatch sent --data-type imei --country CN',
+    )
+    .action(async (options) => runOn('sent')(() => sentCommand(options, process)));
+  storeOptions(
+    program
+      .command('verify')
+      .description("Same as leakwatch alerts verify: set the lab's verdict on an alert")
+      .argument('<alert-id>', 'the id leakwatch alerts shows (A…)')
+      .requiredOption('--as <verdict>', 'true-positive, benign-positive, false-positive or unknown')
+      .option('--note <text>', 'why'),
+  ).action(async (alertId: string, options) =>
+    runOn('verify')(() => alertsVerify(alertId, options, process)),
+  );
 
   try {
     await program.parseAsync(argv, { from: 'user' });

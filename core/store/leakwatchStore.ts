@@ -360,15 +360,6 @@ export class LeakwatchStore {
     );
   }
 
-  async listLines(): Promise<{ line: string; vendor: string; model: string; lineName: string }[]> {
-    return (await this.queryAll(keys.lines)).map((item) => ({
-      line: String(item.sk),
-      vendor: String(item.vendor),
-      model: String(item.model),
-      lineName: String(item.lineName),
-    }));
-  }
-
   async getAlert(
     line: string,
     key: { rule: string; subject: string; dataType: string },

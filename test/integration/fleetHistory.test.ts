@@ -2,6 +2,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  buildCommand,
+  buildsCommand,
+  deviceCommand,
+  diffCommand,
+  sentCommand,
+} from '../../cli/historyCommands.ts';
+import { CliUsageError } from '../../cli/openStore.ts';
 import { FleetHistory, HistoryQueryError, type LineSummary } from '../../core/history/fleetHistory.ts';
 import { LOCAL_NAMES, type LocalEmulators, startEmulators } from '../../local/emulators.ts';
 import { runLocalPipeline } from '../../local/localPipeline.ts';
@@ -26,137 +34,206 @@ describe('fleet history on the scenario', () => {
     dataDir = await mkdtemp(join(tmpdir(), 'leakwatch-history-'));
     const captures = await Promise.all(SCENARIO_BUILDS.map((name) => scenarioJob(name)));
     await runLocalPipeline({ dataDir, captures, registrations: [REGISTRATION], print: quiet, warn: quiet });
-    emulators = await startEmulators(dataDir);
-    history = new FleetHistory(emulators.documents, LOCAL_NAMES.table);
-    line = await history.resolveLine({ line: 'MIUI-V5-CN-stable' });
   });
 
   afterAll(async () => {
-    await emulators?.close();
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('lists the line with its builds, devices and sessions', async () => {
-    const { items, next } = await history.lines();
-    expect(next).toBeUndefined();
-    expect(items).toEqual([
-      expect.objectContaining({
-        vendor: 'Xiaomi',
-        model: 'RedMi 1S',
-        lineName: 'MIUI-V5-CN-stable',
-        builds: 3,
+  describe('queries', () => {
+    beforeAll(async () => {
+      emulators = await startEmulators(dataDir);
+      history = new FleetHistory(emulators.documents, LOCAL_NAMES.table);
+      line = await history.resolveLine({ line: 'MIUI-V5-CN-stable' });
+    });
+
+    afterAll(async () => {
+      await emulators?.close();
+    });
+
+    it('lists the line with its builds, devices and sessions', async () => {
+      const { items, next } = await history.lines();
+      expect(next).toBeUndefined();
+      expect(items).toEqual([
+        expect.objectContaining({
+          vendor: 'Xiaomi',
+          model: 'RedMi 1S',
+          lineName: 'MIUI-V5-CN-stable',
+          builds: 3,
+          devices: 1,
+          sessions: 3,
+        }),
+      ]);
+    });
+
+    it('lists builds newest first, a page at a time', async () => {
+      const seen: string[] = [];
+      let next: string | undefined;
+      let pages = 0;
+      do {
+        const page = await history.builds(line.line, { limit: 1, ...(next ? { next } : {}) });
+        seen.push(...page.items.map((b) => b.build));
+        next = page.next;
+        pages++;
+      } while (next && pages < 10);
+      expect(seen).toEqual([B40, B39, B38]);
+      const all = await history.builds(line.line);
+      expect(all.items[0]).toMatchObject({
+        build: B40,
+        builtAt: '2014-08-12T00:00:00.000Z',
         devices: 1,
-        sessions: 3,
-      }),
-    ]);
-  });
-
-  it('lists builds newest first, a page at a time', async () => {
-    const seen: string[] = [];
-    let next: string | undefined;
-    let pages = 0;
-    do {
-      const page = await history.builds(line.line, { limit: 1, ...(next ? { next } : {}) });
-      seen.push(...page.items.map((b) => b.build));
-      next = page.next;
-      pages++;
-    } while (next && pages < 10);
-    expect(seen).toEqual([B40, B39, B38]);
-    const all = await history.builds(line.line);
-    expect(all.items[0]).toMatchObject({
-      build: B40,
-      builtAt: '2014-08-12T00:00:00.000Z',
-      devices: 1,
-      sessions: 1,
-    });
-    expect(all.items.every((b) => b.flows > 0)).toBe(true);
-  });
-
-  it('tells what one build sends: the leaking build sends every planted item in plaintext to Xiaomi', async () => {
-    const report = await history.buildReport(line.line, B39);
-    expect(report.build).toMatchObject({ build: B39, model: 'RedMi 1S', vendor: 'Xiaomi' });
-    const types = new Map(report.dataTypes.map((t) => [t.dataType, t]));
-    for (const type of LEAKED) {
-      expect(types.get(type)).toMatchObject({ exposure: 'plaintext', organisations: ['Xiaomi'] });
-      expect(types.get(type)!.flowsWithoutConsent).toBeGreaterThan(0);
-    }
-    const imei = report.destinations.find(
-      (d) => d.dataType === 'imei' && d.host === 'api.account.xiaomi.com',
-    );
-    expect(imei).toMatchObject({ transport: 'plaintext', organisation: 'Xiaomi' });
-    expect(imei!.sample).toMatch(/•/);
-    // Personal data is listed before the rest of the traffic.
-    const firstOther = report.destinations.findIndex((d) => d.dataType === '-');
-    expect(report.destinations.slice(firstOther).every((d) => d.dataType === '-')).toBe(true);
-  });
-
-  it('diffs the leaking build and the fix: every leak disappeared, nothing new', async () => {
-    const diff = await history.diff(line.line, B39, B40);
-    expect(diff.appeared).toEqual([]);
-    expect(new Set(diff.disappeared.map((e) => e.dataType))).toEqual(new Set(LEAKED));
-    expect(diff.disappeared.find((e) => e.dataType === 'imei')).toMatchObject({
-      host: 'api.account.xiaomi.com',
-      before: ['plaintext'],
-      after: [],
-    });
-    for (const type of LEAKED)
-      expect(diff.dataTypes.find((t) => t.dataType === type)).toEqual({
-        dataType: type,
-        before: 'plaintext',
-        after: 'absent',
+        sessions: 1,
       });
+      expect(all.items.every((b) => b.flows > 0)).toBe(true);
+    });
+
+    it('tells what one build sends: the leaking build sends every planted item in plaintext to Xiaomi', async () => {
+      const report = await history.buildReport(line.line, B39);
+      expect(report.build).toMatchObject({ build: B39, model: 'RedMi 1S', vendor: 'Xiaomi' });
+      const types = new Map(report.dataTypes.map((t) => [t.dataType, t]));
+      for (const type of LEAKED) {
+        expect(types.get(type)).toMatchObject({ exposure: 'plaintext', organisations: ['Xiaomi'] });
+        expect(types.get(type)!.flowsWithoutConsent).toBeGreaterThan(0);
+      }
+      const imei = report.destinations.find(
+        (d) => d.dataType === 'imei' && d.host === 'api.account.xiaomi.com',
+      );
+      expect(imei).toMatchObject({ transport: 'plaintext', organisation: 'Xiaomi' });
+      expect(imei!.sample).toMatch(/•/);
+      // Personal data is listed before the rest of the traffic.
+      const firstOther = report.destinations.findIndex((d) => d.dataType === '-');
+      expect(report.destinations.slice(firstOther).every((d) => d.dataType === '-')).toBe(true);
+    });
+
+    it('diffs the leaking build and the fix: every leak disappeared, nothing new', async () => {
+      const diff = await history.diff(line.line, B39, B40);
+      expect(diff.appeared).toEqual([]);
+      expect(new Set(diff.disappeared.map((e) => e.dataType))).toEqual(new Set(LEAKED));
+      expect(diff.disappeared.find((e) => e.dataType === 'imei')).toMatchObject({
+        host: 'api.account.xiaomi.com',
+        before: ['plaintext'],
+        after: [],
+      });
+      for (const type of LEAKED)
+        expect(diff.dataTypes.find((t) => t.dataType === type)).toEqual({
+          dataType: type,
+          before: 'plaintext',
+          after: 'absent',
+        });
+    });
+
+    it('diffs the build before the leak and the leaking build: the leaks appeared', async () => {
+      const diff = await history.diff(line.line, B38, B39);
+      expect(new Set(diff.appeared.map((e) => e.dataType))).toEqual(new Set(LEAKED));
+      expect(diff.disappeared).toEqual([]);
+    });
+
+    it("shows a device's timeline across builds and sessions", async () => {
+      const { items } = await history.device('lab-redmi1s-01');
+      expect(items.map((r) => r.build)).toEqual([B38, B39, B40]);
+      expect(items[1]!.plaintextDataTypes).toEqual(expect.arrayContaining(LEAKED));
+      expect(items[2]!.plaintextDataTypes).toEqual([]);
+      expect(items.every((r) => r.flows > 0 && r.sessionId.startsWith('redmi1s-b'))).toBe(true);
+      expect((await history.device('no-such-device')).items).toEqual([]);
+    });
+
+    it('answers which builds ever sent a data type to an organisation or a country, from the indexes', async () => {
+      const toXiaomi = await history.sent({ dataType: 'imei', organisation: 'Xiaomi' });
+      expect(new Set(toXiaomi.items.map((r) => r.build))).toEqual(new Set([B39]));
+      expect(toXiaomi.items).toContainEqual(
+        expect.objectContaining({
+          host: 'api.account.xiaomi.com',
+          transport: 'plaintext',
+          model: 'RedMi 1S',
+        }),
+      );
+      // The scenario's servers use documentation addresses, which no database places: country ZZ.
+      const nowhere = await history.sent({ dataType: 'imei', country: 'zz' });
+      expect(new Set(nowhere.items.map((r) => r.build))).toEqual(new Set([B39]));
+      expect(nowhere.items.every((r) => r.country === undefined)).toBe(true);
+      expect((await history.sent({ dataType: 'imei', country: 'CN' })).items).toEqual([]);
+      expect((await history.sent({ dataType: 'imei', organisation: 'Google' })).items).toEqual([]);
+    });
+
+    it('lists alerts filtered by state and severity', async () => {
+      const open = await history.alerts({ state: 'open' });
+      expect(open).toEqual([]);
+      const high = await history.alerts({ severity: 'high' });
+      expect(high.length).toBeGreaterThan(0);
+      expect(high.every((a) => a.severity === 'high' && a.state === 'resolved')).toBe(true);
+    });
+
+    it('says what is wrong with a bad question', async () => {
+      await expect(history.builds(line.line, { next: 'garbage' })).rejects.toThrow(
+        new HistoryQueryError('next: not a page token of a previous answer'),
+      );
+      await expect(history.builds(line.line, { limit: 0 })).rejects.toThrow(
+        'limit 0: a whole number from 1 to 1000',
+      );
+      await expect(history.build(line.line, 'V9')).rejects.toMatchObject({ status: 404 });
+      await expect(history.resolveLine({ line: 'nope' })).rejects.toThrow(
+        'no firmware line "nope" (known: RedMi 1S MIUI-V5-CN-stable)',
+      );
+      await expect(history.sent({ dataType: 'imei' })).rejects.toThrow(
+        'name either an organisation or a country',
+      );
+    });
   });
 
-  it('diffs the build before the leak and the leaking build: the leaks appeared', async () => {
-    const diff = await history.diff(line.line, B38, B39);
-    expect(new Set(diff.appeared.map((e) => e.dataType))).toEqual(new Set(LEAKED));
-    expect(diff.disappeared).toEqual([]);
-  });
+  describe('the CLI (on the local store, as after npm start)', () => {
+    const capture = () => {
+      const out: string[] = [];
+      const err: string[] = [];
+      return {
+        io: { stdout: { write: (t: string) => out.push(t) }, stderr: { write: (t: string) => err.push(t) } },
+        out: () => out.join(''),
+        err: () => err.join(''),
+      };
+    };
+    const line = 'MIUI-V5-CN-stable';
 
-  it("shows a device's timeline across builds and sessions", async () => {
-    const { items } = await history.device('lab-redmi1s-01');
-    expect(items.map((r) => r.build)).toEqual([B38, B39, B40]);
-    expect(items[1]!.plaintextDataTypes).toEqual(expect.arrayContaining(LEAKED));
-    expect(items[2]!.plaintextDataTypes).toEqual([]);
-    expect(items.every((r) => r.flows > 0 && r.sessionId.startsWith('redmi1s-b'))).toBe(true);
-    expect((await history.device('no-such-device')).items).toEqual([]);
-  });
+    it('lists lines and builds as tab-separated tables in a pipe, JSON with --json', async () => {
+      const lines = capture();
+      expect(await buildsCommand({ dataDir }, lines.io)).toBe(0);
+      expect(lines.out().split('\n')[1]).toMatch(/^Xiaomi\tRedMi 1S\tMIUI-V5-CN-stable\t3\t1\t3\t/);
+      const builds = capture();
+      expect(await buildsCommand({ dataDir, line, limit: '2', json: true }, builds.io)).toBe(0);
+      const page = JSON.parse(builds.out());
+      expect(page.items.map((b: { build: string }) => b.build)).toEqual([B40, B39]);
+      const rest = capture();
+      expect(await buildsCommand({ dataDir, line, next: page.next, json: true }, rest.io)).toBe(0);
+      expect(JSON.parse(rest.out()).items.map((b: { build: string }) => b.build)).toEqual([B38]);
+    });
 
-  it('answers which builds ever sent a data type to an organisation or a country, from the indexes', async () => {
-    const toXiaomi = await history.sent({ dataType: 'imei', organisation: 'Xiaomi' });
-    expect(new Set(toXiaomi.items.map((r) => r.build))).toEqual(new Set([B39]));
-    expect(toXiaomi.items).toContainEqual(
-      expect.objectContaining({ host: 'api.account.xiaomi.com', transport: 'plaintext', model: 'RedMi 1S' }),
-    );
-    // The scenario's servers use documentation addresses, which no database places: country ZZ.
-    const nowhere = await history.sent({ dataType: 'imei', country: 'zz' });
-    expect(new Set(nowhere.items.map((r) => r.build))).toEqual(new Set([B39]));
-    expect(nowhere.items.every((r) => r.country === undefined)).toBe(true);
-    expect((await history.sent({ dataType: 'imei', country: 'CN' })).items).toEqual([]);
-    expect((await history.sent({ dataType: 'imei', organisation: 'Google' })).items).toEqual([]);
-  });
+    it('shows a build, the diff that checks the fix, a device and where a data type went', async () => {
+      const build = capture();
+      await buildCommand(B39, { dataDir, line }, build.io);
+      expect(build.out()).toContain('imei\tplaintext\t');
+      expect(build.out()).toContain('destination row(s) without personal data: --all shows them');
+      const diff = capture();
+      await diffCommand(B39, B40, { dataDir, line }, diff.io);
+      expect(diff.out()).toContain('disappeared\timei\tapi.account.xiaomi.com\tXiaomi\t\tplaintext\tabsent');
+      const device = capture();
+      await deviceCommand('lab-redmi1s-01', { dataDir }, device.io);
+      expect(device.out().trim().split('\n')).toHaveLength(4);
+      const sent = capture();
+      await sentCommand({ dataDir, dataType: 'imei', organisation: 'Xiaomi' }, sent.io);
+      expect(sent.out()).toContain(`RedMi 1S\tMIUI-V5-CN-stable\t${B39}\t2014-08-05\tapi.account.xiaomi.com`);
+    });
 
-  it('lists alerts filtered by state and severity', async () => {
-    const open = await history.alerts({ state: 'open' });
-    expect(open).toEqual([]);
-    const high = await history.alerts({ severity: 'high' });
-    expect(high.length).toBeGreaterThan(0);
-    expect(high.every((a) => a.severity === 'high' && a.state === 'resolved')).toBe(true);
-  });
-
-  it('says what is wrong with a bad question', async () => {
-    await expect(history.builds(line.line, { next: 'garbage' })).rejects.toThrow(
-      new HistoryQueryError('next: not a page token of a previous answer'),
-    );
-    await expect(history.builds(line.line, { limit: 0 })).rejects.toThrow(
-      'limit 0: a whole number from 1 to 1000',
-    );
-    await expect(history.build(line.line, 'V9')).rejects.toMatchObject({ status: 404 });
-    await expect(history.resolveLine({ line: 'nope' })).rejects.toThrow(
-      'no firmware line "nope" (known: RedMi 1S MIUI-V5-CN-stable)',
-    );
-    await expect(history.sent({ dataType: 'imei' })).rejects.toThrow(
-      'name either an organisation or a country',
-    );
+    it('says what is wrong with a flag or a question', async () => {
+      await expect(buildCommand(B39, { dataDir }, capture().io)).rejects.toThrow(
+        new CliUsageError('--line is required (leakwatch builds lists the lines)'),
+      );
+      await expect(diffCommand(B39, 'V9', { dataDir, line }, capture().io)).rejects.toThrow(
+        `no build "V9" in line Xiaomi|RedMi%201S|MIUI-V5-CN-stable`,
+      );
+      await expect(sentCommand({ dataDir, dataType: 'imei' }, capture().io)).rejects.toThrow(
+        'name either --organisation or --country',
+      );
+      await expect(buildsCommand({ dataDir, line, limit: 'many' }, capture().io)).rejects.toThrow(
+        '--limit "many": a whole number from 1 to 1000',
+      );
+    });
   });
 });

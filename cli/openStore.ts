@@ -1,0 +1,90 @@
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { FleetHistory } from '../core/history/fleetHistory.ts';
+import { documentClient } from '../core/store/documentClient.ts';
+import { LeakwatchStore } from '../core/store/leakwatchStore.ts';
+import { dataDirOf, StackOutputsError, stackOutputs } from './stackOutputs.ts';
+
+/** A bad flag or a question the history cannot answer: exit code 2 with the message. */
+export class CliUsageError extends Error {
+  override name = 'CliUsageError';
+}
+
+export interface OpenStore {
+  readonly store: LeakwatchStore;
+  readonly history: FleetHistory;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the history: the local store under the data directory (the default, after `npm start`),
+ * or a deployed stack's table (`--stack NAME`, read from the stack's outputs; AWS credential chain).
+ */
+export async function openStore(options: Record<string, unknown>): Promise<OpenStore> {
+  const open = (documents: DynamoDBDocumentClient, table: string, close: () => Promise<void>) => ({
+    store: new LeakwatchStore(documents, table),
+    history: new FleetHistory(documents, table),
+    close,
+  });
+  if (options.stack) {
+    const region = options.awsRegion ? { region: String(options.awsRegion) } : {};
+    let table: string;
+    try {
+      ({ HistoryTableName: table } = await stackOutputs(
+        new CloudFormationClient(region),
+        String(options.stack),
+        ['HistoryTableName'],
+      ));
+    } catch (error) {
+      if (error instanceof StackOutputsError) throw new CliUsageError(error.message, { cause: error });
+      throw error;
+    }
+    return open(documentClient(new DynamoDBClient(region)), table, async () => undefined);
+  }
+  // Local mode's store: dynalite on the data directory (only started when asked for).
+  const { startEmulators, ensureTable, LOCAL_NAMES, LocalTableError } = await import('../local/emulators.ts');
+  const dataDir = dataDirOf(options.dataDir as string | undefined);
+  const emulators = await startEmulators(dataDir);
+  try {
+    await ensureTable(emulators.dynamo, LOCAL_NAMES.table);
+  } catch (error) {
+    await emulators.close();
+    if (error instanceof LocalTableError) throw new CliUsageError(error.message, { cause: error });
+    throw error;
+  }
+  return open(emulators.documents, LOCAL_NAMES.table, () => emulators.close());
+}
+
+export interface CliIo {
+  readonly stdout: { write(text: string): unknown; isTTY?: boolean };
+  readonly stderr: { write(text: string): unknown };
+}
+
+/**
+ * Rows as a table: columns padded on a terminal, tab-separated otherwise (for cut/awk).
+ */
+export function printTable(io: CliIo, headers: string[], rows: (string | number | undefined)[][]): void {
+  const cells = [headers, ...rows.map((r) => r.map((c) => (c === undefined ? '' : String(c))))];
+  if (!io.stdout.isTTY) {
+    for (const row of cells) io.stdout.write(`${row.join('\t')}\n`);
+    return;
+  }
+  const widths = headers.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? '').length)));
+  for (const row of cells)
+    io.stdout.write(
+      `${row
+        .map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
+}
+
+/** --limit as a page size. */
+export function limitOf(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 1000)
+    throw new CliUsageError(`--limit "${value}": a whole number from 1 to 1000`);
+  return n;
+}
