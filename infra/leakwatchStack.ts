@@ -5,6 +5,7 @@ import { Alerting } from './stages/alerting.ts';
 import { HistoryStore } from './stages/historyStore.ts';
 import { IngestPipeline } from './stages/ingestPipeline.ts';
 import { Notification } from './stages/notification.ts';
+import { QueryApi } from './stages/queryApi.ts';
 
 export interface LeakwatchStackProps extends StackProps, DeploymentConfig {}
 
@@ -30,6 +31,7 @@ export class LeakwatchStack extends Stack {
       alertTopic: alerting.topic,
       ...(props.slackWebhookSecretName ? { slackWebhookSecretName: props.slackWebhookSecretName } : {}),
     });
+    const queries = new QueryApi(this, 'Query', { table: history.table });
 
     new CfnOutput(this, 'FlowStreamName', {
       value: ingest.stream.streamName,
@@ -40,6 +42,10 @@ export class LeakwatchStack extends Stack {
     new CfnOutput(this, 'AlertTopicArn', { value: alerting.topic.topicArn });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: ingest.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'FailedNotificationsQueueUrl', { value: notification.failureQueue.queueUrl });
+    new CfnOutput(this, 'QueryApiUrl', {
+      value: queries.api.apiEndpoint,
+      description: 'fleet-history API (IAM authorisation, SigV4; docs/openapi.yaml)',
+    });
     new CfnOutput(this, 'DigestKeySecretArn', {
       value: history.digestKey.secretArn,
       description: 'leakwatch devices register --stack reads the digest key from here',

@@ -1,8 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import openApi from '../../docs/openapi.json' with { type: 'json' };
 import { DeploymentConfigError, readDeploymentConfig } from '../../infra/config.ts';
 import { LeakwatchStack } from '../../infra/leakwatchStack.ts';
+import { API_ROUTES } from '../../infra/stages/queryApi.ts';
 
 // Synthesizing bundles the ingest function with the local esbuild (no Docker), once for the file.
 const template = Template.fromStack(
@@ -198,5 +200,50 @@ describe('readDeploymentConfig', () => {
       /needs both slackWorkspaceId and slackChannelId/,
     );
     expect(() => from({ slackWebhookSecretName: 'has space' })).toThrow(/not a Secrets Manager secret name/);
+  });
+
+  it('serves the query API with IAM authorisation on every route, as docs/openapi.json describes it', () => {
+    const routes = template.findResources('AWS::ApiGatewayV2::Route');
+    const keys = Object.values(routes).map((r) => r.Properties.RouteKey as string);
+    expect(keys.sort()).toEqual(API_ROUTES.map((r) => `${r.method} ${r.path}`).sort());
+    for (const route of Object.values(routes)) expect(route.Properties.AuthorizationType).toBe('AWS_IAM');
+    const documented = Object.entries(openApi.paths).flatMap(([path, methods]) =>
+      Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(documented.sort()).toEqual(keys.sort());
+  });
+
+  it('lets the query function read the table and update alerts, nothing else', () => {
+    const policies = template.findResources('AWS::IAM::Policy', {
+      Properties: { Roles: [{ Ref: Match.stringLikeRegexp('QueryQueryFunctionServiceRole') }] },
+    });
+    const actions = Object.values(policies).flatMap((p) =>
+      (p.Properties.PolicyDocument.Statement as { Action: string | string[] }[]).flatMap((s) =>
+        Array.isArray(s.Action) ? s.Action : [s.Action],
+      ),
+    );
+    expect(actions).toEqual(
+      expect.arrayContaining(['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:UpdateItem']),
+    );
+    expect(actions.filter((a) => /Put|Delete|BatchWrite/.test(a))).toEqual([]);
+  });
+
+  it('indexes personal-data observations by organisation and by country (sparse, no counters projected)', () => {
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      GlobalSecondaryIndexes: Match.arrayWith([
+        Match.objectLike({
+          IndexName: 'sentByOrganisation',
+          KeySchema: [
+            { AttributeName: 'sentOrg', KeyType: 'HASH' },
+            { AttributeName: 'sentKey', KeyType: 'RANGE' },
+          ],
+          Projection: Match.objectLike({
+            ProjectionType: 'INCLUDE',
+            NonKeyAttributes: Match.arrayWith(['build', 'host']),
+          }),
+        }),
+        Match.objectLike({ IndexName: 'sentByCountry' }),
+      ]),
+    });
   });
 });

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import {
   buildCommand,
   buildsCommand,
@@ -11,6 +12,7 @@ import {
 } from '../../cli/historyCommands.ts';
 import { CliUsageError } from '../../cli/openStore.ts';
 import { FleetHistory, HistoryQueryError, type LineSummary } from '../../core/history/fleetHistory.ts';
+import { type ApiHandler, createApiHandler } from '../../lambdas/api/createApiHandler.ts';
 import { LOCAL_NAMES, type LocalEmulators, startEmulators } from '../../local/emulators.ts';
 import { runLocalPipeline } from '../../local/localPipeline.ts';
 import { REGISTRATION } from '../../scenario/scenario.ts';
@@ -177,6 +179,90 @@ describe('fleet history on the scenario', () => {
       await expect(history.sent({ dataType: 'imei' })).rejects.toThrow(
         'name either an organisation or a country',
       );
+    });
+  });
+
+  describe('the HTTP API handler (same history, as API Gateway calls it)', () => {
+    let api: ApiHandler;
+    beforeAll(async () => {
+      emulators = await startEmulators(dataDir);
+      const { LeakwatchStore } = await import('../../core/store/leakwatchStore.ts');
+      api = createApiHandler({
+        history: new FleetHistory(emulators.documents, LOCAL_NAMES.table),
+        store: new LeakwatchStore(emulators.documents, LOCAL_NAMES.table),
+        log: quiet,
+      });
+    });
+    afterAll(async () => {
+      await emulators?.close();
+    });
+    const call = async (routeKey: string, query: Record<string, string> = {}, extra: object = {}) => {
+      const response = await api(
+        { routeKey, queryStringParameters: query, ...extra } as unknown as APIGatewayProxyEventV2,
+        {} as Context,
+      );
+      return { status: response.statusCode, body: JSON.parse(String(response.body)) };
+    };
+
+    it('answers the questions as JSON', async () => {
+      const lines = await call('GET /lines');
+      expect(lines.status).toBe(200);
+      expect(lines.body.items).toHaveLength(1);
+      const builds = await call('GET /builds', { line: lines.body.items[0].line, limit: '1' });
+      expect(builds.body.items.map((b: { build: string }) => b.build)).toEqual([B40]);
+      expect(typeof builds.body.next).toBe('string');
+      const diff = await call('GET /diff', {
+        line: 'MIUI-V5-CN-stable',
+        model: 'RedMi 1S',
+        from: B39,
+        to: B40,
+      });
+      expect(diff.status).toBe(200);
+      expect(diff.body.disappeared.map((e: { dataType: string }) => e.dataType).sort()).toEqual(LEAKED);
+      const sent = await call('GET /sent', { dataType: 'imei', organisation: 'Xiaomi' });
+      expect(sent.body.items[0]).toMatchObject({ build: B39, host: 'api.account.xiaomi.com' });
+      const device = await call('GET /device', { id: 'lab-redmi1s-01' });
+      expect(device.body.items).toHaveLength(3);
+      const build = await call('GET /build', { line: 'MIUI-V5-CN-stable', build: B40 });
+      expect(build.body.dataTypes).toEqual([]);
+    });
+
+    it('sets a verdict, and says what is wrong with a request', async () => {
+      const [alert] = (await call('GET /alerts', { severity: 'high' })).body.items;
+      const verdict = await call(
+        'POST /alerts/{alertId}/verification',
+        {},
+        {
+          pathParameters: { alertId: alert.alertId },
+          body: JSON.stringify({ verdict: 'true-positive', note: 'seen on the wire' }),
+        },
+      );
+      expect(verdict.status).toBe(200);
+      expect(verdict.body).toMatchObject({ alertId: alert.alertId, verification: 'true-positive' });
+      expect(
+        await call(
+          'POST /alerts/{alertId}/verification',
+          {},
+          { pathParameters: { alertId: alert.alertId }, body: '{"verdict":"maybe"}' },
+        ),
+      ).toEqual({
+        status: 400,
+        body: { message: 'verdict: one of unknown, true-positive, benign-positive, false-positive' },
+      });
+      expect(
+        await call(
+          'POST /alerts/{alertId}/verification',
+          {},
+          { pathParameters: { alertId: 'A0' }, body: '{"verdict":"unknown"}' },
+        ),
+      ).toEqual({ status: 404, body: { message: 'no alert A0' } });
+      expect(await call('GET /builds')).toEqual({ status: 400, body: { message: 'line is required' } });
+      expect((await call('GET /build', { line: 'MIUI-V5-CN-stable', build: 'V9' })).status).toBe(404);
+      expect(await call('GET /builds', { line: 'MIUI-V5-CN-stable', next: 'x' })).toEqual({
+        status: 400,
+        body: { message: 'next: not a page token of a previous answer' },
+      });
+      expect((await call('GET /nowhere')).status).toBe(404);
     });
   });
 

@@ -1,0 +1,142 @@
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { VERIFICATION_STATES, type VerificationState } from '../../core/alerts/alert.ts';
+import { type FleetHistory, HistoryQueryError, type PageOptions } from '../../core/history/fleetHistory.ts';
+import type { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
+
+export interface ApiHandlerDependencies {
+  readonly history: FleetHistory;
+  readonly store: LeakwatchStore;
+  readonly clock?: () => Date;
+  readonly log?: (entry: Record<string, unknown>) => void;
+}
+
+export type ApiHandler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2>;
+
+type Query = Record<string, string | undefined>;
+type Route = (query: Query, event: APIGatewayProxyEventV2) => Promise<unknown>;
+
+/**
+ * The query API (API Gateway HTTP API, IAM authorisation, payload format 2.0): the same questions
+ * as the CLI, answered by core/history/fleetHistory.ts, described by docs/openapi.yaml. Lines are
+ * named by key or by line name (with `model`/`vendor` when a name is shared). Lists take `limit`
+ * and `next`. Errors are `{ "message": … }` with 400 (bad request) or 404 (not in the history).
+ */
+export function createApiHandler(deps: ApiHandlerDependencies): ApiHandler {
+  const { history, store } = deps;
+  const log = deps.log ?? ((entry) => console.log(JSON.stringify(entry)));
+  const lineOf = async (query: Query) =>
+    (
+      await history.resolveLine({
+        line: required(query, 'line'),
+        ...(query.model ? { model: query.model } : {}),
+        ...(query.vendor ? { vendor: query.vendor } : {}),
+      })
+    ).line;
+
+  const routes: Record<string, Route> = {
+    'GET /lines': (q) => history.lines(page(q)),
+    'GET /builds': async (q) => history.builds(await lineOf(q), page(q)),
+    'GET /build': async (q) => history.buildReport(await lineOf(q), required(q, 'build')),
+    'GET /destinations': async (q) => history.destinations(await lineOf(q), required(q, 'build'), page(q)),
+    'GET /diff': async (q) => history.diff(await lineOf(q), required(q, 'from'), required(q, 'to')),
+    'GET /device': (q) => history.device(required(q, 'id'), page(q)),
+    'GET /sent': (q) =>
+      history.sent(
+        {
+          dataType: required(q, 'dataType'),
+          ...(q.organisation !== undefined ? { organisation: q.organisation } : {}),
+          ...(q.country !== undefined ? { country: q.country } : {}),
+        },
+        page(q),
+      ),
+    'GET /alerts': async (q) => {
+      if (q.state && q.state !== 'open' && q.state !== 'resolved')
+        throw new HistoryQueryError(`state "${q.state}": open or resolved`);
+      const alerts = await history.alerts({
+        ...(q.state ? { state: q.state as 'open' | 'resolved' } : {}),
+        ...(q.severity ? { severity: q.severity } : {}),
+        ...(q.model ? { model: q.model } : {}),
+        ...(q.line ? { lineName: q.line } : {}),
+      });
+      return { items: alerts.map(plainAlert) };
+    },
+    'POST /alerts/{alertId}/verification': async (_q, event) => {
+      const alertId = event.pathParameters?.alertId ?? '';
+      const body = parseBody(event);
+      const verdict = body.verdict;
+      if (typeof verdict !== 'string' || !VERIFICATION_STATES.includes(verdict as VerificationState))
+        throw new HistoryQueryError(`verdict: one of ${VERIFICATION_STATES.join(', ')}`);
+      if (body.note !== undefined && (typeof body.note !== 'string' || body.note.length > 1000))
+        throw new HistoryQueryError('note: text of at most 1000 characters');
+      const alert = await store.alertById(alertId);
+      if (!alert) throw new HistoryQueryError(`no alert ${alertId}`, 404);
+      await store.verifyAlert(
+        alert,
+        verdict as VerificationState,
+        body.note as string | undefined,
+        (deps.clock ?? (() => new Date()))(),
+      );
+      return plainAlert((await store.alertById(alertId))!);
+    },
+  };
+
+  const handler = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+    const route = routes[event.routeKey];
+    if (!route) return respond(404, { message: `no route ${event.routeKey}` });
+    try {
+      return respond(200, await route(event.queryStringParameters ?? {}, event));
+    } catch (error) {
+      if (error instanceof HistoryQueryError) return respond(error.status, { message: error.message });
+      log({ level: 'ERROR', message: 'query failed', route: event.routeKey, error: String(error) });
+      return respond(500, { message: 'internal error (see the function log)' });
+    }
+  };
+  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>().handler(handler) as ApiHandler;
+}
+
+function required(query: Query, name: string): string {
+  const value = query[name];
+  if (!value) throw new HistoryQueryError(`${name} is required`);
+  return value;
+}
+
+function page(query: Query): PageOptions {
+  const out: { limit?: number; next?: string } = {};
+  if (query.limit !== undefined) {
+    const limit = Number(query.limit);
+    if (!Number.isInteger(limit))
+      throw new HistoryQueryError(`limit "${query.limit}": a whole number from 1 to 1000`);
+    out.limit = limit;
+  }
+  if (query.next) out.next = query.next;
+  return out;
+}
+
+function parseBody(event: APIGatewayProxyEventV2): Record<string, unknown> {
+  if (!event.body) throw new HistoryQueryError('a JSON body is required');
+  const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  try {
+    const body = JSON.parse(text) as unknown;
+    if (body && typeof body === 'object' && !Array.isArray(body)) return body as Record<string, unknown>;
+  } catch {
+    // reported below
+  }
+  throw new HistoryQueryError('the body is not a JSON object');
+}
+
+/** Sets become sorted arrays in JSON. */
+function plainAlert(alert: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(alert).map(([k, v]) => [k, v instanceof Set ? [...v].sort() : v]));
+}
+
+function respond(status: number, body: unknown): APIGatewayProxyStructuredResultV2 {
+  return {
+    statusCode: status,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  };
+}
