@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import type {
   BuildDiff,
   BuildReport,
@@ -6,6 +7,7 @@ import type {
   LineSummary,
   Page,
 } from '../core/history/fleetHistory.ts';
+import { collectFleetReport, renderFleetReport } from '../core/report/fleetReport.ts';
 import { type CliIo, CliUsageError, limitOf, openStore, printTable } from './openStore.ts';
 
 /**
@@ -257,5 +259,27 @@ export async function sentCommand(options: Options, io: CliIo): Promise<number> 
       ]),
     );
     moreHint(io, page);
+  });
+}
+
+/** `leakwatch report --out FILE`: the self-contained HTML page for a lab lead. */
+export async function reportCommand(options: Options, io: CliIo): Promise<number> {
+  if (!options.out) throw new CliUsageError('--out is required (e.g. --out report.html)');
+  let builds: number | undefined;
+  if (options.builds !== undefined) {
+    builds = Number(options.builds);
+    if (!Number.isInteger(builds) || builds < 1 || builds > 100)
+      throw new CliUsageError(`--builds "${options.builds}": a whole number from 1 to 100`);
+  }
+  return withHistory(options, async (history) => {
+    const report = await collectFleetReport(history, {
+      ...(options.model ? { model: String(options.model) } : {}),
+      ...(options.line ? { lineName: String(options.line) } : {}),
+      ...(builds ? { builds } : {}),
+    });
+    await writeFile(String(options.out), renderFleetReport(report));
+    io.stdout.write(
+      `${options.out}: ${report.lines.length} firmware line(s), ${report.lines.reduce((n, l) => n + l.builds.length, 0)} build(s), ${report.lines.reduce((n, l) => n + l.alerts.length, 0)} alert(s)\n`,
+    );
   });
 }

@@ -3,7 +3,14 @@ import { HistoryQueryError } from '../core/history/fleetHistory.ts';
 import { EXIT, probeCommand } from '../probe/probeCommand.ts';
 import { alertsList, alertsVerify } from './alertsCommand.ts';
 import { devicesList, devicesRegister, REGISTER_FLAGS } from './devicesCommand.ts';
-import { buildCommand, buildsCommand, deviceCommand, diffCommand, sentCommand } from './historyCommands.ts';
+import {
+  buildCommand,
+  buildsCommand,
+  deviceCommand,
+  diffCommand,
+  reportCommand,
+  sentCommand,
+} from './historyCommands.ts';
 import { CliUsageError } from './openStore.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -224,6 +231,19 @@ Example:
       '\nExamples:\n  leakwatch sent --data-type imei --organisation Xiaomi\n  leakwatch sent --data-type imei --country CN',
     )
     .action(async (options) => runOn('sent')(() => sentCommand(options, process)));
+  storeOptions(
+    program
+      .command('report')
+      .description(
+        'One self-contained HTML page: per firmware line a build × data type grid (plaintext/encrypted/absent), destinations by organisation and country, the alert timeline',
+      )
+      .option('--out <file>', 'where to write the page (e.g. report.html)')
+      .option('--model <model>', 'only lines of this model')
+      .option('--line <line>', 'only this firmware line')
+      .option('--builds <n>', 'newest builds per line in the grid (default 20)'),
+  )
+    .addHelpText('after', '\nExample:\n  leakwatch report --out report.html')
+    .action(async (options) => runOn('report')(() => reportCommand(options, process)));
   storeOptions(
     program
       .command('verify')

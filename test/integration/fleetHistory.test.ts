@@ -1,6 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import {
@@ -8,6 +12,7 @@ import {
   buildsCommand,
   deviceCommand,
   diffCommand,
+  reportCommand,
   sentCommand,
 } from '../../cli/historyCommands.ts';
 import { CliUsageError } from '../../cli/openStore.ts';
@@ -16,7 +21,7 @@ import { type ApiHandler, createApiHandler } from '../../lambdas/api/createApiHa
 import { LOCAL_NAMES, type LocalEmulators, startEmulators } from '../../local/emulators.ts';
 import { runLocalPipeline } from '../../local/localPipeline.ts';
 import { REGISTRATION } from '../../scenario/scenario.ts';
-import { SCENARIO_BUILDS, scenarioJob } from '../helpers/scenario.ts';
+import { projectRoot, SCENARIO_BUILDS, scenarioJob } from '../helpers/scenario.ts';
 
 /**
  * The fleet-history questions on the history the local pipeline builds from the bundled scenario
@@ -321,5 +326,77 @@ describe('fleet history on the scenario', () => {
         '--limit "many": a whole number from 1 to 1000',
       );
     });
+  });
+
+  describe('the report (leakwatch report --out)', () => {
+    let html: string;
+    let file: string;
+    beforeAll(async () => {
+      file = join(dataDir, 'report.html');
+      const io = { stdout: { write: () => true }, stderr: { write: () => true } };
+      expect(await reportCommand({ dataDir, out: file }, io)).toBe(0);
+      html = await readFile(file, 'utf8');
+    });
+
+    it('is one self-contained page: no script, no external resource', () => {
+      expect(html).toMatch(/^<!doctype html>/);
+      expect(html).not.toMatch(/<script|<link |src=|@import|url\(/i);
+      expect(html).toContain('<a href="https://db-ip.com">DB-IP</a>');
+      // Values are never on the page: not the IMEI, not the planted SMS text.
+      for (const { value } of REGISTRATION.values) expect(html).not.toContain(value);
+    });
+
+    const chromium = [process.env.LEAKWATCH_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find(
+      (path) => path && existsSync(path),
+    );
+    if (!chromium)
+      console.warn(
+        'report page test skipped: no Chromium (apt-get install chromium, or set LEAKWATCH_CHROMIUM)',
+      );
+    (chromium ? it : it.skip)(
+      'renders in headless Chromium with the grid, destinations and alert timeline (screenshot in test-artifacts/)',
+      async () => {
+        const { launch } = await import('puppeteer-core');
+        const browser = await launch({ executablePath: chromium!, args: ['--no-sandbox', '--disable-gpu'] });
+        try {
+          const page = await browser.newPage();
+          await page.setViewport({ width: 1280, height: 900 });
+          await page.goto(pathToFileURL(file).href);
+          const seen = await page.evaluate(() => {
+            const cell = (build: string, type: string) =>
+              document.querySelector(`td[data-build="${build}"][data-type="${type}"]`) as HTMLElement | null;
+            const grid = document.querySelector('table.grid')!;
+            return {
+              heading: document.querySelector('h2')?.textContent,
+              columns: [...grid.querySelectorAll('thead th')].map((th) => th.firstChild?.textContent),
+              rows: [...grid.querySelectorAll('tbody th')].map((th) => th.textContent),
+              leak: {
+                text: cell('KHHCNBH39.0', 'imei')?.textContent,
+                colour: getComputedStyle(cell('KHHCNBH39.0', 'imei')!).backgroundColor,
+              },
+              fixed: cell('KHHCNBH40.0', 'imei')?.className,
+              destinations: [...document.querySelectorAll('table.destinations tbody tr')].map(
+                (tr) => tr.children[0]?.textContent,
+              ),
+              alerts: document.querySelectorAll('table.alerts tbody tr').length,
+              resolved: [...document.querySelectorAll('table.alerts td.state-resolved')].length,
+            };
+          });
+          expect(seen.heading).toBe('Xiaomi RedMi 1S · MIUI-V5-CN-stable');
+          expect(seen.columns).toEqual(['data type', B38, B39, B40]);
+          expect(seen.rows).toEqual(LEAKED);
+          expect(seen.leak).toEqual({ text: 'plaintext', colour: 'rgb(215, 38, 61)' });
+          expect(seen.fixed).toBe('absent');
+          expect(seen.destinations).toContain('Xiaomi');
+          expect(seen.alerts).toBe(15);
+          expect(seen.resolved).toBe(15);
+          await mkdir(join(projectRoot, 'test-artifacts'), { recursive: true });
+          await page.screenshot({ path: join(projectRoot, 'test-artifacts', 'report.png'), fullPage: true });
+        } finally {
+          await browser.close();
+        }
+      },
+      60_000,
+    );
   });
 });
