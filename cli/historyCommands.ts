@@ -99,7 +99,7 @@ export async function buildsCommand(options: Options, io: CliIo): Promise<number
 export async function buildCommand(build: string, options: Options, io: CliIo): Promise<number> {
   return withHistory(options, async (history) => {
     const line = await lineOf(history, options);
-    const report: BuildReport = await history.buildReport(line.line, build);
+    const report: BuildReport = await history.buildReport(line.line, build, { all: Boolean(options.all) });
     if (options.json) return void json(io, report);
     const b = report.build;
     io.stdout.write(
@@ -118,7 +118,7 @@ export async function buildCommand(build: string, options: Options, io: CliIo): 
       ]),
     );
     io.stdout.write('\nDestinations\n');
-    const rows = options.all ? report.destinations : report.destinations.filter((d) => d.dataType !== '-');
+    const rows = report.destinations;
     printTable(
       io,
       [
@@ -146,10 +146,7 @@ export async function buildCommand(build: string, options: Options, io: CliIo): 
         d.sample,
       ]),
     );
-    if (!options.all) {
-      const others = report.destinations.length - rows.length;
-      if (others) io.stdout.write(`(${others} destination row(s) without personal data: --all shows them)\n`);
-    }
+    if (!options.all) io.stdout.write('(--all also lists the destinations that received no personal data)\n');
   });
 }
 

@@ -85,7 +85,7 @@ export interface DestinationRow {
 
 export interface BuildReport {
   readonly build: BuildRow & { vendor: string; model: string; lineName: string };
-  /** Personal data first, then the other destinations; by data type, organisation, host. */
+  /** Personal data first (then, when asked for, the other destinations); by data type, organisation, host. */
   readonly destinations: DestinationRow[];
   /** Per data type: how it left (plaintext, TLS, both) and to how many organisations/countries. */
   readonly dataTypes: DataTypeSummary[];
@@ -171,6 +171,8 @@ export interface AlertFilter {
 
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
+/** Lines whose alerts are read at the same time. */
+const ALERT_QUERIES_AT_ONCE = 16;
 
 const strings = (value: unknown): string[] => [...((value as Set<string> | undefined) ?? [])].sort();
 const optionalString = (value: unknown) => (value === undefined ? undefined : String(value));
@@ -280,31 +282,57 @@ export class FleetHistory {
   }
 
   /** A build's observations as they are stored (destination × data type × transport), in pages. */
-  async destinations(line: string, build: string, page: PageOptions = {}): Promise<Page<DestinationRow>> {
+  async destinations(
+    line: string,
+    build: string,
+    page: PageOptions = {},
+    which: { personalOnly?: boolean } = {},
+  ): Promise<Page<DestinationRow>> {
     return this.page(
       {
         KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': keys.observations(line, build) },
+        ...(which.personalOnly
+          ? {
+              FilterExpression: '#dataType <> :none',
+              ExpressionAttributeNames: { '#dataType': 'dataType' },
+              ExpressionAttributeValues: { ':pk': keys.observations(line, build), ':none': '-' },
+            }
+          : { ExpressionAttributeValues: { ':pk': keys.observations(line, build) } }),
       },
       page,
       toDestination,
     );
   }
 
-  private async allDestinations(line: string, build: string): Promise<DestinationRow[]> {
+  private async allDestinations(
+    line: string,
+    build: string,
+    personalOnly: boolean,
+  ): Promise<DestinationRow[]> {
     const rows: DestinationRow[] = [];
     let next: string | undefined;
     do {
-      const page = await this.destinations(line, build, { limit: MAX_LIMIT, ...(next ? { next } : {}) });
+      const page = await this.destinations(
+        line,
+        build,
+        { limit: MAX_LIMIT, ...(next ? { next } : {}) },
+        { personalOnly },
+      );
       rows.push(...page.items);
       next = page.next;
     } while (next);
     return rows;
   }
 
-  /** What one build sends: every destination × data type × transport, and a summary per data type. */
-  async buildReport(line: string, build: string): Promise<BuildReport> {
-    const [summary, rows] = await Promise.all([this.build(line, build), this.allDestinations(line, build)]);
+  /**
+   * What one build sends: its personal data by destination × transport (with `all`, every
+   * destination, also those that received none), and a summary per data type.
+   */
+  async buildReport(line: string, build: string, options: { all?: boolean } = {}): Promise<BuildReport> {
+    const [summary, rows] = await Promise.all([
+      this.build(line, build),
+      this.allDestinations(line, build, !options.all),
+    ]);
     const destinations = rows.sort(
       (a, b) =>
         Number(a.dataType === '-') - Number(b.dataType === '-') ||
@@ -324,8 +352,8 @@ export class FleetHistory {
     const [fromBuild, toBuild, before, after] = await Promise.all([
       this.build(line, from),
       this.build(line, to),
-      this.allDestinations(line, from),
-      this.allDestinations(line, to),
+      this.allDestinations(line, from, true),
+      this.allDestinations(line, to, true),
     ]);
     const group = (rows: DestinationRow[]) => {
       const map = new Map<string, { row: DestinationRow; transports: Set<string> }>();
@@ -433,12 +461,15 @@ export class FleetHistory {
     );
   }
 
-  /** Alerts across lines (one Query per line; lines are few), filtered. */
+  /** Alerts across lines (one Query per line, several at a time), filtered. */
   async alerts(filter: AlertFilter = {}): Promise<StoredAlert[]> {
-    const out: StoredAlert[] = [];
-    for (const line of await this.allLines()) {
-      if (filter.model && line.model !== filter.model) continue;
-      if (filter.lineName && line.lineName !== filter.lineName) continue;
+    const lines = (await this.allLines()).filter(
+      (line) =>
+        (!filter.model || line.model === filter.model) &&
+        (!filter.lineName || line.lineName === filter.lineName),
+    );
+    const ofLine = async (line: LineSummary) => {
+      const out: StoredAlert[] = [];
       let next: string | undefined;
       do {
         const page = await this.alertsOfLine(line.line, { limit: MAX_LIMIT, ...(next ? { next } : {}) });
@@ -451,8 +482,12 @@ export class FleetHistory {
         );
         next = page.next;
       } while (next);
-    }
-    return out;
+      return out;
+    };
+    const results: StoredAlert[][] = [];
+    for (let i = 0; i < lines.length; i += ALERT_QUERIES_AT_ONCE)
+      results.push(...(await Promise.all(lines.slice(i, i + ALERT_QUERIES_AT_ONCE).map(ofLine))));
+    return results.flat();
   }
 
   private async page<T>(

@@ -66,7 +66,7 @@ export async function collectFleetReport(
       LineReport['destinations'][number] & { hostSet: Set<string>; typeSet: Set<string> }
     >();
     for (const build of builds) {
-      const report = await history.buildReport(line.line, build.build);
+      const report = await history.buildReport(line.line, build.build, { all: true });
       grid[build.build] = {};
       for (const t of report.dataTypes) {
         types.add(t.dataType);

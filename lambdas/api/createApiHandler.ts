@@ -40,8 +40,12 @@ export function createApiHandler(deps: ApiHandlerDependencies): ApiHandler {
   const routes: Record<string, Route> = {
     'GET /lines': (q) => history.lines(page(q)),
     'GET /builds': async (q) => history.builds(await lineOf(q), page(q)),
-    'GET /build': async (q) => history.buildReport(await lineOf(q), required(q, 'build')),
-    'GET /destinations': async (q) => history.destinations(await lineOf(q), required(q, 'build'), page(q)),
+    'GET /build': async (q) =>
+      history.buildReport(await lineOf(q), required(q, 'build'), { all: q.all === 'true' }),
+    'GET /destinations': async (q) =>
+      history.destinations(await lineOf(q), required(q, 'build'), page(q), {
+        personalOnly: q.personalOnly === 'true',
+      }),
     'GET /diff': async (q) => history.diff(await lineOf(q), required(q, 'from'), required(q, 'to')),
     'GET /device': (q) => history.device(required(q, 'id'), page(q)),
     'GET /sent': (q) =>

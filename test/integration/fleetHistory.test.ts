@@ -95,7 +95,7 @@ describe('fleet history on the scenario', () => {
     });
 
     it('tells what one build sends: the leaking build sends every planted item in plaintext to Xiaomi', async () => {
-      const report = await history.buildReport(line.line, B39);
+      const report = await history.buildReport(line.line, B39, { all: true });
       expect(report.build).toMatchObject({ build: B39, model: 'RedMi 1S', vendor: 'Xiaomi' });
       const types = new Map(report.dataTypes.map((t) => [t.dataType, t]));
       for (const type of LEAKED) {
@@ -300,7 +300,11 @@ describe('fleet history on the scenario', () => {
       const build = capture();
       await buildCommand(B39, { dataDir, line }, build.io);
       expect(build.out()).toContain('imei\tplaintext\t');
-      expect(build.out()).toContain('destination row(s) without personal data: --all shows them');
+      expect(build.out()).toContain('(--all also lists the destinations that received no personal data)');
+      expect(build.out()).not.toContain('(none)');
+      const all = capture();
+      await buildCommand(B39, { dataDir, line, all: true }, all.io);
+      expect(all.out()).toContain('(none)');
       const diff = capture();
       await diffCommand(B39, B40, { dataDir, line }, diff.io);
       expect(diff.out()).toContain('disappeared\timei\tapi.account.xiaomi.com\tXiaomi\t\tplaintext\tabsent');
