@@ -216,7 +216,7 @@ const randomLine = () => pick(fleet);
 const queries: Record<string, () => Promise<unknown>> = {
   'lines (page of 100)': () => history.lines(),
   'builds of a line': () => history.builds(randomLine().line),
-  'build report (all observations)': () => {
+  'build report (personal data)': () => {
     const line = randomLine();
     return history.buildReport(line.line, pick(line.builds).build);
   },
