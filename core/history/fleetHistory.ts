@@ -1,6 +1,7 @@
 import { type DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { StoredAlert } from '../alerts/alert.ts';
 import { keys } from '../store/keys.ts';
+import type { ObservationFields } from '../store/leakwatchStore.ts';
 import { TABLE_DESIGN } from '../store/tableDesign.ts';
 
 /**
@@ -59,18 +60,7 @@ export interface BuildRow {
 }
 
 /** One destination × data type × transport of a build ("-" as data type: traffic without personal data). */
-export interface DestinationRow {
-  readonly registrableDomain: string;
-  readonly host: string;
-  readonly organisation: string;
-  readonly category: string;
-  readonly service?: string;
-  readonly country?: string;
-  readonly asn?: number;
-  readonly asOrganisation?: string;
-  readonly transport: string;
-  readonly transportDetail?: string;
-  readonly dataType: string;
+export interface DestinationRow extends ObservationFields {
   readonly flows: number;
   readonly firstSeen: string;
   readonly lastSeen: string;
@@ -175,7 +165,6 @@ const MAX_LIMIT = 1000;
 const ALERT_QUERIES_AT_ONCE = 16;
 
 const strings = (value: unknown): string[] => [...((value as Set<string> | undefined) ?? [])].sort();
-const optionalString = (value: unknown) => (value === undefined ? undefined : String(value));
 const isPlaintext = (transport: string) => transport === 'plaintext';
 
 export function exposureOf(transports: Iterable<string>): Exposure | 'absent' {
@@ -205,14 +194,7 @@ export class FleetHistory {
 
   /** Every line, all pages (lines are few: one per model and firmware line). */
   async allLines(): Promise<LineSummary[]> {
-    const all: LineSummary[] = [];
-    let next: string | undefined;
-    do {
-      const page = await this.lines({ limit: MAX_LIMIT, ...(next ? { next } : {}) });
-      all.push(...page.items);
-      next = page.next;
-    } while (next);
-    return all;
+    return everyPage((page) => this.lines(page));
   }
 
   /**
@@ -269,13 +251,7 @@ export class FleetHistory {
         }),
       );
       const item = result.Items?.[0];
-      if (item)
-        return {
-          ...toBuild(line, item),
-          vendor: String(item.vendor),
-          model: String(item.model),
-          lineName: String(item.lineName),
-        };
+      if (item) return { ...toBuild(line, item), ...modelOf(item) };
       startKey = result.LastEvaluatedKey;
     } while (startKey);
     throw new HistoryQueryError(`no build "${build}" in line ${line}`, 404);
@@ -304,24 +280,8 @@ export class FleetHistory {
     );
   }
 
-  private async allDestinations(
-    line: string,
-    build: string,
-    personalOnly: boolean,
-  ): Promise<DestinationRow[]> {
-    const rows: DestinationRow[] = [];
-    let next: string | undefined;
-    do {
-      const page = await this.destinations(
-        line,
-        build,
-        { limit: MAX_LIMIT, ...(next ? { next } : {}) },
-        { personalOnly },
-      );
-      rows.push(...page.items);
-      next = page.next;
-    } while (next);
-    return rows;
+  private allDestinations(line: string, build: string, personalOnly: boolean): Promise<DestinationRow[]> {
+    return everyPage((page) => this.destinations(line, build, page, { personalOnly }));
   }
 
   /**
@@ -468,22 +428,11 @@ export class FleetHistory {
         (!filter.model || line.model === filter.model) &&
         (!filter.lineName || line.lineName === filter.lineName),
     );
-    const ofLine = async (line: LineSummary) => {
-      const out: StoredAlert[] = [];
-      let next: string | undefined;
-      do {
-        const page = await this.alertsOfLine(line.line, { limit: MAX_LIMIT, ...(next ? { next } : {}) });
-        out.push(
-          ...page.items.filter(
-            (a) =>
-              (!filter.state || a.state === filter.state) &&
-              (!filter.severity || a.severity === filter.severity),
-          ),
-        );
-        next = page.next;
-      } while (next);
-      return out;
-    };
+    const ofLine = async (line: LineSummary) =>
+      (await everyPage((page) => this.alertsOfLine(line.line, page))).filter(
+        (a) =>
+          (!filter.state || a.state === filter.state) && (!filter.severity || a.severity === filter.severity),
+      );
     const results: StoredAlert[][] = [];
     for (let i = 0; i < lines.length; i += ALERT_QUERIES_AT_ONCE)
       results.push(...(await Promise.all(lines.slice(i, i + ALERT_QUERIES_AT_ONCE).map(ofLine))));
@@ -509,6 +458,18 @@ export class FleetHistory {
     const items = (result.Items ?? []).map(map);
     return result.LastEvaluatedKey ? { items, next: encodeToken(result.LastEvaluatedKey) } : { items };
   }
+}
+
+/** Every item of a paged answer, reading the largest pages. */
+async function everyPage<T>(read: (page: PageOptions) => Promise<Page<T>>): Promise<T[]> {
+  const all: T[] = [];
+  let next: string | undefined;
+  do {
+    const page = await read({ limit: MAX_LIMIT, ...(next ? { next } : {}) });
+    all.push(...page.items);
+    next = page.next;
+  } while (next);
+  return all;
 }
 
 /** Page tokens: the last key, base64url JSON (opaque to callers; checked when read back). */
@@ -576,12 +537,25 @@ function summarise(rows: readonly DestinationRow[]): DataTypeSummary[] {
     }));
 }
 
+/** Vendor, model and firmware line name, as every line, build and observation item holds them. */
+function modelOf(item: Record<string, unknown>): { vendor: string; model: string; lineName: string } {
+  return { vendor: String(item.vendor), model: String(item.model), lineName: String(item.lineName) };
+}
+
+/** Which line and build a device-run or observation item belongs to. */
+function buildOf(item: Record<string, unknown>) {
+  return {
+    line: String(item.line),
+    ...modelOf(item),
+    build: String(item.build),
+    builtAt: String(item.builtAt),
+  };
+}
+
 function toLine(item: Record<string, unknown>): LineSummary {
   return {
     line: String(item.sk),
-    vendor: String(item.vendor),
-    model: String(item.model),
-    lineName: String(item.lineName),
+    ...modelOf(item),
     builds: strings(item.builds).length,
     devices: strings(item.devices).length,
     sessions: strings(item.sessions).length,
@@ -630,12 +604,7 @@ function toDeviceRun(item: Record<string, unknown>): DeviceRun {
   return {
     deviceId: String(item.deviceId),
     sessionId: String(item.sessionId),
-    line: String(item.line),
-    vendor: String(item.vendor),
-    model: String(item.model),
-    lineName: String(item.lineName),
-    build: String(item.build),
-    builtAt: String(item.builtAt),
+    ...buildOf(item),
     flows: Number(item.flows ?? 0),
     ...(item.firstSeen ? { firstSeen: String(item.firstSeen) } : {}),
     ...(item.lastSeen ? { lastSeen: String(item.lastSeen) } : {}),
@@ -646,17 +615,12 @@ function toDeviceRun(item: Record<string, unknown>): DeviceRun {
 
 function toSent(item: Record<string, unknown>): SentRow {
   return {
-    line: String(item.line),
-    vendor: String(item.vendor),
-    model: String(item.model),
-    lineName: String(item.lineName),
-    build: String(item.build),
-    builtAt: String(item.builtAt),
+    ...buildOf(item),
     host: String(item.host),
     registrableDomain: String(item.registrableDomain),
     transport: String(item.transport),
     dataType: String(item.dataType),
     organisation: String(item.organisation),
-    ...(optionalString(item.country) ? { country: String(item.country) } : {}),
+    ...(item.country !== undefined ? { country: String(item.country) } : {}),
   };
 }

@@ -1,11 +1,10 @@
 import type { StoredAlert } from '../alerts/alert.ts';
-import {
-  type BuildRow,
-  type DestinationRow,
-  type Exposure,
-  exposureOf,
-  type FleetHistory,
-  type LineSummary,
+import type {
+  BuildRow,
+  DestinationRow,
+  Exposure,
+  FleetHistory,
+  LineSummary,
 } from '../history/fleetHistory.ts';
 
 /**
@@ -118,7 +117,7 @@ function addDestination(
   entry.flows += d.flows;
   if (d.dataType !== '-') {
     entry.typeSet.add(d.dataType);
-    if (exposureOf([d.transport]) === 'plaintext') entry.plaintext = true;
+    if (d.transport === 'plaintext') entry.plaintext = true;
   }
 }
 

@@ -118,6 +118,14 @@ export class LeakwatchStore {
   async recordFlow(contribution: FlowContribution, now: Date): Promise<boolean> {
     const c = contribution;
     const expiresAt = Math.floor(now.getTime() / 1000) + MARKER_TTL_DAYS * 86400;
+    // The model and build the flow belongs to, as the build, device-run and observation items hold it.
+    const build = {
+      vendor: c.vendor,
+      model: c.model,
+      lineName: c.lineName,
+      build: c.build,
+      builtAt: c.builtAt,
+    };
     const items: NonNullable<TransactWriteCommandInput['TransactItems']> = [
       {
         Put: {
@@ -141,11 +149,7 @@ export class LeakwatchStore {
           ...buildUpdate({
             set: {
               type: 'build',
-              vendor: c.vendor,
-              model: c.model,
-              lineName: c.lineName,
-              build: c.build,
-              builtAt: c.builtAt,
+              ...build,
               lastSeen: c.endedAt,
             },
             setOnce: { firstSeen: c.startedAt },
@@ -170,11 +174,7 @@ export class LeakwatchStore {
             deviceId: c.deviceId,
             sessionId: c.sessionId,
             line: c.line,
-            vendor: c.vendor,
-            model: c.model,
-            lineName: c.lineName,
-            build: c.build,
-            builtAt: c.builtAt,
+            ...build,
             lastSeen: c.endedAt,
           },
           setOnce: { firstSeen: c.startedAt },
@@ -219,11 +219,7 @@ export class LeakwatchStore {
               lastSeen: c.endedAt,
               // Who and which build, for the sent-by indexes (and readers of a single item).
               line: c.line,
-              vendor: c.vendor,
-              model: c.model,
-              lineName: c.lineName,
-              build: c.build,
-              builtAt: c.builtAt,
+              ...build,
               ...(o.dataType === '-' ? {} : keys.sent(c.line, c, o)),
             },
             setOnce: { firstSeen: c.startedAt, sample: o.masked },
