@@ -1,5 +1,10 @@
-import { type StoredAlert, VERIFICATION_STATES, type VerificationState } from '../core/alerts/alert.ts';
-import { type CliIo, CliUsageError, openStore, printTable } from './openStore.ts';
+import {
+  alertAsJson,
+  type StoredAlert,
+  VERIFICATION_STATES,
+  type VerificationState,
+} from '../core/alerts/alert.ts';
+import { type CliIo, CliUsageError, printTable, withStore } from './openStore.ts';
 
 export type AlertsIo = CliIo;
 
@@ -24,15 +29,14 @@ export async function alertsList(options: Record<string, unknown>, io: AlertsIo)
   const state = options.state as string | undefined;
   if (state && state !== 'open' && state !== 'resolved')
     throw new CliUsageError(`--state "${state}" is not open or resolved`);
-  const { history, close } = await openStore(options);
-  try {
+  return withStore(options, async ({ history }) => {
     const shown = await history.alerts({
       ...(state ? { state: state as 'open' | 'resolved' } : {}),
       ...(options.severity ? { severity: String(options.severity) } : {}),
       ...(options.model ? { model: String(options.model) } : {}),
       ...(options.line ? { lineName: String(options.line) } : {}),
     });
-    if (options.json) io.stdout.write(`${JSON.stringify(shown.map(plain), null, 2)}\n`);
+    if (options.json) io.stdout.write(`${JSON.stringify(shown.map(alertAsJson), null, 2)}\n`);
     else
       printTable(
         io,
@@ -40,9 +44,7 @@ export async function alertsList(options: Record<string, unknown>, io: AlertsIo)
         shown.map(row),
       );
     return 0;
-  } finally {
-    await close();
-  }
+  });
 }
 
 /** `leakwatch alerts verify ID --as STATE`: the lab's verdict; benign/false positives are suppressed. */
@@ -54,8 +56,7 @@ export async function alertsVerify(
   const verdict = options.as as string;
   if (!VERIFICATION_STATES.includes(verdict as VerificationState))
     throw new CliUsageError(`--as "${verdict}" is not one of ${VERIFICATION_STATES.join(', ')}`);
-  const { store, close } = await openStore(options);
-  try {
+  return withStore(options, async ({ store }) => {
     const alert = await store.alertById(alertId);
     if (!alert) {
       io.stderr.write(`leakwatch alerts verify: no alert ${alertId} (leakwatch alerts lists them)\n`);
@@ -72,10 +73,5 @@ export async function alertsVerify(
       `${alertId}: ${verdict}${suppressed ? ' (suppressed: later builds neither reopen it nor notify)' : ''}\n`,
     );
     return 0;
-  } finally {
-    await close();
-  }
+  });
 }
-
-/** Sets become arrays so JSON shows them. */
-const plain = (a: StoredAlert) => ({ ...a, seenInBuilds: [...(a.seenInBuilds ?? [])].sort() });

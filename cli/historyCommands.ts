@@ -8,7 +8,7 @@ import type {
   Page,
 } from '../core/history/fleetHistory.ts';
 import { collectFleetReport, renderFleetReport } from '../core/report/fleetReport.ts';
-import { type CliIo, CliUsageError, limitOf, openStore, printTable } from './openStore.ts';
+import { type CliIo, CliUsageError, limitOf, printTable, withStore } from './openStore.ts';
 
 /**
  * The fleet-history commands: `builds`, `build`, `diff`, `device`, `sent`. Each opens the local
@@ -17,18 +17,11 @@ import { type CliIo, CliUsageError, limitOf, openStore, printTable } from './ope
  */
 type Options = Record<string, unknown>;
 
-async function withHistory(
-  options: Options,
-  work: (history: FleetHistory) => Promise<void>,
-): Promise<number> {
-  const { history, close } = await openStore(options);
-  try {
+const withHistory = (options: Options, work: (history: FleetHistory) => Promise<void>): Promise<number> =>
+  withStore(options, async ({ history }) => {
     await work(history);
     return 0;
-  } finally {
-    await close();
-  }
-}
+  });
 
 const json = (io: CliIo, value: unknown) => io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 function pageOf(options: Options): { limit?: number; next?: string } {

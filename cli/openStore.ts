@@ -56,6 +56,19 @@ export async function openStore(options: Record<string, unknown>): Promise<OpenS
   return open(emulators.documents, LOCAL_NAMES.table, () => emulators.close());
 }
 
+/** Opens the store, runs `work` on it, and closes it however `work` ends. */
+export async function withStore(
+  options: Record<string, unknown>,
+  work: (opened: OpenStore) => Promise<number>,
+): Promise<number> {
+  const opened = await openStore(options);
+  try {
+    return await work(opened);
+  } finally {
+    await opened.close();
+  }
+}
+
 export interface CliIo {
   readonly stdout: { write(text: string): unknown; isTTY?: boolean };
   readonly stderr: { write(text: string): unknown };

@@ -82,3 +82,10 @@ export interface StoredAlert extends Alert {
   readonly verificationNote?: string;
   readonly verifiedAt?: string;
 }
+
+/** An alert for JSON (CLI --json, the API): its set of builds as a sorted array. */
+export function alertAsJson(
+  alert: StoredAlert,
+): Omit<StoredAlert, 'seenInBuilds'> & { seenInBuilds: string[] } {
+  return { ...alert, seenInBuilds: [...(alert.seenInBuilds ?? [])].sort() };
+}

@@ -295,26 +295,31 @@ export class IpTable {
 
   /** Country and AS of an IPv4 address given as a number (ipv4ToNumber). */
   lookupV4(n: number): IpTableInfo {
-    const info: IpTableInfo = {};
-    const c = findV4(this.countryV4, n);
-    if (c >= 0) info.country = this.countries[this.countryV4.value[c]!]!;
-    const a = findV4(this.asnV4, n);
-    if (a >= 0) {
-      info.asn = this.asnV4.value[a]!;
-      info.asOrganisation = this.names[this.asnV4.name![a]!]!;
-    }
-    return info;
+    return this.answer(this.countryV4, findV4(this.countryV4, n), this.asnV4, findV4(this.asnV4, n));
   }
 
   /** Country and AS of an IPv6 address given as its top 64 bits (ipv6Top64). */
   lookupV6(aHi: number, aLo: number): IpTableInfo {
+    return this.answer(
+      this.countryV6,
+      findV6(this.countryV6, aHi, aLo),
+      this.asnV6,
+      findV6(this.asnV6, aHi, aLo),
+    );
+  }
+
+  /** The answer from the country range at index `c` and the AS range at `a` (-1: none). */
+  private answer(
+    country: { readonly value: Uint32Array },
+    c: number,
+    asn: { readonly value: Uint32Array; readonly name?: Uint32Array },
+    a: number,
+  ): IpTableInfo {
     const info: IpTableInfo = {};
-    const c = findV6(this.countryV6, aHi, aLo);
-    if (c >= 0) info.country = this.countries[this.countryV6.value[c]!]!;
-    const a = findV6(this.asnV6, aHi, aLo);
+    if (c >= 0) info.country = this.countries[country.value[c]!]!;
     if (a >= 0) {
-      info.asn = this.asnV6.value[a]!;
-      info.asOrganisation = this.names[this.asnV6.name![a]!]!;
+      info.asn = asn.value[a]!;
+      info.asOrganisation = this.names[asn.name![a]!]!;
     }
     return info;
   }

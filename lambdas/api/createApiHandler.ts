@@ -1,6 +1,6 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { VERIFICATION_STATES, type VerificationState } from '../../core/alerts/alert.ts';
+import { alertAsJson, VERIFICATION_STATES, type VerificationState } from '../../core/alerts/alert.ts';
 import { type FleetHistory, HistoryQueryError, type PageOptions } from '../../core/history/fleetHistory.ts';
 import type { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
 
@@ -66,7 +66,7 @@ export function createApiHandler(deps: ApiHandlerDependencies): ApiHandler {
         ...(q.model ? { model: q.model } : {}),
         ...(q.line ? { lineName: q.line } : {}),
       });
-      return { items: alerts.map(plainAlert) };
+      return { items: alerts.map(alertAsJson) };
     },
     'POST /alerts/{alertId}/verification': async (_q, event) => {
       const alertId = event.pathParameters?.alertId ?? '';
@@ -84,7 +84,7 @@ export function createApiHandler(deps: ApiHandlerDependencies): ApiHandler {
         body.note as string | undefined,
         (deps.clock ?? (() => new Date()))(),
       );
-      return plainAlert((await store.alertById(alertId))!);
+      return alertAsJson((await store.alertById(alertId))!);
     },
   };
 
@@ -130,11 +130,6 @@ function parseBody(event: APIGatewayProxyEventV2): Record<string, unknown> {
     // reported below
   }
   throw new HistoryQueryError('the body is not a JSON object');
-}
-
-/** Sets become sorted arrays in JSON. */
-function plainAlert(alert: object): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(alert).map(([k, v]) => [k, v instanceof Set ? [...v].sort() : v]));
 }
 
 function respond(status: number, body: unknown): APIGatewayProxyStructuredResultV2 {

@@ -6,6 +6,7 @@ import { alertsList, alertsVerify } from '../../cli/alertsCommand.ts';
 import type { StoredAlert } from '../../core/alerts/alert.ts';
 import { type LocalPipelineResult, runLocalPipeline } from '../../local/localPipeline.ts';
 import { REGISTRATION } from '../../scenario/scenario.ts';
+import { captureIo } from '../helpers/captureIo.ts';
 import { SCENARIO_BUILDS, scenarioJob } from '../helpers/scenario.ts';
 
 /**
@@ -14,16 +15,6 @@ import { SCENARIO_BUILDS, scenarioJob } from '../helpers/scenario.ts';
  * marked benign or false, which stay quiet. Verdicts go through the CLI.
  */
 const quiet = () => undefined;
-
-function captureIo() {
-  let out = '';
-  let err = '';
-  return {
-    io: { stdout: { write: (t: string) => (out += t) }, stderr: { write: (t: string) => (err += t) } },
-    out: () => out,
-    err: () => err,
-  };
-}
 
 describe('alert lifecycle: verdicts, suppression and regressions', () => {
   let dataDir: string;

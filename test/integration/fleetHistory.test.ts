@@ -21,6 +21,7 @@ import { type ApiHandler, createApiHandler } from '../../lambdas/api/createApiHa
 import { LOCAL_NAMES, type LocalEmulators, startEmulators } from '../../local/emulators.ts';
 import { runLocalPipeline } from '../../local/localPipeline.ts';
 import { REGISTRATION } from '../../scenario/scenario.ts';
+import { captureIo } from '../helpers/captureIo.ts';
 import { projectRoot, SCENARIO_BUILDS, scenarioJob } from '../helpers/scenario.ts';
 
 /**
@@ -272,61 +273,52 @@ describe('fleet history on the scenario', () => {
   });
 
   describe('the CLI (on the local store, as after npm start)', () => {
-    const capture = () => {
-      const out: string[] = [];
-      const err: string[] = [];
-      return {
-        io: { stdout: { write: (t: string) => out.push(t) }, stderr: { write: (t: string) => err.push(t) } },
-        out: () => out.join(''),
-        err: () => err.join(''),
-      };
-    };
     const line = 'MIUI-V5-CN-stable';
 
     it('lists lines and builds as tab-separated tables in a pipe, JSON with --json', async () => {
-      const lines = capture();
+      const lines = captureIo();
       expect(await buildsCommand({ dataDir }, lines.io)).toBe(0);
       expect(lines.out().split('\n')[1]).toMatch(/^Xiaomi\tRedMi 1S\tMIUI-V5-CN-stable\t3\t1\t3\t/);
-      const builds = capture();
+      const builds = captureIo();
       expect(await buildsCommand({ dataDir, line, limit: '2', json: true }, builds.io)).toBe(0);
       const page = JSON.parse(builds.out());
       expect(page.items.map((b: { build: string }) => b.build)).toEqual([B40, B39]);
-      const rest = capture();
+      const rest = captureIo();
       expect(await buildsCommand({ dataDir, line, next: page.next, json: true }, rest.io)).toBe(0);
       expect(JSON.parse(rest.out()).items.map((b: { build: string }) => b.build)).toEqual([B38]);
     });
 
     it('shows a build, the diff that checks the fix, a device and where a data type went', async () => {
-      const build = capture();
+      const build = captureIo();
       await buildCommand(B39, { dataDir, line }, build.io);
       expect(build.out()).toContain('imei\tplaintext\t');
       expect(build.out()).toContain('(--all also lists the destinations that received no personal data)');
       expect(build.out()).not.toContain('(none)');
-      const all = capture();
+      const all = captureIo();
       await buildCommand(B39, { dataDir, line, all: true }, all.io);
       expect(all.out()).toContain('(none)');
-      const diff = capture();
+      const diff = captureIo();
       await diffCommand(B39, B40, { dataDir, line }, diff.io);
       expect(diff.out()).toContain('disappeared\timei\tapi.account.xiaomi.com\tXiaomi\t\tplaintext\tabsent');
-      const device = capture();
+      const device = captureIo();
       await deviceCommand('lab-redmi1s-01', { dataDir }, device.io);
       expect(device.out().trim().split('\n')).toHaveLength(4);
-      const sent = capture();
+      const sent = captureIo();
       await sentCommand({ dataDir, dataType: 'imei', organisation: 'Xiaomi' }, sent.io);
       expect(sent.out()).toContain(`RedMi 1S\tMIUI-V5-CN-stable\t${B39}\t2014-08-05\tapi.account.xiaomi.com`);
     });
 
     it('says what is wrong with a flag or a question', async () => {
-      await expect(buildCommand(B39, { dataDir }, capture().io)).rejects.toThrow(
+      await expect(buildCommand(B39, { dataDir }, captureIo().io)).rejects.toThrow(
         new CliUsageError('--line is required (leakwatch builds lists the lines)'),
       );
-      await expect(diffCommand(B39, 'V9', { dataDir, line }, capture().io)).rejects.toThrow(
+      await expect(diffCommand(B39, 'V9', { dataDir, line }, captureIo().io)).rejects.toThrow(
         `no build "V9" in line Xiaomi|RedMi%201S|MIUI-V5-CN-stable`,
       );
-      await expect(sentCommand({ dataDir, dataType: 'imei' }, capture().io)).rejects.toThrow(
+      await expect(sentCommand({ dataDir, dataType: 'imei' }, captureIo().io)).rejects.toThrow(
         'name either --organisation or --country',
       );
-      await expect(buildsCommand({ dataDir, line, limit: 'many' }, capture().io)).rejects.toThrow(
+      await expect(buildsCommand({ dataDir, line, limit: 'many' }, captureIo().io)).rejects.toThrow(
         '--limit "many": a whole number from 1 to 1000',
       );
     });
@@ -337,8 +329,7 @@ describe('fleet history on the scenario', () => {
     let file: string;
     beforeAll(async () => {
       file = join(dataDir, 'report.html');
-      const io = { stdout: { write: () => true }, stderr: { write: () => true } };
-      expect(await reportCommand({ dataDir, out: file }, io)).toBe(0);
+      expect(await reportCommand({ dataDir, out: file }, captureIo().io)).toBe(0);
       html = await readFile(file, 'utf8');
     });
 
