@@ -2,9 +2,9 @@ import { createSocket } from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { describe, expect, it } from '@jest/globals';
-import { listenPcapdroidUdp } from '../../probe/live/pcapdroidUdpListener.ts';
-import { listenPcapOverTcp } from '../../probe/live/pcapOverTcpListener.ts';
-import type { FlowRecord } from '../../schema/flowRecord.ts';
+import { type LiveListener, listenPcapdroidUdp } from '../../probe/live/pcapdroidUdpListener.ts';
+import { listenPcapOverTcp, type TcpListenerOptions } from '../../probe/live/pcapOverTcpListener.ts';
+import type { FlowRecord, LabContext } from '../../schema/flowRecord.ts';
 import { scenarioJob } from '../helpers/scenario.ts';
 
 /** The records of a classic pcap file, each as its 16-byte record header plus data. */
@@ -49,22 +49,29 @@ const sendUdp = async (port: number, datagrams: Buffer[]) => {
   }
   socket.close();
 };
+/** Starts a live listener on a free local port, keeping what it emits and warns. */
+async function listen(
+  start: (options: TcpListenerOptions) => Promise<LiveListener>,
+  context: LabContext,
+): Promise<{ received: FlowRecord[]; warnings: string[]; listener: LiveListener; port: number }> {
+  const received: FlowRecord[] = [];
+  const warnings: string[] = [];
+  const listener = await start({
+    host: '127.0.0.1',
+    port: 0,
+    context,
+    emit: async (r) => void received.push(r),
+    warn: (m) => void warnings.push(m),
+  });
+  return { received, warnings, listener, port: Number(listener.address.split(':').pop()) };
+}
 const settle = () => new Promise((resolve) => setTimeout(resolve, 200));
 
 describe("PCAPdroid's UDP exporter", () => {
   it('reads the header datagram, then one record per datagram, and names the app from the trailer', async () => {
     const job = await scenarioJob('build-2');
     const { header, records } = pcapRecords(await readFile(job.path));
-    const received: FlowRecord[] = [];
-    const warnings: string[] = [];
-    const listener = await listenPcapdroidUdp({
-      host: '127.0.0.1',
-      port: 0,
-      context: job.context,
-      emit: async (r) => void received.push(r),
-      warn: (m) => void warnings.push(m),
-    });
-    const port = Number(listener.address.split(':').pop());
+    const { received, warnings, listener, port } = await listen(listenPcapdroidUdp, job.context);
     const datagrams = records.map(({ head, data }) => {
       const frame = withTrailer(data.subarray(14), 10_123, 'com.xiaomi.account');
       return Buffer.concat([recordHeader(head, frame.length), frame]);
@@ -95,15 +102,7 @@ describe("PCAPdroid's UDP exporter", () => {
   it('counts a datagram whose record is cut short and keeps going', async () => {
     const job = await scenarioJob('build-1');
     const { header, records } = pcapRecords(await readFile(job.path));
-    const received: FlowRecord[] = [];
-    const listener = await listenPcapdroidUdp({
-      host: '127.0.0.1',
-      port: 0,
-      context: job.context,
-      emit: async (r) => void received.push(r),
-      warn: () => undefined,
-    });
-    const port = Number(listener.address.split(':').pop());
+    const { received, listener, port } = await listen(listenPcapdroidUdp, job.context);
     const whole = records.map(({ head, data }) => Buffer.concat([head, data]));
     const cut = whole[3]!.subarray(0, 30);
 
@@ -120,16 +119,7 @@ describe('pcap over TCP', () => {
   it('reads a capture streamed over a connection, and survives a connection that is not a capture', async () => {
     const job = await scenarioJob('build-2');
     const file = await readFile(job.path);
-    const received: FlowRecord[] = [];
-    const warnings: string[] = [];
-    const listener = await listenPcapOverTcp({
-      host: '127.0.0.1',
-      port: 0,
-      context: job.context,
-      emit: async (r) => void received.push(r),
-      warn: (m) => void warnings.push(m),
-    });
-    const port = Number(listener.address.split(':').pop());
+    const { received, warnings, listener, port } = await listen(listenPcapOverTcp, job.context);
     const send = (bytes: Buffer) =>
       new Promise<void>((resolve) => {
         const socket = connect(port, '127.0.0.1', () => {
