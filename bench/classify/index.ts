@@ -10,13 +10,7 @@ import { DestinationCatalog } from '../../core/catalog/catalog.ts';
 import { classifyCandidates, clearClassificationCache } from '../../core/classify/classifyCandidates.ts';
 import { classifyDestination } from '../../core/classify/destination.ts';
 import { loadOfflineIpInfo } from '../../core/geo/ipInfo.ts';
-import {
-  KnownValueIndex,
-  plainLengthsOf,
-  registrationDigests,
-  registrationFingerprints,
-  ValueDigester,
-} from '../../core/registry/knownValues.ts';
+import { KnownValueIndex, registration, ValueDigester } from '../../core/registry/knownValues.ts';
 import { type FlowRecord, parseFlowRecord } from '../../schema/flowRecord.ts';
 
 /**
@@ -59,10 +53,8 @@ if (!existsSync(ndjson)) {
 const lines = (await readFile(ndjson, 'utf8')).trim().split('\n');
 const records: FlowRecord[] = lines.map((line) => parseFlowRecord(line));
 const key = randomBytes(32);
-const registration = JSON.parse(await readFile(join(root, 'scenario', 'lab', 'registration.json'), 'utf8'));
-const digests = registrationDigests(key, registration.values);
-const lengths = plainLengthsOf(registration.values);
-const fingerprints = registrationFingerprints(key, registration.values);
+const registered = JSON.parse(await readFile(join(root, 'scenario', 'lab', 'registration.json'), 'utf8'));
+const { digests, plainLengths: lengths, fingerprints } = registration(key, registered.values);
 const withCandidates = records.filter((r) => r.candidates.length > 0).length;
 
 type Phase = 'destination' | 'personal data' | 'classify' | 'classify + schema parse';

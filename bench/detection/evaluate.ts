@@ -1,12 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { classifyCandidates } from '../../core/classify/classifyCandidates.ts';
 import { PERSONAL_DATA_TYPES, type PersonalDataType } from '../../core/classify/dataTypes.ts';
-import {
-  KnownValueIndex,
-  plainLengthsOf,
-  registrationDigests,
-  registrationFingerprints,
-} from '../../core/registry/knownValues.ts';
+import { KnownValueIndex, registration } from '../../core/registry/knownValues.ts';
 import type { EvaluationSet } from './evaluationSet.ts';
 
 export interface TypeScore {
@@ -27,12 +22,8 @@ export interface EvaluationResult {
 /** Runs the classifier over every case and scores each data type (a case counts once per type). */
 export function evaluate(set: EvaluationSet): EvaluationResult {
   const key = randomBytes(32);
-  const known = new KnownValueIndex(
-    key,
-    registrationDigests(key, set.registered),
-    plainLengthsOf(set.registered),
-    registrationFingerprints(key, set.registered),
-  );
+  const { digests, plainLengths, fingerprints } = registration(key, set.registered);
+  const known = new KnownValueIndex(key, digests, plainLengths, fingerprints);
   const counts = new Map<PersonalDataType, { tp: number; fp: number; fn: number }>(
     PERSONAL_DATA_TYPES.map((t) => [t, { tp: 0, fp: 0, fn: 0 }]),
   );

@@ -8,11 +8,9 @@ import {
 import {
   type DigestEntry,
   KnownValueIndex,
-  mergedFingerprints,
-  plainLengthsOf,
+  mergedSummary,
   type RegisteredValue,
-  registrationDigests,
-  registrationFingerprints,
+  registration,
 } from './knownValues.ts';
 
 /**
@@ -40,30 +38,18 @@ export class DynamoRegistry {
         new GetCommand({ TableName: this.tableName, Key: { pk: pk(deviceId), sk: 'DEVICE' } }),
       )
     ).Item;
-    const counts: Record<string, number> = {
-      ...((previous?.counts as Record<string, number> | undefined) ?? {}),
-    };
-    for (const { dataType } of values) counts[dataType] = (counts[dataType] ?? 0) + 1;
-    const plainLengths = [
-      ...new Set([...((previous?.plainLengths as number[] | undefined) ?? []), ...plainLengthsOf(values)]),
-    ].sort((a, b) => a - b);
-    const digests = registrationDigests(this.key, values);
-    const fingerprints = mergedFingerprints(
-      previous as { fingerprints?: number[] } | undefined,
-      registrationFingerprints(this.key, values),
-    );
+    const added = registration(this.key, values);
+    const summary = mergedSummary(previous as Parameters<typeof mergedSummary>[0], values, added);
     const items = [
       {
         pk: pk(deviceId),
         sk: 'DEVICE',
         type: 'registration',
         deviceId,
-        counts,
-        plainLengths,
-        ...fingerprints,
+        ...summary,
         registeredAt: now.toISOString(),
       },
-      ...[...digests].map(([digest, entry]) => ({
+      ...[...added.digests].map(([digest, entry]) => ({
         pk: pk(deviceId),
         sk: `DIGEST#${digest}`,
         type: 'registration-digest',
@@ -85,7 +71,7 @@ export class DynamoRegistry {
         if (requests.length > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
       }
     }
-    return { counts, digests: digests.size };
+    return { counts: summary.counts, digests: added.digests.size };
   }
 
   /** The device's registered digests as an index, or undefined when it was never registered. */

@@ -160,17 +160,6 @@ function* registrationTexts(
   }
 }
 
-/** The digests to store for registered values (keys: digest of a written form, or of its hash). */
-export function registrationDigests(
-  key: Buffer,
-  values: readonly RegisteredValue[],
-): Map<string, DigestEntry> {
-  const entries = new Map<string, DigestEntry>();
-  for (const { kind, body, entry } of registrationTexts(key, values))
-    entries.set(keyedDigest(key, `${kind}:${body}`), entry);
-  return entries;
-}
-
 /** Bits kept of each prefilter fingerprint: 24 (a value passes by chance with odds n/2^24). */
 const FINGERPRINT_MASK = 0xffffff;
 
@@ -186,20 +175,70 @@ export function prefilterKeys(key: Buffer): Record<TextKind, SipKey> {
   return { plain: derive('plain'), hex: derive('hex'), b64: derive('b64') };
 }
 
-/**
- * Prefilter fingerprints of the registered values: 24 bits of SipHash-2-4 (keyed, from the digest
- * key) of each text whose digest is stored. Matching computes the HMAC of a text only when its
- * fingerprint is among these: most values that merely have a registered form's length (every
- * 13-digit millisecond timestamp, when a phone number is 13 digits) are ruled out for ~0.2 µs
- * instead of an HMAC. 24 bits of a PRF reveal nothing without the key; with the key, the digests
- * themselves are what an attacker would test guesses against.
- */
-export function registrationFingerprints(key: Buffer, values: readonly RegisteredValue[]): number[] {
+/** What a registry stores for registered values (never the values themselves). */
+export interface Registration {
+  /** Keyed digest of each written form and of its hashes → what it stands for. */
+  readonly digests: Map<string, DigestEntry>;
+  /** Lengths of the plain forms (they reveal only lengths), so most values are ruled out unhashed. */
+  readonly plainLengths: number[];
+  /**
+   * Prefilter fingerprints: 24 bits of SipHash-2-4 (keyed, from the digest key) of each text whose
+   * digest is stored. Matching computes the HMAC of a text only when its fingerprint is among
+   * these: most values that merely have a registered form's length (every 13-digit millisecond
+   * timestamp, when a phone number is 13 digits) are ruled out for ~0.2 µs instead of an HMAC.
+   * 24 bits of a PRF reveal nothing without the key; with the key, the digests themselves are what
+   * an attacker would test guesses against.
+   */
+  readonly fingerprints: number[];
+}
+
+/** Digests, plain lengths and prefilter fingerprints of registered values, in one walk of their texts. */
+export function registration(key: Buffer, values: readonly RegisteredValue[]): Registration {
   const sip = prefilterKeys(key);
+  const digests = new Map<string, DigestEntry>();
+  const lengths = new Set<number>();
   const fingerprints = new Set<number>();
-  for (const { kind, body } of registrationTexts(key, values))
+  for (const { kind, body, entry } of registrationTexts(key, values)) {
+    digests.set(keyedDigest(key, `${kind}:${body}`), entry);
     fingerprints.add(sipHash24(sip[kind], body) & FINGERPRINT_MASK);
-  return [...fingerprints].sort((a, b) => a - b);
+    if (kind === 'plain') lengths.add(body.length);
+  }
+  const ascending = (a: number, b: number) => a - b;
+  return {
+    digests,
+    plainLengths: [...lengths].sort(ascending),
+    fingerprints: [...fingerprints].sort(ascending),
+  };
+}
+
+/** What a device's registration item keeps besides its digests. */
+export interface RegistrationSummary {
+  readonly counts: Record<string, number>;
+  readonly plainLengths: number[];
+  readonly fingerprints?: number[];
+}
+
+/** A device's summary after registering more values (file and DynamoDB registries alike). */
+export function mergedSummary(
+  previous:
+    | {
+        readonly counts?: Record<string, number> | undefined;
+        readonly plainLengths?: readonly number[] | undefined;
+        readonly fingerprints?: readonly number[] | undefined;
+      }
+    | undefined,
+  values: readonly RegisteredValue[],
+  added: Registration,
+): RegistrationSummary {
+  const counts: Record<string, number> = { ...(previous?.counts ?? {}) };
+  for (const { dataType } of values) counts[dataType] = (counts[dataType] ?? 0) + 1;
+  return {
+    counts,
+    plainLengths: [...new Set([...(previous?.plainLengths ?? []), ...added.plainLengths])].sort(
+      (a, b) => a - b,
+    ),
+    ...mergedFingerprints(previous, added.fingerprints),
+  };
 }
 
 /**
@@ -231,7 +270,7 @@ export class KnownValueIndex {
     private readonly entries: ReadonlyMap<string, DigestEntry>,
     /** Lengths of the registered plain forms, so most values are ruled out without hashing. */
     plainLengths: Iterable<number>,
-    /** Prefilter fingerprints (registrationFingerprints) of every registered text, when known. */
+    /** Prefilter fingerprints (Registration.fingerprints) of every registered text, when known. */
     fingerprints?: Iterable<number>,
   ) {
     for (const length of plainLengths) this.plainLengths.add(length);
@@ -286,16 +325,4 @@ export class KnownValueIndex {
     const entry = this.entries.get(digest);
     return entry ? { ...entry, digest } : undefined;
   }
-}
-
-/** Lengths of the plain forms of values (stored beside the digests; they reveal only lengths). */
-export function plainLengthsOf(values: readonly RegisteredValue[]): number[] {
-  const lengths = new Set<number>();
-  for (const { dataType, value } of values) {
-    for (const form of writtenForms(dataType, value)) {
-      lengths.add(plain(form).length);
-      lengths.add(digitsOnly(plain(form)).length);
-    }
-  }
-  return [...lengths].sort((a, b) => a - b);
 }

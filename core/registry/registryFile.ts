@@ -6,11 +6,9 @@ import { PERSONAL_DATA_TYPES, type PersonalDataType } from '../classify/dataType
 import {
   type DigestEntry,
   KnownValueIndex,
-  mergedFingerprints,
-  plainLengthsOf,
+  mergedSummary,
   type RegisteredValue,
-  registrationDigests,
-  registrationFingerprints,
+  registration,
 } from './knownValues.ts';
 
 /**
@@ -86,17 +84,12 @@ export async function registerValues(
   const key = (await loadDigestKey(dataDir, true))!;
   const registry = await readRegistry(dataDir);
   const previous = registry.devices[deviceId];
+  const added = registration(key, values);
   const digests: Record<string, DigestEntry> = { ...(previous?.digests ?? {}) };
-  for (const [digest, entry] of registrationDigests(key, values)) digests[digest] = entry;
-  const counts: Record<string, number> = { ...(previous?.counts ?? {}) };
-  for (const { dataType } of values) counts[dataType] = (counts[dataType] ?? 0) + 1;
+  for (const [digest, entry] of added.digests) digests[digest] = entry;
   const device = {
     registeredAt: now.toISOString(),
-    counts,
-    plainLengths: [...new Set([...(previous?.plainLengths ?? []), ...plainLengthsOf(values)])].sort(
-      (a, b) => a - b,
-    ),
-    ...mergedFingerprints(previous, registrationFingerprints(key, values)),
+    ...mergedSummary(previous, values, added),
     digests,
   };
   registry.devices[deviceId] = device;

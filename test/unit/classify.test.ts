@@ -11,10 +11,8 @@ import {
   KnownValueIndex,
   keyedDigest,
   mergedFingerprints,
-  plainLengthsOf,
   type RegisteredValue,
-  registrationDigests,
-  registrationFingerprints,
+  registration,
   ValueDigester,
   writtenForms,
 } from '../../core/registry/knownValues.ts';
@@ -136,17 +134,13 @@ describe('known values (registry of keyed digests)', () => {
     { dataType: 'sms-content', value: 'leakwatch canary 7f3a: meet at 6', canary: true },
   ];
   // As the registry loads it: digests, lengths and the prefilter's fingerprints.
-  const index = new KnownValueIndex(
-    key,
-    registrationDigests(key, registered),
-    plainLengthsOf(registered),
-    registrationFingerprints(key, registered),
-  );
+  const stored = registration(key, registered);
+  const index = new KnownValueIndex(key, stored.digests, stored.plainLengths, stored.fingerprints);
   const found = (key: string, value: string) =>
     classifyCandidates([c(key, value)], { known: index, digester: new ValueDigester(keyBytes) }).findings;
 
   it('stores no value, only digests', () => {
-    const digests = JSON.stringify([...registrationDigests(key, registered)]);
+    const digests = JSON.stringify([...stored.digests]);
 
     for (const { value } of registered) expect(digests).not.toContain(value);
     expect(digests).not.toContain('864690020123454');
@@ -188,17 +182,8 @@ describe('known values (registry of keyed digests)', () => {
   });
 
   it('the prefilter rules out look-alikes without an HMAC and never drops a registered form', () => {
-    const unfiltered = new KnownValueIndex(
-      key,
-      registrationDigests(key, registered),
-      plainLengthsOf(registered),
-    );
-    const filtered = new KnownValueIndex(
-      key,
-      registrationDigests(key, registered),
-      plainLengthsOf(registered),
-      registrationFingerprints(key, registered),
-    );
+    const unfiltered = new KnownValueIndex(key, stored.digests, stored.plainLengths);
+    const filtered = new KnownValueIndex(key, stored.digests, stored.plainLengths, stored.fingerprints);
     // Every written form and hash of every registered value matches through both.
     const forms = registered.flatMap(({ dataType, value }) =>
       writtenForms(dataType, value).flatMap((form) => [

@@ -14,7 +14,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { BUNDLED_CATALOG } from '../../core/catalog/bundledCatalog.ts';
 import { DestinationCatalog } from '../../core/catalog/catalog.ts';
 import { SqsDeadLetterSink } from '../../core/ingest/deadLetter.ts';
-import { KnownValueIndex, plainLengthsOf, registrationDigests } from '../../core/registry/knownValues.ts';
+import { KnownValueIndex, registration } from '../../core/registry/knownValues.ts';
 import { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
 import { createIngestHandler } from '../../lambdas/ingest/createIngestHandler.ts';
 import type { FlowRecord } from '../../schema/flowRecord.ts';
@@ -139,7 +139,8 @@ describe('ingest handler', () => {
     };
     const key = randomBytes(32);
     const values = [{ dataType: 'imei' as const, value: '864690020123454' }];
-    const known = new KnownValueIndex(key, registrationDigests(key, values), plainLengthsOf(values));
+    const { digests, plainLengths } = registration(key, values);
+    const known = new KnownValueIndex(key, digests, plainLengths);
 
     await handler({ knownValues: () => known })(event([hashed]), context);
 
