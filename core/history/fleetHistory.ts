@@ -1,4 +1,9 @@
-import { type DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  type QueryCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import type { StoredAlert } from '../alerts/alert.ts';
 import { keys } from '../store/keys.ts';
 import type { ObservationFields } from '../store/leakwatchStore.ts';
@@ -202,13 +207,18 @@ export class FleetHistory {
    * models share a line name; a line key (`vendor|model|line`) is taken as it is.
    */
   async resolveLine(name: { line: string; model?: string; vendor?: string }): Promise<LineSummary> {
+    const fits = (l: LineSummary) =>
+      (!name.model || l.model === name.model) && (!name.vendor || l.vendor === name.vendor);
+    // A line key (what /lines returns, and the API is given) is read directly.
+    if (name.line.includes('|')) {
+      const { Item: item } = await this.client.send(
+        new GetCommand({ TableName: this.tableName, Key: keys.line(name.line) }),
+      );
+      const line = item ? toLine(item) : undefined;
+      if (line && fits(line)) return line;
+    }
     const all = await this.allLines();
-    const matches = all.filter(
-      (l) =>
-        (l.line === name.line || l.lineName === name.line) &&
-        (!name.model || l.model === name.model) &&
-        (!name.vendor || l.vendor === name.vendor),
-    );
+    const matches = all.filter((l) => (l.line === name.line || l.lineName === name.line) && fits(l));
     if (matches.length === 1) return matches[0]!;
     if (matches.length === 0)
       throw new HistoryQueryError(
