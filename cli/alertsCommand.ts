@@ -1,5 +1,6 @@
 import {
   alertAsJson,
+  isAlertState,
   type StoredAlert,
   VERIFICATION_STATES,
   type VerificationState,
@@ -26,12 +27,12 @@ const row = (a: StoredAlert) => [
 
 /** `leakwatch alerts`: the alerts of every firmware line, filtered; a table, or JSON with --json. */
 export async function alertsList(options: Record<string, unknown>, io: AlertsIo): Promise<number> {
-  const state = options.state as string | undefined;
-  if (state && state !== 'open' && state !== 'resolved')
+  const state = (options.state as string | undefined) || undefined;
+  if (state !== undefined && !isAlertState(state))
     throw new CliUsageError(`--state "${state}" is not open or resolved`);
   return withStore(options, async ({ history }) => {
     const shown = await history.alerts({
-      ...(state ? { state: state as 'open' | 'resolved' } : {}),
+      ...(state ? { state } : {}),
       ...(options.severity ? { severity: String(options.severity) } : {}),
       ...(options.model ? { model: String(options.model) } : {}),
       ...(options.line ? { lineName: String(options.line) } : {}),

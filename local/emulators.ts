@@ -6,14 +6,18 @@ import {
   CreateTableCommand,
   DescribeTableCommand,
   DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
 import { CreateStreamCommand, DescribeStreamSummaryCommand, KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import dynalite from 'dynalite';
 import kinesalite from 'kinesalite';
 import { documentClient } from '../core/store/documentClient.ts';
+import { keys } from '../core/store/keys.ts';
 import { TABLE_DESIGN } from '../core/store/tableDesign.ts';
 import { DynamoTransactionShim } from './dynamoTransactionShim.ts';
 
@@ -101,9 +105,19 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
     const { Table: table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
     const present = new Set((table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName));
     const missing = indexes.filter((i) => !present.has(i.indexName)).map((i) => i.indexName);
-    if (missing.length > 0)
+    const layout = await client.send(
+      new GetItemCommand({ TableName: tableName, Key: marshall(keys.layout), ConsistentRead: true }),
+    );
+    const version = layout.Item?.version?.N;
+    const problem =
+      missing.length > 0
+        ? `lacks the index(es) ${missing.join(', ')}`
+        : version !== String(TABLE_DESIGN.layoutVersion)
+          ? `holds key layout ${version ?? 1}, this leakwatch reads layout ${TABLE_DESIGN.layoutVersion}`
+          : undefined;
+    if (problem)
       throw new LocalTableError(
-        `the local table ${tableName} was made by an older leakwatch and lacks the index(es) ${missing.join(', ')}: remove the data directory's dynamodb folder and run npm start again (it rebuilds the history from the captures)`,
+        `the local table ${tableName} was made by an older leakwatch and ${problem}: remove the data directory's dynamodb folder and run npm start again (it rebuilds the history from the captures)`,
       );
     return 'existed';
   } catch (error) {
@@ -126,8 +140,24 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
           { AttributeName: index.partitionKey, KeyType: 'HASH' },
           { AttributeName: index.sortKey, KeyType: 'RANGE' },
         ],
-        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...TABLE_DESIGN.sentProjection] },
+        Projection:
+          index.projection === 'sent'
+            ? { ProjectionType: 'INCLUDE', NonKeyAttributes: [...TABLE_DESIGN.sentProjection] }
+            : { ProjectionType: 'ALL' },
       })),
+    }),
+  );
+  // dynalite answers CreateTable while the table is CREATING; it takes writes once ACTIVE.
+  for (let attempt = 0; ; attempt++) {
+    const { Table: table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    if (table?.TableStatus === 'ACTIVE') break;
+    if (attempt === 100) throw new Error(`table ${tableName} did not become ACTIVE`);
+    await sleep(20);
+  }
+  await client.send(
+    new PutItemCommand({
+      TableName: tableName,
+      Item: marshall({ ...keys.layout, type: 'layout', version: TABLE_DESIGN.layoutVersion }),
     }),
   );
   return 'created';

@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { FleetHistory } from '../../core/history/fleetHistory.ts';
-import { keys, lineKey } from '../../core/store/keys.ts';
-import { ensureTable, LOCAL_NAMES, startEmulators } from '../../local/emulators.ts';
+import { alertIdOf, keys, lineKey } from '../../core/store/keys.ts';
+import { ensureTable, LOCAL_NAMES, LocalTableError, startEmulators } from '../../local/emulators.ts';
 
 /**
  * Fleet-history query latency on the local store (dynalite, as `npm start` uses it), at fleet scale:
@@ -62,6 +62,10 @@ const ORGANISATIONS = [
 ];
 const COUNTRIES = ['CN', 'US', 'SG', 'DE', 'IN', 'NL', 'IE', 'JP'];
 const TRANSPORTS = ['plaintext', 'tls', 'quic'];
+const RULES = ['plaintext-begins', 'sent-without-consent', 'new-organisation', 'new-country'] as const;
+const SEVERITIES = ['high', 'medium', 'low'] as const;
+const ALERTS_PER_LINE = 10;
+const builds = (a: number) => Math.floor((a * BUILDS) / ALERTS_PER_LINE);
 
 // A small deterministic PRNG, so every load makes the same fleet.
 let seed = 42;
@@ -99,6 +103,65 @@ function* items(): Generator<Record<string, unknown>> {
       sessions: new Set(line.builds.map((b) => `s-${b.build}`)),
       lastSessionEnded: '2026-01-01T00:00:00.000Z',
     };
+    // Alerts: ALERTS_PER_LINE a line, raised in its builds, the first of every three resolved later.
+    for (let a = 0; a < ALERTS_PER_LINE; a++) {
+      const build = line.builds[builds(a)]!;
+      const organisation = pick(ORGANISATIONS);
+      const alert = {
+        rule: pick(RULES),
+        subject: `${organisation.toLowerCase()}.example`,
+        dataType: pick(DATA_TYPES),
+      };
+      const alertId = alertIdOf(line.line, alert);
+      const createdAt = new Date(Date.parse(build.builtAt) + a * 60_000).toISOString();
+      const resolved = a % 3 === 0 ? line.builds[Math.min(BUILDS - 1, builds(a) + 1)] : undefined;
+      yield {
+        ...keys.alert(line.line, alert),
+        type: 'alert',
+        alertOrder: keys.alertOrder({ createdAt, alertId }),
+        ...alert,
+        alertId,
+        lineKey: line.line,
+        severity: pick(SEVERITIES),
+        title: 'simulated',
+        explanation: 'simulated',
+        vendor: line.vendor,
+        model: line.model,
+        line: line.lineName,
+        build: build.build,
+        builtAt: build.builtAt,
+        baselineBuilds: [],
+        deviceId: `dev-${m}-a`,
+        sessionId: `s-${build.build}`,
+        host: `api.${alert.subject}`,
+        registrableDomain: alert.subject,
+        organisation,
+        transport: 'plaintext',
+        transportDetail: 'plaintext HTTP',
+        where: ['form:x'],
+        masked: '8646••••3454',
+        canary: false,
+        flowId: `flow-${m}-${a}`,
+        firstSeen: createdAt,
+        createdAt,
+        seenInBuilds: new Set([build.build]),
+        verification: 'unknown',
+        ...(resolved
+          ? {
+              state: 'resolved',
+              resolvedIn: resolved.build,
+              resolvedInBuiltAt: resolved.builtAt,
+              resolvedAt: createdAt,
+            }
+          : { state: 'open' }),
+      };
+      yield {
+        ...keys.alertId(alertId),
+        type: 'alert-id',
+        lineKey: line.line,
+        alertSk: keys.alert(line.line, alert).sk,
+      };
+    }
     for (const build of line.builds) {
       const common = {
         line: line.line,
@@ -166,8 +229,24 @@ function* items(): Generator<Record<string, unknown>> {
   }
 }
 
-const total = MODELS * (1 + BUILDS * (1 + 2 + OBSERVATIONS));
-if (values.reload || !existsSync(marker)) {
+const total = MODELS * (1 + 2 * ALERTS_PER_LINE + BUILDS * (1 + 2 + OBSERVATIONS));
+/** Whether the store on disk was loaded with this fleet by this key layout. */
+async function loaded(): Promise<boolean> {
+  if (!existsSync(marker)) return false;
+  const emulators = await startEmulators(dataDir);
+  try {
+    await ensureTable(emulators.dynamo, LOCAL_NAMES.table);
+    return true;
+  } catch (error) {
+    if (!(error instanceof LocalTableError)) throw error;
+    console.log(`reloading: ${error.message.split(':')[0]}`);
+    return false;
+  } finally {
+    await emulators.close();
+  }
+}
+
+if (values.reload || !(await loaded())) {
   await rm(dataDir, { recursive: true, force: true });
   const emulators = await startEmulators(dataDir);
   await ensureTable(emulators.dynamo, LOCAL_NAMES.table);
@@ -234,7 +313,8 @@ const queries: Record<string, () => Promise<unknown>> = {
     history.sent({ dataType: pick(DATA_TYPES), organisation: pick(ORGANISATIONS) }),
   'sent to country (page of 100)': () =>
     history.sent({ dataType: pick(DATA_TYPES), country: pick(COUNTRIES) }),
-  'alerts (every line)': () => history.alerts({ state: 'open' }),
+  'open alerts (every line)': () => history.alerts({ state: 'open' }),
+  "alerts of a model's line": () => history.alerts({ model: randomLine().model }),
 };
 console.log(
   `fleet: ${MODELS} models × ${BUILDS} builds × ${OBSERVATIONS} observations = ${(MODELS * BUILDS * OBSERVATIONS).toLocaleString('en-US')} observations (${total.toLocaleString('en-US')} items), local dynalite; ${SAMPLES} samples per query after 5 warm-up`,

@@ -9,7 +9,10 @@ export type AlertRuleId =
 export type Severity = 'high' | 'medium' | 'low';
 
 /** Lifecycle: open when raised (or seen again after a fix), resolved when a later build of the line stops. */
-export type AlertState = 'open' | 'resolved';
+export const ALERT_STATES = ['open', 'resolved'] as const;
+export type AlertState = (typeof ALERT_STATES)[number];
+export const isAlertState = (value: string): value is AlertState =>
+  (ALERT_STATES as readonly string[]).includes(value);
 
 /**
  * A lab's verdict, as AWS IoT Device Defender's verification states. `benign-positive` and

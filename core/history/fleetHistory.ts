@@ -4,8 +4,8 @@ import {
   QueryCommand,
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import type { StoredAlert } from '../alerts/alert.ts';
-import { keys } from '../store/keys.ts';
+import { ALERT_STATES, type AlertState, type StoredAlert } from '../alerts/alert.ts';
+import { keys, NO_PERSONAL_DATA } from '../store/keys.ts';
 import type { ObservationFields } from '../store/leakwatchStore.ts';
 import { TABLE_DESIGN } from '../store/tableDesign.ts';
 
@@ -158,7 +158,7 @@ export interface SentRow {
 }
 
 export interface AlertFilter {
-  readonly state?: 'open' | 'resolved';
+  readonly state?: AlertState;
   readonly severity?: string;
   readonly model?: string;
   readonly lineName?: string;
@@ -276,14 +276,19 @@ export class FleetHistory {
   ): Promise<Page<DestinationRow>> {
     return this.page(
       {
-        KeyConditionExpression: 'pk = :pk',
+        // Personal-data observations have a sort-key range of their own: only they are read.
         ...(which.personalOnly
           ? {
-              FilterExpression: '#dataType <> :none',
-              ExpressionAttributeNames: { '#dataType': 'dataType' },
-              ExpressionAttributeValues: { ':pk': keys.observations(line, build), ':none': '-' },
+              KeyConditionExpression: 'pk = :pk AND begins_with(sk, :personal)',
+              ExpressionAttributeValues: {
+                ':pk': keys.observations(line, build),
+                ':personal': keys.personalObservations,
+              },
             }
-          : { ExpressionAttributeValues: { ':pk': keys.observations(line, build) } }),
+          : {
+              KeyConditionExpression: 'pk = :pk',
+              ExpressionAttributeValues: { ':pk': keys.observations(line, build) },
+            }),
       },
       page,
       toDestination,
@@ -305,7 +310,7 @@ export class FleetHistory {
     ]);
     const destinations = rows.sort(
       (a, b) =>
-        Number(a.dataType === '-') - Number(b.dataType === '-') ||
+        Number(a.dataType === NO_PERSONAL_DATA) - Number(b.dataType === NO_PERSONAL_DATA) ||
         a.dataType.localeCompare(b.dataType) ||
         a.organisation.localeCompare(b.organisation) ||
         a.host.localeCompare(b.host) ||
@@ -328,7 +333,7 @@ export class FleetHistory {
     const group = (rows: DestinationRow[]) => {
       const map = new Map<string, { row: DestinationRow; transports: Set<string> }>();
       for (const row of rows) {
-        if (row.dataType === '-') continue;
+        if (row.dataType === NO_PERSONAL_DATA) continue;
         const id = `${row.dataType}\n${row.host}`;
         const entry = map.get(id) ?? { row, transports: new Set<string>() };
         entry.transports.add(row.transport);
@@ -431,18 +436,42 @@ export class FleetHistory {
     );
   }
 
-  /** Alerts across lines (one Query per line, several at a time), filtered. */
+  /** Alerts of every line in one state, oldest first, in pages (the alertsByState index). */
+  async alertsInState(state: AlertState, page: PageOptions = {}): Promise<Page<StoredAlert>> {
+    const index = TABLE_DESIGN.indexes.alertsByState;
+    return this.page(
+      {
+        IndexName: index.indexName,
+        KeyConditionExpression: '#state = :state',
+        ExpressionAttributeNames: { '#state': index.partitionKey },
+        ExpressionAttributeValues: { ':state': state },
+      },
+      page,
+      (item) => item as unknown as StoredAlert,
+    );
+  }
+
+  /**
+   * Alerts, filtered. For a model or line, a Query per matching line (several at a time); across
+   * the fleet, one Query of the alertsByState index per state asked for.
+   */
   async alerts(filter: AlertFilter = {}): Promise<StoredAlert[]> {
+    const wanted = (a: StoredAlert) =>
+      (!filter.state || a.state === filter.state) && (!filter.severity || a.severity === filter.severity);
+    if (!filter.model && !filter.lineName) {
+      const states = filter.state ? [filter.state] : ALERT_STATES;
+      const found = await Promise.all(
+        states.map((state) => everyPage((page) => this.alertsInState(state, page))),
+      );
+      return found.flat().filter(wanted);
+    }
     const lines = (await this.allLines()).filter(
       (line) =>
         (!filter.model || line.model === filter.model) &&
         (!filter.lineName || line.lineName === filter.lineName),
     );
     const ofLine = async (line: LineSummary) =>
-      (await everyPage((page) => this.alertsOfLine(line.line, page))).filter(
-        (a) =>
-          (!filter.state || a.state === filter.state) && (!filter.severity || a.severity === filter.severity),
-      );
+      (await everyPage((page) => this.alertsOfLine(line.line, page))).filter(wanted);
     const results: StoredAlert[][] = [];
     for (let i = 0; i < lines.length; i += ALERT_QUERIES_AT_ONCE)
       results.push(...(await Promise.all(lines.slice(i, i + ALERT_QUERIES_AT_ONCE).map(ofLine))));
@@ -471,7 +500,7 @@ export class FleetHistory {
 }
 
 /** Every item of a paged answer, reading the largest pages. */
-async function everyPage<T>(read: (page: PageOptions) => Promise<Page<T>>): Promise<T[]> {
+export async function everyPage<T>(read: (page: PageOptions) => Promise<Page<T>>): Promise<T[]> {
   const all: T[] = [];
   let next: string | undefined;
   do {
@@ -517,7 +546,7 @@ function summarise(rows: readonly DestinationRow[]): DataTypeSummary[] {
     }
   >();
   for (const row of rows) {
-    if (row.dataType === '-') continue;
+    if (row.dataType === NO_PERSONAL_DATA) continue;
     let s = byType.get(row.dataType);
     if (!s) {
       s = {

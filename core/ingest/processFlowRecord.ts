@@ -14,7 +14,7 @@ import { classifyDestination } from '../classify/destination.ts';
 import type { IpInfoLookup } from '../geo/ipInfo.ts';
 import type { ReverseLookup } from '../geo/reverseDns.ts';
 import type { KnownValueIndex, ValueDigester } from '../registry/knownValues.ts';
-import { lineKey } from '../store/keys.ts';
+import { lineKey, NO_PERSONAL_DATA } from '../store/keys.ts';
 import type { LeakwatchStore, ObservationUpdate } from '../store/leakwatchStore.ts';
 
 export interface IngestDependencies {
@@ -87,7 +87,7 @@ export async function processFlowRecord(record: FlowRecord, deps: IngestDependen
     ...(destination.asOrganisation ? { asOrganisation: destination.asOrganisation } : {}),
     transportDetail: destination.transportDetail,
   };
-  const observations: ObservationUpdate[] = [{ ...common, dataType: '-', where: [] }];
+  const observations: ObservationUpdate[] = [{ ...common, dataType: NO_PERSONAL_DATA, where: [] }];
   const flowObservations: FlowObservation[] = [];
   for (const [dataType, list] of byType) {
     const forms = [...new Set(list.flatMap((f) => (f.form ? [f.form] : [])))];

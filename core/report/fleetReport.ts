@@ -6,6 +6,7 @@ import type {
   FleetHistory,
   LineSummary,
 } from '../history/fleetHistory.ts';
+import { NO_PERSONAL_DATA } from '../store/keys.ts';
 
 /**
  * `leakwatch report`: one self-contained HTML page a lab lead can forward. For each firmware line:
@@ -115,7 +116,7 @@ function addDestination(
   }
   entry.hostSet.add(d.host);
   entry.flows += d.flows;
-  if (d.dataType !== '-') {
+  if (d.dataType !== NO_PERSONAL_DATA) {
     entry.typeSet.add(d.dataType);
     if (d.transport === 'plaintext') entry.plaintext = true;
   }

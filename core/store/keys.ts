@@ -9,6 +9,9 @@ export function lineKey(device: Pick<Device, 'vendor' | 'model'>, firmware: Pick
   return `${part(device.vendor)}|${part(device.model)}|${part(firmware.line)}`;
 }
 
+/** The data type of an observation of a destination that received no personal data. */
+export const NO_PERSONAL_DATA = '-';
+
 /** The country of an address no database places (CLDR's code for the unknown region). */
 export const UNKNOWN_COUNTRY = 'ZZ';
 const sentOrganisation = (dataType: string, organisation: string) => `${dataType}|${organisation}`;
@@ -23,13 +26,15 @@ export const keys = {
   buildSortKey: (firmware: Pick<Firmware, 'build' | 'builtAt'>) =>
     `BUILD#${firmware.builtAt}#${part(firmware.build)}`,
   observations: (line: string, build: string) => `BUILD#${line}#${part(build)}`,
+  /** Sort-key prefix of a build's observations of personal data (the others start `OBS#-#`). */
+  personalObservations: 'OBS#P#',
   observation: (
     line: string,
     build: string,
     o: { registrableDomain: string; host: string; transport: string; dataType: string },
   ) => ({
     pk: `BUILD#${line}#${part(build)}`,
-    sk: `OBS#${part(o.registrableDomain)}#${part(o.host)}#${o.transport}#${o.dataType}`,
+    sk: `OBS#${o.dataType === NO_PERSONAL_DATA ? '-' : 'P'}#${part(o.registrableDomain)}#${part(o.host)}#${o.transport}#${o.dataType}`,
   }),
   flowMarker: (flowId: string) => ({ pk: `FLOW#${flowId}`, sk: 'FLOW' }),
   alerts: (line: string) => `ALERTS#${line}`,
@@ -37,6 +42,8 @@ export const keys = {
     pk: `ALERTS#${line}`,
     sk: `ALERT#${a.rule}#${part(a.subject)}#${a.dataType}`,
   }),
+  /** Sort key of an alert in the alertsByState index: oldest first, ties by id. */
+  alertOrder: (a: { createdAt: string; alertId: string }) => `${a.createdAt}#${a.alertId}`,
   /** Finds an alert by its short id (CLI and API). */
   alertId: (alertId: string) => ({ pk: `ALERTID#${alertId}`, sk: 'ALERTID' }),
   /** Notifications to deliver (the outbox): the notify function reads them from the table's stream. */
@@ -68,6 +75,7 @@ export const keys = {
   /** Every firmware line seen (one item per line, written when a session ends). */
   lines: 'LINES',
   line: (line: string) => ({ pk: 'LINES', sk: line }),
+  layout: { pk: 'META', sk: 'LAYOUT' },
 };
 
 /** Short stable id of an alert, from its line and key (no personal data in either). */

@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { Alert, StoredAlert, VerificationState } from '../alerts/alert.ts';
 import type { BuildFacts } from '../alerts/rules.ts';
-import { alertIdOf, keys } from './keys.ts';
+import { alertIdOf, keys, NO_PERSONAL_DATA } from './keys.ts';
 import { MARKER_TTL_DAYS, NOTIFICATION_TTL_DAYS } from './tableDesign.ts';
 import { buildUpdate } from './updateExpression.ts';
 
@@ -163,7 +163,7 @@ export class LeakwatchStore {
         },
       },
     ];
-    const personal = c.observations.filter((o) => o.dataType !== '-');
+    const personal = c.observations.filter((o) => o.dataType !== NO_PERSONAL_DATA);
     items.push({
       Update: {
         TableName: this.tableName,
@@ -220,7 +220,7 @@ export class LeakwatchStore {
               // Who and which build, for the sent-by indexes (and readers of a single item).
               line: c.line,
               ...build,
-              ...(o.dataType === '-' ? {} : keys.sent(c.line, c, o)),
+              ...(o.dataType === NO_PERSONAL_DATA ? {} : keys.sent(c.line, c, o)),
             },
             setOnce: { firstSeen: c.startedAt, sample: o.masked },
             add: {
@@ -387,7 +387,12 @@ export class LeakwatchStore {
             {
               Put: {
                 TableName: this.tableName,
-                Item: { ...keys.alert(line, alert), type: 'alert', ...stored },
+                Item: {
+                  ...keys.alert(line, alert),
+                  type: 'alert',
+                  alertOrder: keys.alertOrder({ createdAt: alert.createdAt, alertId }),
+                  ...stored,
+                },
                 ConditionExpression: 'attribute_not_exists(pk)',
               },
             },

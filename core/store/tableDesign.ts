@@ -5,7 +5,8 @@
  * | item          | pk                              | sk                                                  |
  * |---------------|---------------------------------|-----------------------------------------------------|
  * | build         | `LINE#<line key>`               | `BUILD#<builtAt>#<build>` (sorts builds by date)     |
- * | observation   | `BUILD#<line key>#<build>`      | `OBS#<domain>#<host>#<transport>#<data type or ->`   |
+ * | observation   | `BUILD#<line key>#<build>`      | `OBS#P#<domain>#<host>#<transport>#<data type>`, or  |
+ * |               |                                 | `OBS#-#<domain>#<host>#<transport>#-` (no personal data) |
  * | flow marker   | `FLOW#<flow id>`                | `FLOW` (idempotency, expires after MARKER_TTL_DAYS)   |
  * | alert         | `ALERTS#<line key>`             | `ALERT#<rule>#<subject>#<data type>`                 |
  * | alert id      | `ALERTID#<alert id>`            | `ALERTID` (line and sort key of the alert)           |
@@ -13,6 +14,10 @@
  * | session run   | `SESSION#<device>#<session>`    | `RUN#<probe run>` (flows counted of that run)        |
  * | line          | `LINES`                         | `<line key>` (vendor, model, line name, counts)      |
  * | device run    | `DEVICE#<device>`               | `RUN#<builtAt>#<build>#<session>` (a timeline)       |
+ * | layout        | `META`                          | `LAYOUT` (the key layout version the table holds)    |
+ *
+ * A build's personal-data observations sort apart (`OBS#P#`) from its other destinations
+ * (`OBS#-#`), so reading what a build sends never reads the destinations that received nothing.
  *
  * Two sparse indexes answer "which builds ever sent data type X to organisation / country Y"
  * without a Scan: observation items of personal data carry `sentOrg` (`<data type>|<organisation>`),
@@ -20,17 +25,41 @@
  * projected with the attributes that never change after the item is created, so a flow's count
  * update does not rewrite the index.
  *
+ * A third index, `alertsByState` (`state`, `alertOrder` = `<createdAt>#<alert id>`), lists the alerts
+ * of every line in one state without a Query per line; only alert items carry `alertOrder`.
+ *
  * The table's stream (new images) feeds the notify function, filtered to notification items.
  */
 export const TABLE_DESIGN = {
   partitionKey: 'pk',
   sortKey: 'sk',
   timeToLiveAttribute: 'expiresAt',
+  /**
+   * The version of the key layout; a local table holding another layout is refused with the fix
+   * (version 2: personal-data observations apart, the alerts index).
+   */
+  layoutVersion: 2,
   indexes: {
-    sentByOrganisation: { indexName: 'sentByOrganisation', partitionKey: 'sentOrg', sortKey: 'sentKey' },
-    sentByCountry: { indexName: 'sentByCountry', partitionKey: 'sentCountry', sortKey: 'sentKey' },
+    sentByOrganisation: {
+      indexName: 'sentByOrganisation',
+      partitionKey: 'sentOrg',
+      sortKey: 'sentKey',
+      projection: 'sent',
+    },
+    sentByCountry: {
+      indexName: 'sentByCountry',
+      partitionKey: 'sentCountry',
+      sortKey: 'sentKey',
+      projection: 'sent',
+    },
+    alertsByState: {
+      indexName: 'alertsByState',
+      partitionKey: 'state',
+      sortKey: 'alertOrder',
+      projection: 'all',
+    },
   },
-  /** Attributes the two indexes carry besides the keys (none of them changes once written). */
+  /** Attributes the two `sent` indexes carry besides the keys (none of them changes once written). */
   sentProjection: [
     'line',
     'vendor',

@@ -31,13 +31,15 @@ export class HistoryStore extends Construct {
       timeToLiveAttribute: TABLE_DESIGN.timeToLiveAttribute,
       // New images feed the notify function (the outbox's notification items).
       dynamoStream: StreamViewType.NEW_IMAGE,
-      // "Which builds ever sent data type X to organisation/country Y" (sparse: personal data only).
+      // "Which builds ever sent data type X to organisation/country Y" (sparse: personal data only),
+      // and the alerts of every line by state.
       globalSecondaryIndexes: Object.values(TABLE_DESIGN.indexes).map((index) => ({
         indexName: index.indexName,
         partitionKey: { name: index.partitionKey, type: AttributeType.STRING },
         sortKey: { name: index.sortKey, type: AttributeType.STRING },
-        projectionType: ProjectionType.INCLUDE,
-        nonKeyAttributes: [...TABLE_DESIGN.sentProjection],
+        ...(index.projection === 'sent'
+          ? { projectionType: ProjectionType.INCLUDE, nonKeyAttributes: [...TABLE_DESIGN.sentProjection] }
+          : { projectionType: ProjectionType.ALL }),
       })),
       deletionProtection: true,
       // History is the lab's record: deleting the stack must not delete it.

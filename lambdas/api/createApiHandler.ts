@@ -1,6 +1,11 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { alertAsJson, VERIFICATION_STATES, type VerificationState } from '../../core/alerts/alert.ts';
+import {
+  alertAsJson,
+  isAlertState,
+  VERIFICATION_STATES,
+  type VerificationState,
+} from '../../core/alerts/alert.ts';
 import { type FleetHistory, HistoryQueryError, type PageOptions } from '../../core/history/fleetHistory.ts';
 import type { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
 
@@ -58,10 +63,11 @@ export function createApiHandler(deps: ApiHandlerDependencies): ApiHandler {
         page(q),
       ),
     'GET /alerts': async (q) => {
-      if (q.state && q.state !== 'open' && q.state !== 'resolved')
-        throw new HistoryQueryError(`state "${q.state}": open or resolved`);
+      const state = q.state || undefined;
+      if (state !== undefined && !isAlertState(state))
+        throw new HistoryQueryError(`state "${state}": open or resolved`);
       const alerts = await history.alerts({
-        ...(q.state ? { state: q.state as 'open' | 'resolved' } : {}),
+        ...(state ? { state } : {}),
         ...(q.severity ? { severity: q.severity } : {}),
         ...(q.model ? { model: q.model } : {}),
         ...(q.line ? { lineName: q.line } : {}),

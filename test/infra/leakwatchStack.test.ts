@@ -243,6 +243,14 @@ describe('readDeploymentConfig', () => {
           }),
         }),
         Match.objectLike({ IndexName: 'sentByCountry' }),
+        Match.objectLike({
+          IndexName: 'alertsByState',
+          KeySchema: [
+            { AttributeName: 'state', KeyType: 'HASH' },
+            { AttributeName: 'alertOrder', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        }),
       ]),
     });
   });

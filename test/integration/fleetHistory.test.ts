@@ -16,7 +16,12 @@ import {
   sentCommand,
 } from '../../cli/historyCommands.ts';
 import { CliUsageError } from '../../cli/openStore.ts';
-import { FleetHistory, HistoryQueryError, type LineSummary } from '../../core/history/fleetHistory.ts';
+import {
+  everyPage,
+  FleetHistory,
+  HistoryQueryError,
+  type LineSummary,
+} from '../../core/history/fleetHistory.ts';
 import { type ApiHandler, createApiHandler } from '../../lambdas/api/createApiHandler.ts';
 import { LOCAL_NAMES, type LocalEmulators, startEmulators } from '../../local/emulators.ts';
 import { runLocalPipeline } from '../../local/localPipeline.ts';
@@ -169,6 +174,34 @@ describe('fleet history on the scenario', () => {
       const high = await history.alerts({ severity: 'high' });
       expect(high.length).toBeGreaterThan(0);
       expect(high.every((a) => a.severity === 'high' && a.state === 'resolved')).toBe(true);
+    });
+
+    it("reads the fleet's alerts from the state index: the same alerts as the line's own partition", async () => {
+      const ofLine = (await history.alertsOfLine(line.line)).items;
+      expect(ofLine).toHaveLength(15);
+      const fromIndex = await history.alerts();
+      const ids = (alerts: { alertId: string }[]) => alerts.map((a) => a.alertId).sort();
+      expect(ids(fromIndex)).toEqual(ids(ofLine));
+      expect(fromIndex.map((a) => a.createdAt)).toEqual(fromIndex.map((a) => a.createdAt).sort());
+      expect(ids(await history.alerts({ state: 'resolved' }))).toEqual(ids(ofLine));
+      // A model's alerts come from its lines' partitions, with the same filters.
+      expect(ids(await history.alerts({ model: 'RedMi 1S', severity: 'high' }))).toEqual(
+        ids(ofLine.filter((a) => a.severity === 'high')),
+      );
+      expect(await history.alerts({ model: 'Mi 4' })).toEqual([]);
+      const page = await history.alertsInState('resolved', { limit: 4 });
+      expect(page.items).toHaveLength(4);
+      expect(page.next).toBeDefined();
+    });
+
+    it("reads only a build's personal-data observations for its report (their own sort-key range)", async () => {
+      const all = await everyPage((page) => history.destinations(line.line, B39, page));
+      const personal = await everyPage((page) =>
+        history.destinations(line.line, B39, page, { personalOnly: true }),
+      );
+      expect(all.some((d) => d.dataType === '-')).toBe(true);
+      expect(personal.length).toBeGreaterThan(0);
+      expect(personal).toEqual(all.filter((d) => d.dataType !== '-'));
     });
 
     it('says what is wrong with a bad question', async () => {
