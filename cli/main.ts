@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { HistoryQueryError } from '../core/history/fleetHistory.ts';
 import { EXIT, probeCommand } from '../probe/probeCommand.ts';
 import { alertsList, alertsVerify } from './alertsCommand.ts';
+import { archiveQueriesCommand, archiveQueryCommand } from './archiveCommand.ts';
 import { devicesList, devicesRegister, REGISTER_FLAGS } from './devicesCommand.ts';
 import {
   buildCommand,
@@ -254,6 +255,30 @@ Example:
   ).action(async (alertId: string, options) =>
     runOn('verify')(() => alertsVerify(alertId, options, process)),
   );
+
+  const archive = program
+    .command('archive')
+    .description(
+      'The flow archive (years of flows): saved queries on Athena (--stack) or, locally, on the Parquet files under the data directory',
+    );
+  storeOptions(archive.command('queries').description('List the saved queries and their parameters'))
+    .option('--json', 'JSON output')
+    .action(async (options) => runOn('archive queries')(() => archiveQueriesCommand(options, process)));
+  storeOptions(
+    archive
+      .command('query')
+      .description('Run a saved query')
+      .argument('<name>', 'a saved query (leakwatch archive queries lists them)')
+      .option('--param <name=value>', 'a parameter of the query, repeatable', collect),
+  )
+    .option('--json', 'JSON output')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  leakwatch archive query data-by-build --param model="RedMi 1S" --param since=2014-08-01\n  leakwatch archive query fleet-to-country --param country=CN --param since=2026-01-01 --stack leakwatch',
+    )
+    .action(async (name: string, options) =>
+      runOn('archive query')(() => archiveQueryCommand(name, options, process)),
+    );
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -2,6 +2,7 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig } from './config.ts';
 import { Alerting } from './stages/alerting.ts';
+import { FlowArchive } from './stages/flowArchive.ts';
 import { HistoryStore } from './stages/historyStore.ts';
 import { IngestPipeline } from './stages/ingestPipeline.ts';
 import { Notification } from './stages/notification.ts';
@@ -9,7 +10,7 @@ import { QueryApi } from './stages/queryApi.ts';
 
 export interface LeakwatchStackProps extends StackProps, DeploymentConfig {}
 
-/** One stack, one construct per pipeline stage: ingest (stream + function), history (table), alerting (topic). */
+/** One stack, one construct per pipeline stage: ingest (stream + function), history (table), archive (Firehose → S3 → Glue/Athena), alerting (topic), queries (API). */
 export class LeakwatchStack extends Stack {
   constructor(scope: Construct, id: string, props: LeakwatchStackProps = {}) {
     super(scope, id, props);
@@ -21,8 +22,10 @@ export class LeakwatchStack extends Stack {
         ? { chatbot: { slackWorkspaceId: props.slackWorkspaceId, slackChannelId: props.slackChannelId } }
         : {}),
     });
+    const archive = new FlowArchive(this, 'Archive');
     const ingest = new IngestPipeline(this, 'Ingest', {
       table: history.table,
+      archive,
       digestKey: history.digestKey,
       ...(props.baselineBuilds ? { baselineBuilds: props.baselineBuilds } : {}),
     });
@@ -45,6 +48,18 @@ export class LeakwatchStack extends Stack {
     new CfnOutput(this, 'QueryApiUrl', {
       value: queries.api.apiEndpoint,
       description: 'fleet-history API (IAM authorisation, SigV4; docs/openapi.yaml)',
+    });
+    new CfnOutput(this, 'ArchiveBucketName', {
+      value: archive.bucket.bucketName,
+      description: 'flow archive: Parquet under flows/dt=<day>/model=<model>/',
+    });
+    new CfnOutput(this, 'ArchiveDatabase', {
+      value: archive.databaseName,
+      description: 'Glue database of the flows table',
+    });
+    new CfnOutput(this, 'ArchiveWorkGroup', {
+      value: archive.workGroupName,
+      description: 'Athena workgroup with the saved queries (leakwatch archive query --stack)',
     });
     new CfnOutput(this, 'DigestKeySecretArn', {
       value: history.digestKey.secretArn,

@@ -24,6 +24,7 @@ import { SessionSink } from '../probe/sinks/sessionSink.ts';
 import type { LabContext } from '../schema/flowRecord.ts';
 import { ensureStream, ensureTable, LOCAL_NAMES, type LocalEmulators, startEmulators } from './emulators.ts';
 import { KinesisEventSourcePoller, type PollerStats } from './kinesisEventSourcePoller.ts';
+import { LocalArchive } from './localArchive.ts';
 import { LocalDeadLetterFile } from './localDeadLetterSink.ts';
 import { ConsoleOutboxChannel, drainOutbox, type OutboxDrainStats } from './localNotifier.ts';
 
@@ -73,8 +74,10 @@ export interface LocalPipelineResult {
   readonly notifications: StoredNotification[];
   readonly outbox: OutboxDrainStats;
   readonly deadLetters: number;
+  /** Archive rows written this run (one per delivered flow record). */
+  readonly archived: number;
   readonly lines: LineReport[];
-  readonly paths: { outbox: string; deadLetters: string };
+  readonly paths: { outbox: string; deadLetters: string; archive: string };
 }
 
 /**
@@ -87,8 +90,10 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
   const paths = {
     outbox: join(options.dataDir, 'alerts-outbox.jsonl'),
     deadLetters: join(options.dataDir, 'dead-letters.jsonl'),
+    archive: LocalArchive.dirOf(options.dataDir),
   };
   const emulators: LocalEmulators = await startEmulators(options.inMemory ? null : options.dataDir);
+  let archive: LocalArchive | undefined;
   try {
     const table = await ensureTable(emulators.dynamo, LOCAL_NAMES.table);
     const streamArn = await ensureStream(emulators.kinesis, LOCAL_NAMES.stream, LOCAL_NAMES.shards);
@@ -135,9 +140,13 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
     if (options.slackWebhookUrl)
       channels.push(new SlackWebhookChannel(() => options.slackWebhookUrl, options.fetchImpl ?? fetch));
     const deadLetters = new LocalDeadLetterFile(paths.deadLetters);
+    archive = new LocalArchive(paths.archive);
+    const recovered = await archive.recover();
+    if (recovered > 0) print(`  archive: converted ${recovered} spool file(s) an earlier run left`);
     const handler = createIngestHandler({
       store,
       deadLetters,
+      archive,
       catalog: loadCatalog(options.catalogPath ?? process.env.LEAKWATCH_CATALOG),
       digester: new ValueDigester(digestKey),
       // No network here by default: reverse DNS only when asked (LEAKWATCH_REVERSE_DNS=1).
@@ -173,7 +182,7 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
       warn: options.warn ?? console.error,
     });
     print(
-      `  ingest: ${pollerStats.records} records in ${pollerStats.batches} batches (${pollerStats.invocations} invocations), ${console_.delivered.length} notifications delivered${outbox.pending ? `, ${outbox.pending} pending` : ''}, ${deadLetters.count} dead letters`,
+      `  ingest: ${pollerStats.records} records in ${pollerStats.batches} batches (${pollerStats.invocations} invocations), ${console_.delivered.length} notifications delivered${outbox.pending ? `, ${outbox.pending} pending` : ''}, ${deadLetters.count} dead letters, ${archive.written} rows archived to ${paths.archive}`,
     );
 
     const lines: LineReport[] = [];
@@ -199,10 +208,12 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
       notifications: console_.delivered,
       outbox,
       deadLetters: deadLetters.count,
+      archived: archive.written,
       lines,
       paths,
     };
   } finally {
+    await archive?.close();
     await emulators.close();
   }
 }

@@ -7,6 +7,7 @@ import {
   isNewAgainst,
   resolvedBy,
 } from '../alerts/rules.ts';
+import { type ArchiveRow, archiveRowOf } from '../archive/archiveRow.ts';
 import type { DestinationCatalog } from '../catalog/catalog.ts';
 import { classifyCandidates, type Finding } from '../classify/classifyCandidates.ts';
 import type { PersonalDataType } from '../classify/dataTypes.ts';
@@ -43,6 +44,8 @@ export interface FlowOutcome {
   readonly alertsRaised: number;
   /** Decodings cut by the per-flow limits (VARIANT_LIMITS): the flow was classified only in part. */
   readonly decodingsCut: number;
+  /** The flow's archive row (masked values and digests only), on every delivery: archiving is at least once. */
+  readonly archiveRow: ArchiveRow;
 }
 
 /**
@@ -129,7 +132,8 @@ export async function processFlowRecord(record: FlowRecord, deps: IngestDependen
     now,
   );
 
-  if (byType.size === 0) return { counted, findings, alertsRaised: 0, decodingsCut: cut };
+  const archiveRow = archiveRowOf(record, destination, findings, withoutConsent, now);
+  if (byType.size === 0) return { counted, findings, alertsRaised: 0, decodingsCut: cut, archiveRow };
   // Rules run on redeliveries too: every write below is idempotent, and a crash after the flow was
   // counted must not lose its alert.
   const conditions = conditionsOf(record, destination, flowObservations, now);
@@ -169,7 +173,7 @@ export async function processFlowRecord(record: FlowRecord, deps: IngestDependen
     );
     if (created) alertsRaised++;
   }
-  return { counted, findings, alertsRaised, decodingsCut: cut };
+  return { counted, findings, alertsRaised, decodingsCut: cut, archiveRow };
 }
 
 const deniedServicesOf = (record: { session: { consent: Record<string, string> } }) =>

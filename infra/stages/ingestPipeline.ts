@@ -7,10 +7,13 @@ import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import type { FlowArchive } from './flowArchive.ts';
 import { leakwatchFunction } from './leakwatchFunction.ts';
 
 export interface IngestPipelineProps {
   readonly table: TableV2;
+  /** Where each flow's archive row goes (Firehose → S3 Parquet, Glue partitions). */
+  readonly archive: FlowArchive;
   /** How many previous builds of a line form a build's baseline. @default 1 */
   readonly baselineBuilds?: number;
   /** The digest key (registered values are matched by their keyed digests). */
@@ -67,6 +70,7 @@ export class IngestPipeline extends Construct {
         DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queueUrl,
         DIGEST_KEY_SECRET_ARN: props.digestKey.secretArn,
         LEAKWATCH_IP_TABLE: '/var/task/data/ip-table.bin',
+        ...props.archive.environment,
       },
       // The offline IP table (country and AS, built by npm run build:data) travels with the function.
       afterBundling: (inputDir, outputDir) => [
@@ -90,5 +94,6 @@ export class IngestPipeline extends Construct {
     props.table.grantReadWriteData(this.function);
     props.digestKey.grantRead(this.function);
     this.deadLetterQueue.grantSendMessages(this.function);
+    props.archive.grantArchive(this.function);
   }
 }

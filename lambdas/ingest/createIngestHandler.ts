@@ -6,6 +6,7 @@ import type {
   KinesisStreamEvent,
   KinesisStreamRecord,
 } from 'aws-lambda';
+import type { ArchiveSink } from '../../core/archive/archiveRow.ts';
 import { type DeadLetterSink, MAX_DEAD_LETTER_DATA_BYTES } from '../../core/ingest/deadLetter.ts';
 import {
   type IngestDependencies,
@@ -16,6 +17,8 @@ import { FlowRecordError, isSessionEnd, parseStreamRecord } from '../../schema/f
 
 export interface IngestHandlerDependencies extends IngestDependencies {
   readonly deadLetters: DeadLetterSink;
+  /** Where each flow's archive row goes (Firehose, local Parquet); written at the end of each batch. */
+  readonly archive?: ArchiveSink;
   /** Where one-line processing notes go (CloudWatch Logs in Lambda). @default console.log */
   readonly log?: (entry: Record<string, unknown>) => void;
 }
@@ -100,6 +103,7 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
       });
       throw error;
     }
+    deps.archive?.add(outcome.archiveRow);
     if (
       outcome.findings.length > 0 ||
       outcome.alertsRaised > 0 ||
@@ -122,8 +126,28 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
   const batchHandler = async (
     event: KinesisStreamEvent,
     context: Context,
-  ): Promise<KinesisStreamBatchResponse> =>
-    processPartialResponse(event, recordHandler, processor, { context, processInParallel: false });
+  ): Promise<KinesisStreamBatchResponse> => {
+    const response = await processPartialResponse(event, recordHandler, processor, {
+      context,
+      processInParallel: false,
+    });
+    // The batch's rows are archived before it is acknowledged. If that fails, the invocation fails
+    // and Lambda delivers the whole batch again: the history counts each flow once (flow markers),
+    // the archive may hold a row twice (its queries count DISTINCT flow_id).
+    try {
+      await deps.archive?.flush();
+    } catch (error) {
+      log({
+        level: 'ERROR',
+        message: 'archiving the batch failed; Lambda delivers the batch again',
+        records: event.Records.length,
+        error: (error as Error).name,
+        reason: (error as Error).message,
+      });
+      throw error;
+    }
+    return response;
+  };
 
   return middy(batchHandler) as unknown as IngestHandler;
 }

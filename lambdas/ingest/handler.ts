@@ -1,6 +1,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { FirehoseClient } from '@aws-sdk/client-firehose';
+import { GlueClient } from '@aws-sdk/client-glue';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { FirehoseArchive, GluePartitions } from '../../core/archive/firehoseArchive.ts';
 import { loadCatalog } from '../../core/catalog/bundledCatalog.ts';
 import { requireEnv } from '../../core/config.ts';
 import { loadOfflineIpInfo } from '../../core/geo/ipInfo.ts';
@@ -23,7 +26,18 @@ const digestKey = await loadDigestKeyFromSecret(
 );
 const registry = new RegistryCache(new DynamoRegistry(documents, requireEnv('TABLE_NAME'), digestKey));
 
+// Each flow's archive row (masked values, digests) goes to Firehose → S3 Parquet; the partitions
+// it lands in are added to the Glue table so Athena reads them.
+const archive = new FirehoseArchive(new FirehoseClient({}), requireEnv('ARCHIVE_DELIVERY_STREAM'), {
+  partitions: new GluePartitions(new GlueClient({}), {
+    database: requireEnv('ARCHIVE_DATABASE'),
+    table: requireEnv('ARCHIVE_TABLE'),
+    bucket: requireEnv('ARCHIVE_BUCKET'),
+  }),
+});
+
 export const handler = createIngestHandler({
+  archive,
   digester: new ValueDigester(digestKey),
   knownValues: (deviceId) => registry.get(deviceId),
   store: new LeakwatchStore(documents, requireEnv('TABLE_NAME')),

@@ -1,6 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { ARCHIVE_COLUMNS } from '../../core/archive/archiveRow.ts';
+import { SAVED_QUERIES } from '../../core/archive/savedQueries.ts';
 import openApi from '../../docs/openapi.json' with { type: 'json' };
 import { DeploymentConfigError, readDeploymentConfig } from '../../infra/config.ts';
 import { LeakwatchStack } from '../../infra/leakwatchStack.ts';
@@ -173,6 +175,87 @@ describe('LeakwatchStack', () => {
     const bare = Template.fromStack(new LeakwatchStack(new App(), 'Bare'));
 
     bare.resourceCountIs('AWS::SNS::Subscription', 0);
+  });
+  it('archives flows: Firehose converts rows to Parquet with the Glue schema, partitioned by day and model', () => {
+    template.hasResourceProperties('AWS::KinesisFirehose::DeliveryStream', {
+      DeliveryStreamType: 'DirectPut',
+      ExtendedS3DestinationConfiguration: Match.objectLike({
+        Prefix: 'flows/dt=!{partitionKeyFromQuery:dt}/model=!{partitionKeyFromQuery:model}/',
+        ErrorOutputPrefix: Match.stringLikeRegexp('^errors/'),
+        DynamicPartitioningConfiguration: { Enabled: true },
+        BufferingHints: { IntervalInSeconds: 300, SizeInMBs: 128 },
+        ProcessingConfiguration: {
+          Enabled: true,
+          Processors: [
+            Match.objectLike({
+              Type: 'MetadataExtraction',
+              Parameters: Match.arrayWith([
+                { ParameterName: 'MetadataExtractionQuery', ParameterValue: '{dt: .dt, model: .model}' },
+              ]),
+            }),
+          ],
+        },
+        DataFormatConversionConfiguration: Match.objectLike({
+          Enabled: true,
+          InputFormatConfiguration: { Deserializer: { OpenXJsonSerDe: {} } },
+          OutputFormatConfiguration: { Serializer: { ParquetSerDe: {} } },
+          SchemaConfiguration: Match.objectLike({ DatabaseName: 'test_archive', VersionId: 'LATEST' }),
+        }),
+      }),
+    });
+    const tables = Object.values(template.findResources('AWS::Glue::Table'));
+    expect(tables).toHaveLength(1);
+    const input = tables[0]!.Properties.TableInput;
+    expect(input.StorageDescriptor.Columns).toEqual(
+      ARCHIVE_COLUMNS.map((c) => ({ Name: c.name, Type: c.type, Comment: c.comment })),
+    );
+    expect(input.PartitionKeys.map((k: { Name: string }) => k.Name)).toEqual(['dt', 'model']);
+    expect(input.StorageDescriptor.SerdeInfo.SerializationLibrary).toBe(
+      'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe',
+    );
+    template.hasResource('AWS::S3::Bucket', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+      }),
+    });
+  });
+
+  it('saves every saved query in the archive workgroup, and outputs what the CLI needs', () => {
+    const named = Object.values(template.findResources('AWS::Athena::NamedQuery')).map((r) => r.Properties);
+    expect(named.map((q) => [q.Name, q.QueryString, q.Database])).toEqual(
+      SAVED_QUERIES.map((q) => [q.name, q.sql, 'test_archive']),
+    );
+    template.hasResourceProperties('AWS::Athena::WorkGroup', {
+      Name: 'Test-archive',
+      WorkGroupConfiguration: Match.objectLike({
+        EnforceWorkGroupConfiguration: true,
+        ResultConfiguration: Match.objectLike({ EncryptionConfiguration: { EncryptionOption: 'SSE_S3' } }),
+      }),
+    });
+    template.hasOutput('ArchiveWorkGroup', { Value: 'Test-archive' });
+    template.hasOutput('ArchiveDatabase', { Value: 'test_archive' });
+  });
+
+  it('lets the ingest function put records on the delivery stream and add partitions to the flows table only', () => {
+    const policies = template.findResources('AWS::IAM::Policy', {
+      Properties: { Roles: [{ Ref: Match.stringLikeRegexp('IngestIngestFunctionServiceRole') }] },
+    });
+    const statements = Object.values(policies).flatMap(
+      (p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[],
+    );
+    const firehose = statements.find((s) => [s.Action].flat().includes('firehose:PutRecordBatch'));
+    expect(firehose?.Resource).toEqual({
+      'Fn::GetAtt': [expect.stringMatching(/^ArchiveDeliveryStream/), 'Arn'],
+    });
+    const glue = statements.find((s) => [s.Action].flat().includes('glue:BatchCreatePartition'));
+    expect(JSON.stringify(glue?.Resource)).toContain(':table/test_archive/flows');
+    expect(statements.filter((s) => [s.Action].flat().some((a) => a.startsWith('glue:'))).length).toBe(1);
   });
 });
 

@@ -11,6 +11,7 @@ import {
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import type { Context, KinesisStreamEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
+import type { ArchiveRow, ArchiveSink } from '../../core/archive/archiveRow.ts';
 import { BUNDLED_CATALOG } from '../../core/catalog/bundledCatalog.ts';
 import { DestinationCatalog } from '../../core/catalog/catalog.ts';
 import { SqsDeadLetterSink } from '../../core/ingest/deadLetter.ts';
@@ -179,6 +180,49 @@ describe('ingest handler', () => {
     );
     dynamo.on(GetCommand).resolves({ Item: { flows: 6 } });
     expect(await handler()(event([JSON.stringify(end)]), context)).toEqual({ batchItemFailures: [] });
+  });
+
+  it('archives a row per flow record at the end of the batch: masked values only, never the value', async () => {
+    const records = await probeScenario('build-2');
+    const register = records.find((r) => r.http?.[0]?.target.includes('register'))!;
+    const added: ArchiveRow[] = [];
+    const flushed: number[] = [];
+    const archive: ArchiveSink = {
+      add: (row) => added.push(row),
+      flush: async () => {
+        flushed.push(added.length);
+      },
+    };
+
+    await handler({ archive })(event([records[0]!, register, '{"not":"a record"}']), context);
+
+    // Two flow records, one malformed (dead-lettered, not archived); one flush after both.
+    expect(added.map((r) => r.flow_id)).toEqual([records[0]!.flow.id, register.flow.id]);
+    expect(flushed).toEqual([2]);
+    const row = added[1]!;
+    expect(row).toMatchObject({
+      model_name: 'RedMi 1S',
+      model: 'redmi-1s',
+      dt: register.flow.startedAt.slice(0, 10),
+      build: register.firmware.build,
+      transport: 'plaintext',
+      personal_data: true,
+    });
+    expect(row.data_types).toEqual(expect.arrayContaining(['imei', 'phone-number']));
+    expect(row.findings.every((f) => f.masked.includes('•'))).toBe(true);
+    expect(JSON.stringify(added)).not.toContain('864690020123454');
+  });
+
+  it('fails the whole invocation when the archive cannot take the batch, so Lambda delivers it again', async () => {
+    const [first] = await probeScenario('build-1');
+    const archive: ArchiveSink = {
+      add: () => undefined,
+      flush: async () => {
+        throw new Error('Firehose unavailable');
+      },
+    };
+
+    await expect(handler({ archive })(event([first!]), context)).rejects.toThrow('Firehose unavailable');
   });
 
   it('an alert that exists already gets no second alert and no second notification', async () => {
