@@ -2,12 +2,14 @@ import { writeFile } from 'node:fs/promises';
 import type {
   BuildDiff,
   BuildReport,
+  DestinationRow,
   DiffEntry,
   FleetHistory,
   LineSummary,
   Page,
 } from '../core/history/fleetHistory.ts';
 import { collectFleetReport, renderFleetReport } from '../core/report/fleetReport.ts';
+import { NO_PERSONAL_DATA } from '../core/store/keys.ts';
 import { type CliIo, CliUsageError, limitOf, printTable, withStore } from './openStore.ts';
 
 /**
@@ -111,35 +113,55 @@ export async function buildCommand(build: string, options: Options, io: CliIo): 
       ]),
     );
     io.stdout.write('\nDestinations\n');
-    const rows = report.destinations;
-    printTable(
-      io,
-      [
-        'data type',
-        'host',
-        'organisation',
-        'category',
-        'country',
-        'transport',
-        'flows',
-        'first seen',
-        'last seen',
-        'sample',
-      ],
-      rows.map((d) => [
-        d.dataType === '-' ? '(none)' : d.dataType,
-        d.host,
-        d.organisation,
-        d.category,
-        d.country,
-        d.transportDetail ?? d.transport,
-        d.flows,
-        d.firstSeen,
-        d.lastSeen,
-        d.sample,
-      ]),
-    );
+    printDestinations(io, report.destinations);
     if (!options.all) io.stdout.write('(--all also lists the destinations that received no personal data)\n');
+  });
+}
+
+function printDestinations(io: CliIo, rows: readonly DestinationRow[]): void {
+  printTable(
+    io,
+    [
+      'data type',
+      'host',
+      'organisation',
+      'category',
+      'country',
+      'transport',
+      'flows',
+      'first seen',
+      'last seen',
+      'sample',
+    ],
+    rows.map((d) => [
+      d.dataType === NO_PERSONAL_DATA ? '(none)' : d.dataType,
+      d.host,
+      d.organisation,
+      d.category,
+      d.country,
+      d.transportDetail ?? d.transport,
+      d.flows,
+      d.firstSeen,
+      d.lastSeen,
+      d.sample,
+    ]),
+  );
+}
+
+/**
+ * `leakwatch destinations BUILD --line L`: every destination of a build (data type × host ×
+ * transport, with counts, first/last seen), a page at a time; --personal-only for personal data only.
+ */
+export async function destinationsCommand(build: string, options: Options, io: CliIo): Promise<number> {
+  return withHistory(options, async (history) => {
+    const line = await lineOf(history, options);
+    await history.build(line.line, build); // a build not in the history is a 404, not an empty list
+    const page = await history.destinations(line.line, build, pageOf(options), {
+      personalOnly: Boolean(options.personalOnly),
+    });
+    if (options.json) return void json(io, page);
+    printDestinations(io, page.items);
+    moreHint(io, page);
   });
 }
 

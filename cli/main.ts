@@ -7,6 +7,7 @@ import { devicesList, devicesRegister, REGISTER_FLAGS } from './devicesCommand.t
 import {
   buildCommand,
   buildsCommand,
+  destinationsCommand,
   deviceCommand,
   diffCommand,
   reportCommand,
@@ -207,6 +208,21 @@ Example:
     .action(async (from: string, to: string, options) =>
       runOn('diff')(() => diffCommand(from, to, options, process)),
     );
+  storeOptions(
+    lineOptions(
+      pages(
+        program
+          .command('destinations')
+          .description(
+            "A build's destinations: data type × host × transport, with counts and first/last seen, a page at a time",
+          )
+          .argument('<build>', 'firmware build')
+          .option('--personal-only', 'only destinations that received personal data'),
+      ),
+    ).option('--json', 'JSON output'),
+  ).action(async (build: string, options) =>
+    runOn('destinations')(() => destinationsCommand(build, options, process)),
+  );
   storeOptions(
     pages(
       program

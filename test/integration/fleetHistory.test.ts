@@ -10,6 +10,7 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import {
   buildCommand,
   buildsCommand,
+  destinationsCommand,
   deviceCommand,
   diffCommand,
   reportCommand,
@@ -339,6 +340,35 @@ describe('fleet history on the scenario', () => {
       const sent = captureIo();
       await sentCommand({ dataDir, dataType: 'imei', organisation: 'Xiaomi' }, sent.io);
       expect(sent.out()).toContain(`RedMi 1S\tMIUI-V5-CN-stable\t${B39}\t2014-08-05\tapi.account.xiaomi.com`);
+    });
+
+    it("pages through a build's destinations, all of them or personal data only", async () => {
+      const seen: string[] = [];
+      let next: string | undefined;
+      for (let pages = 0; pages < 20; pages++) {
+        const page = captureIo();
+        await destinationsCommand(
+          B39,
+          { dataDir, line, json: true, limit: '2', ...(next ? { next } : {}) },
+          page.io,
+        );
+        const answer = JSON.parse(page.out());
+        expect(answer.items.length).toBeLessThanOrEqual(2);
+        seen.push(...answer.items.map((d: { dataType: string; host: string }) => `${d.dataType}@${d.host}`));
+        next = answer.next;
+        if (!next) break;
+      }
+      expect(next).toBeUndefined();
+      expect(seen.some((d) => d.startsWith('-@'))).toBe(true);
+      expect(seen).toContain('imei@api.account.xiaomi.com');
+      const personal = captureIo();
+      await destinationsCommand(B39, { dataDir, line, personalOnly: true }, personal.io);
+      const rows = personal.out().trim().split('\n').slice(1);
+      expect(rows.length).toBe(seen.filter((d) => !d.startsWith('-@')).length);
+      expect(rows.every((r) => !r.startsWith('(none)'))).toBe(true);
+      await expect(destinationsCommand('V9', { dataDir, line }, captureIo().io)).rejects.toMatchObject({
+        status: 404,
+      });
     });
 
     it('says what is wrong with a flag or a question', async () => {
