@@ -24,17 +24,17 @@ export class LeakwatchStack extends Stack {
     });
     const archive = new FlowArchive(this, 'Archive');
     const ingest = new IngestPipeline(this, 'Ingest', {
-      table: history.table,
+      history,
       archive,
       digestKey: history.digestKey,
       ...(props.baselineBuilds ? { baselineBuilds: props.baselineBuilds } : {}),
     });
     const notification = new Notification(this, 'Notify', {
-      table: history.table,
+      history,
       alertTopic: alerting.topic,
       ...(props.slackWebhookSecretName ? { slackWebhookSecretName: props.slackWebhookSecretName } : {}),
     });
-    const queries = new QueryApi(this, 'Query', { table: history.table });
+    const queries = new QueryApi(this, 'Query', { history });
 
     new CfnOutput(this, 'FlowStreamName', {
       value: ingest.stream.streamName,

@@ -1,5 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
-import type { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { Duration, Validations } from 'aws-cdk-lib';
 import { Stream, StreamEncryption, StreamMode } from 'aws-cdk-lib/aws-kinesis';
 import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { KinesisEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -8,10 +7,11 @@ import type { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { FlowArchive } from './flowArchive.ts';
+import type { HistoryStore } from './historyStore.ts';
 import { leakwatchFunction } from './leakwatchFunction.ts';
 
 export interface IngestPipelineProps {
-  readonly table: TableV2;
+  readonly history: HistoryStore;
   /** Where each flow's archive row goes (Firehose → S3 Parquet, Glue partitions). */
   readonly archive: FlowArchive;
   /** How many previous builds of a line form a build's baseline. @default 1 */
@@ -65,7 +65,7 @@ export class IngestPipeline extends Construct {
       description: 'leakwatch: classify flow records, aggregate per build, raise and resolve alerts (outbox)',
       logGroupId: 'IngestLogs',
       environment: {
-        TABLE_NAME: props.table.tableName,
+        TABLE_NAME: props.history.table.tableName,
         BASELINE_BUILDS: String(props.baselineBuilds ?? 1),
         DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queueUrl,
         DIGEST_KEY_SECRET_ARN: props.digestKey.secretArn,
@@ -91,7 +91,13 @@ export class IngestPipeline extends Construct {
         onFailure: new SqsDlq(this.deadLetterQueue),
       }),
     );
-    props.table.grantReadWriteData(this.function);
+    props.history.table.grantReadWriteData(this.function);
+    props.history.acknowledgeIndexAccess(this.function.role!);
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-SQS3',
+      reason:
+        'it is the dead-letter destination itself (Kinesis on-failure records and malformed records); an alarm watches its depth',
+    });
     props.digestKey.grantRead(this.function);
     this.deadLetterQueue.grantSendMessages(this.function);
     props.archive.grantArchive(this.function);

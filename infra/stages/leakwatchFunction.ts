@@ -1,6 +1,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Duration } from 'aws-cdk-lib';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -23,27 +24,35 @@ export interface LeakwatchFunctionProps {
 
 /**
  * One of leakwatch's functions, built the same way: the handler bundled by the local esbuild as ESM
- * for nodejs22.x on arm64, the AWS SDK inside the bundle, source maps on, logs kept a month.
+ * for nodejs24.x on arm64, the AWS SDK inside the bundle, source maps on, logs kept a month.
  */
 export function leakwatchFunction(
   scope: Construct,
   id: string,
   props: LeakwatchFunctionProps,
 ): NodejsFunction {
+  const logGroup = new LogGroup(scope, props.logGroupId, { retention: RetentionDays.ONE_MONTH });
+  // Its own role, allowed to write its own log group only (not AWSLambdaBasicExecutionRole's logs:* on *).
+  const role = new Role(scope, `${id}Role`, {
+    assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+    description: `leakwatch ${props.handler} function`,
+  });
+  logGroup.grantWrite(role);
   return new NodejsFunction(scope, id, {
+    role,
     entry: join(projectRoot, 'lambdas', props.handler, 'handler.ts'),
     projectRoot,
     depsLockFilePath: join(projectRoot, 'package-lock.json'),
-    runtime: Runtime.NODEJS_22_X,
+    runtime: Runtime.NODEJS_24_X,
     architecture: Architecture.ARM_64,
     memorySize: props.memorySize,
     timeout: props.timeout,
     description: props.description,
-    logGroup: new LogGroup(scope, props.logGroupId, { retention: RetentionDays.ONE_MONTH }),
+    logGroup,
     environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
     bundling: {
       format: OutputFormat.ESM,
-      target: 'node22',
+      target: 'node24',
       minify: true,
       sourceMap: true,
       // Bundle the SDK too, so the function runs the versions the tests ran.

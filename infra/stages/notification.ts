@@ -1,7 +1,7 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import type { ITable, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -9,10 +9,11 @@ import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import type { HistoryStore } from './historyStore.ts';
 import { leakwatchFunction } from './leakwatchFunction.ts';
 
 export interface NotificationProps {
-  readonly table: TableV2;
+  readonly history: HistoryStore;
   readonly alertTopic: ITopic;
   /** Secret whose value is the Slack incoming-webhook URL. @default no Slack delivery */
   readonly slackWebhookSecretName?: string;
@@ -47,14 +48,14 @@ export class Notification extends Construct {
       description: 'leakwatch: deliver alert notifications from the outbox (SNS, Slack)',
       logGroupId: 'NotifyLogs',
       environment: {
-        TABLE_NAME: props.table.tableName,
+        TABLE_NAME: props.history.table.tableName,
         ALERT_TOPIC_ARN: props.alertTopic.topicArn,
         ...(props.slackWebhookSecretName ? { SLACK_WEBHOOK_SECRET_ID: props.slackWebhookSecretName } : {}),
       },
     });
     this.function.addEventSource(
       // TableV2 is an ITable; its optional properties only differ under exactOptionalPropertyTypes.
-      new DynamoEventSource(props.table as unknown as ITable, {
+      new DynamoEventSource(props.history.table as unknown as ITable, {
         startingPosition: StartingPosition.TRIM_HORIZON,
         batchSize: 10,
         reportBatchItemFailures: true,
@@ -70,7 +71,13 @@ export class Notification extends Construct {
         ],
       }),
     );
-    props.table.grantReadWriteData(this.function);
+    props.history.table.grantReadWriteData(this.function);
+    props.history.acknowledgeIndexAccess(this.function.role!);
+    Validations.of(this.failureQueue).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-SQS3',
+      reason:
+        "it is the on-failure destination itself of the notify function's stream; an alarm watches its depth",
+    });
     props.alertTopic.grantPublish(this.function);
     this.slackSecret?.grantRead(this.function);
 

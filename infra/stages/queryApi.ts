@@ -1,14 +1,15 @@
 import { Duration } from 'aws-cdk-lib';
-import { HttpApi, HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
+import { type CfnStage, HttpApi, HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import type { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import type { HistoryStore } from './historyStore.ts';
 import { leakwatchFunction } from './leakwatchFunction.ts';
 
 export interface QueryApiProps {
-  readonly table: TableV2;
+  readonly history: HistoryStore;
 }
 
 /** Every route of the query API (docs/openapi.yaml describes them; a test keeps the two in step). */
@@ -41,16 +42,34 @@ export class QueryApi extends Construct {
       timeout: Duration.seconds(10),
       description: 'leakwatch: fleet-history queries (builds, diff, device timeline, sent-by, alerts)',
       logGroupId: 'QueryLogs',
-      environment: { TABLE_NAME: props.table.tableName },
+      environment: { TABLE_NAME: props.history.table.tableName },
     });
-    props.table.grantReadData(this.function);
+    props.history.table.grantReadData(this.function);
     // Setting a verdict updates the alert item; nothing else is written.
-    props.table.grant(this.function, 'dynamodb:UpdateItem');
+    props.history.table.grant(this.function, 'dynamodb:UpdateItem');
+    props.history.acknowledgeIndexAccess(this.function.role!);
     this.api = new HttpApi(this, 'Api', {
       description: 'leakwatch fleet history (IAM authorisation)',
       defaultAuthorizer: new HttpIamAuthorizer(),
       createDefaultStage: true,
     });
+    // Access log: who (IAM principal) asked what, and the answer's status.
+    const accessLogs = new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_YEAR });
+    const stage = this.api.defaultStage!.node.defaultChild as CfnStage;
+    stage.accessLogSettings = {
+      destinationArn: accessLogs.logGroupArn,
+      format: JSON.stringify({
+        requestId: '$context.requestId',
+        requestTime: '$context.requestTime',
+        caller: '$context.identity.userArn',
+        sourceIp: '$context.identity.sourceIp',
+        routeKey: '$context.routeKey',
+        path: '$context.path',
+        status: '$context.status',
+        responseLength: '$context.responseLength',
+        integrationError: '$context.integrationErrorMessage',
+      }),
+    };
     const integration = new HttpLambdaIntegration('Queries', this.function);
     for (const route of API_ROUTES)
       this.api.addRoutes({ path: route.path, methods: [route.method], integration });

@@ -21,9 +21,9 @@ describe('LeakwatchStack', () => {
     });
   });
 
-  it('runs the ingest function on Node.js 22 from the esbuild bundle', () => {
+  it('runs the ingest function on Node.js 24 from the esbuild bundle', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Runtime: 'nodejs22.x',
+      Runtime: 'nodejs24.x',
       Handler: 'index.handler',
       Architectures: ['arm64'],
       Environment: {
@@ -244,7 +244,7 @@ describe('LeakwatchStack', () => {
 
   it('lets the ingest function put records on the delivery stream and add partitions to the flows table only', () => {
     const policies = template.findResources('AWS::IAM::Policy', {
-      Properties: { Roles: [{ Ref: Match.stringLikeRegexp('IngestIngestFunctionServiceRole') }] },
+      Properties: { Roles: [{ Ref: Match.stringLikeRegexp('IngestIngestFunctionRole') }] },
     });
     const statements = Object.values(policies).flatMap(
       (p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[],
@@ -298,7 +298,7 @@ describe('readDeploymentConfig', () => {
 
   it('lets the query function read the table and update alerts, nothing else', () => {
     const policies = template.findResources('AWS::IAM::Policy', {
-      Properties: { Roles: [{ Ref: Match.stringLikeRegexp('QueryQueryFunctionServiceRole') }] },
+      Properties: { Roles: [{ Ref: Match.stringLikeRegexp('QueryQueryFunctionRole') }] },
     });
     const actions = Object.values(policies).flatMap((p) =>
       (p.Properties.PolicyDocument.Statement as { Action: string | string[] }[]).flatMap((s) =>
@@ -308,7 +308,17 @@ describe('readDeploymentConfig', () => {
     expect(actions).toEqual(
       expect.arrayContaining(['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:UpdateItem']),
     );
-    expect(actions.filter((a) => /Put|Delete|BatchWrite/.test(a))).toEqual([]);
+    expect(actions.filter((a) => a.startsWith('dynamodb:') && /Put|Delete|BatchWrite/.test(a))).toEqual([]);
+    // Logs: its own log group only (no AWSLambdaBasicExecutionRole with logs on every group).
+    const logs = Object.values(policies).flatMap((p) =>
+      (p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[]).filter(
+        (s) => [s.Action].flat().some((a) => a.startsWith('logs:')),
+      ),
+    );
+    expect(logs.map((s) => s.Resource)).toEqual([
+      { 'Fn::GetAtt': [expect.stringMatching(/^QueryQueryLogs/), 'Arn'] },
+    ]);
+    template.resourcePropertiesCountIs('AWS::IAM::Role', { ManagedPolicyArns: Match.anyValue() }, 0);
   });
 
   it('indexes personal-data observations by organisation and by country (sparse, no counters projected)', () => {
