@@ -1,5 +1,5 @@
 import { AthenaClient } from '@aws-sdk/client-athena';
-import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { AthenaQueryError, namedQueries, runAthenaQuery } from '../core/archive/athenaQuery.ts';
 import {
   parameterValues,
@@ -8,8 +8,8 @@ import {
   SavedQueryError,
   savedQuery,
 } from '../core/archive/savedQueries.ts';
-import { type CliIo, CliUsageError, printTable } from './openStore.ts';
-import { dataDirOf, StackOutputsError, stackOutputs } from './stackOutputs.ts';
+import { type CliIo, CliUsageError, printTable, stackOf } from './openStore.ts';
+import { dataDirOf } from './stackOutputs.ts';
 
 export interface ArchiveCommandDeps {
   /** The Athena client for --stack (tests pass a mocked one). */
@@ -31,22 +31,12 @@ export function paramsOf(flags: readonly string[] | undefined): Record<string, s
 }
 
 async function archiveStack(options: Record<string, unknown>, deps: ArchiveCommandDeps) {
-  const region = options.awsRegion ? { region: String(options.awsRegion) } : {};
-  try {
-    const outputs = await stackOutputs(
-      (deps.cloudFormation ?? ((r) => new CloudFormationClient(r)))(region),
-      String(options.stack),
-      ARCHIVE_OUTPUTS,
-    );
-    return {
-      athena: (deps.athena ?? ((r) => new AthenaClient(r)))(region),
-      workGroup: outputs.ArchiveWorkGroup,
-      database: outputs.ArchiveDatabase,
-    };
-  } catch (error) {
-    if (error instanceof StackOutputsError) throw new CliUsageError(error.message, { cause: error });
-    throw error;
-  }
+  const { region, outputs } = await stackOf(options, ARCHIVE_OUTPUTS, deps.cloudFormation);
+  return {
+    athena: (deps.athena ?? ((r) => new AthenaClient(r)))(region),
+    workGroup: outputs.ArchiveWorkGroup,
+    database: outputs.ArchiveDatabase,
+  };
 }
 
 /** `leakwatch archive queries`: the saved queries (the stack's workgroup's with --stack). */

@@ -28,19 +28,8 @@ export async function openStore(options: Record<string, unknown>): Promise<OpenS
     close,
   });
   if (options.stack) {
-    const region = options.awsRegion ? { region: String(options.awsRegion) } : {};
-    let table: string;
-    try {
-      ({ HistoryTableName: table } = await stackOutputs(
-        new CloudFormationClient(region),
-        String(options.stack),
-        ['HistoryTableName'],
-      ));
-    } catch (error) {
-      if (error instanceof StackOutputsError) throw new CliUsageError(error.message, { cause: error });
-      throw error;
-    }
-    return open(documentClient(new DynamoDBClient(region)), table, async () => undefined);
+    const { region, outputs } = await stackOf(options, ['HistoryTableName']);
+    return open(documentClient(new DynamoDBClient(region)), outputs.HistoryTableName, async () => undefined);
   }
   // Local mode's store: dynalite on the data directory (only started when asked for).
   const { startEmulators, ensureTable, LOCAL_NAMES, LocalTableError } = await import('../local/emulators.ts');
@@ -54,6 +43,24 @@ export async function openStore(options: Record<string, unknown>): Promise<OpenS
     throw error;
   }
   return open(emulators.documents, LOCAL_NAMES.table, () => emulators.close());
+}
+
+/**
+ * The deployed stack `--stack` names (in `--aws-region`, else the SDK chain's region): the region
+ * option for clients and the outputs asked for. A stack without them is a usage error.
+ */
+export async function stackOf<Name extends string>(
+  options: Record<string, unknown>,
+  names: readonly Name[],
+  cloudFormation: (region: { region?: string }) => CloudFormationClient = (r) => new CloudFormationClient(r),
+): Promise<{ region: { region?: string }; outputs: Record<Name, string> }> {
+  const region = options.awsRegion ? { region: String(options.awsRegion) } : {};
+  try {
+    return { region, outputs: await stackOutputs(cloudFormation(region), String(options.stack), names) };
+  } catch (error) {
+    if (error instanceof StackOutputsError) throw new CliUsageError(error.message, { cause: error });
+    throw error;
+  }
 }
 
 /** Opens the store, runs `work` on it, and closes it however `work` ends. */

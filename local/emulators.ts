@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -48,7 +49,16 @@ const listen = (server: Server) =>
     server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
   });
 const closeServer = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `active` every 20 ms until it gives a value (the emulators create resources asynchronously). */
+async function whenActive<T>(what: string, active: () => Promise<T | undefined>): Promise<T> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const value = await active();
+    if (value !== undefined) return value;
+    await delay(20);
+  }
+  throw new Error(`${what} did not become ACTIVE`);
+}
 
 /**
  * Starts kinesalite (in memory: the stream is a conveyor, not a store) and dynalite (on disk under
@@ -148,12 +158,10 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
     }),
   );
   // dynalite answers CreateTable while the table is CREATING; it takes writes once ACTIVE.
-  for (let attempt = 0; ; attempt++) {
+  await whenActive(`table ${tableName}`, async () => {
     const { Table: table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
-    if (table?.TableStatus === 'ACTIVE') break;
-    if (attempt === 100) throw new Error(`table ${tableName} did not become ACTIVE`);
-    await sleep(20);
-  }
+    return table?.TableStatus === 'ACTIVE' ? true : undefined;
+  });
   await client.send(
     new PutItemCommand({
       TableName: tableName,
@@ -174,12 +182,10 @@ export async function ensureStream(
   shards: number,
 ): Promise<string> {
   await client.send(new CreateStreamCommand({ StreamName: streamName, ShardCount: shards }));
-  for (let attempt = 0; attempt < 100; attempt++) {
+  return whenActive(`stream ${streamName}`, async () => {
     const { StreamDescriptionSummary: summary } = await client.send(
       new DescribeStreamSummaryCommand({ StreamName: streamName }),
     );
-    if (summary?.StreamStatus === 'ACTIVE') return summary.StreamARN!;
-    await sleep(20);
-  }
-  throw new Error(`stream ${streamName} did not become ACTIVE`);
+    return summary?.StreamStatus === 'ACTIVE' ? summary.StreamARN! : undefined;
+  });
 }

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   type AthenaClient,
   BatchGetNamedQueryCommand,
@@ -49,7 +50,7 @@ export async function runAthenaQuery(
   query: { sql: string; workGroup: string; database: string; params: readonly string[] },
   wait: { pollMs?: number; timeoutMs?: number; sleep?: (ms: number) => Promise<void> } = {},
 ): Promise<AthenaResult> {
-  const sleep = wait.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const sleep = wait.sleep ?? delay;
   const started = await athena.send(
     new StartQueryExecutionCommand({
       QueryString: query.sql,

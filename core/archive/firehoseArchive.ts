@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { type FirehoseClient, PutRecordBatchCommand } from '@aws-sdk/client-firehose';
 import { BatchCreatePartitionCommand, type GlueClient } from '@aws-sdk/client-glue';
 import { type ArchiveRow, type ArchiveSink, archivePartitionPath, archiveStorage } from './archiveRow.ts';
@@ -50,7 +51,7 @@ export class FirehoseArchive implements ArchiveSink {
 
   private async put(records: Buffer[]): Promise<void> {
     const maxAttempts = this.options.maxAttempts ?? 4;
-    const sleep = this.options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const sleep = this.options.sleep ?? delay;
     let pending = records;
     let lastError = '';
     for (let attempt = 1; ; attempt++) {

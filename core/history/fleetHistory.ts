@@ -6,7 +6,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { ALERT_STATES, type AlertState, type StoredAlert } from '../alerts/alert.ts';
 import { keys, NO_PERSONAL_DATA } from '../store/keys.ts';
-import type { ObservationFields } from '../store/leakwatchStore.ts';
+import type { LineBuild, ObservationFields } from '../store/leakwatchStore.ts';
 import { TABLE_DESIGN } from '../store/tableDesign.ts';
 
 /**
@@ -126,15 +126,9 @@ export interface BuildDiff {
   readonly dataTypes: { dataType: string; before: Exposure | 'absent'; after: Exposure | 'absent' }[];
 }
 
-export interface DeviceRun {
+export interface DeviceRun extends LineBuild {
   readonly deviceId: string;
   readonly sessionId: string;
-  readonly line: string;
-  readonly vendor: string;
-  readonly model: string;
-  readonly lineName: string;
-  readonly build: string;
-  readonly builtAt: string;
   readonly flows: number;
   readonly firstSeen?: string;
   readonly lastSeen?: string;
@@ -142,13 +136,7 @@ export interface DeviceRun {
   readonly plaintextDataTypes: string[];
 }
 
-export interface SentRow {
-  readonly line: string;
-  readonly vendor: string;
-  readonly model: string;
-  readonly lineName: string;
-  readonly build: string;
-  readonly builtAt: string;
+export interface SentRow extends LineBuild {
   readonly host: string;
   readonly registrableDomain: string;
   readonly transport: string;
@@ -415,16 +403,7 @@ export class FleetHistory {
       query.organisation !== undefined
         ? keys.sentOrganisation(query.dataType, query.organisation)
         : keys.sentCountry(query.dataType, query.country!.toUpperCase());
-    return this.page(
-      {
-        IndexName: index.indexName,
-        KeyConditionExpression: '#pk = :pk',
-        ExpressionAttributeNames: { '#pk': index.partitionKey },
-        ExpressionAttributeValues: { ':pk': value },
-      },
-      page,
-      toSent,
-    );
+    return this.indexPage(index, value, page, toSent);
   }
 
   /** Alerts of a line, in pages. */
@@ -438,16 +417,30 @@ export class FleetHistory {
 
   /** Alerts of every line in one state, oldest first, in pages (the alertsByState index). */
   async alertsInState(state: AlertState, page: PageOptions = {}): Promise<Page<StoredAlert>> {
-    const index = TABLE_DESIGN.indexes.alertsByState;
+    return this.indexPage(
+      TABLE_DESIGN.indexes.alertsByState,
+      state,
+      page,
+      (item) => item as unknown as StoredAlert,
+    );
+  }
+
+  /** One partition of an index, in pages. */
+  private indexPage<T>(
+    index: { indexName: string; partitionKey: string },
+    value: string,
+    page: PageOptions,
+    map: (item: Record<string, unknown>) => T,
+  ): Promise<Page<T>> {
     return this.page(
       {
         IndexName: index.indexName,
-        KeyConditionExpression: '#state = :state',
-        ExpressionAttributeNames: { '#state': index.partitionKey },
-        ExpressionAttributeValues: { ':state': state },
+        KeyConditionExpression: '#pk = :pk',
+        ExpressionAttributeNames: { '#pk': index.partitionKey },
+        ExpressionAttributeValues: { ':pk': value },
       },
       page,
-      (item) => item as unknown as StoredAlert,
+      map,
     );
   }
 
@@ -582,7 +575,7 @@ function modelOf(item: Record<string, unknown>): { vendor: string; model: string
 }
 
 /** Which line and build a device-run or observation item belongs to. */
-function buildOf(item: Record<string, unknown>) {
+function buildOf(item: Record<string, unknown>): LineBuild {
   return {
     line: String(item.line),
     ...modelOf(item),

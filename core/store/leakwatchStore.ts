@@ -41,14 +41,19 @@ export interface ObservationUpdate extends ObservationFields {
   readonly forms?: readonly string[];
 }
 
-export interface FlowContribution {
-  readonly flowId: string;
+/** The firmware line and build an item belongs to, as build, device-run and observation items hold it. */
+export interface LineBuild {
+  /** The line's key (lineKey: vendor|model|line, URI-encoded parts). */
   readonly line: string;
   readonly vendor: string;
   readonly model: string;
   readonly lineName: string;
   readonly build: string;
   readonly builtAt: string;
+}
+
+export interface FlowContribution extends LineBuild {
+  readonly flowId: string;
   readonly deviceId: string;
   readonly sessionId: string;
   readonly startedAt: string;

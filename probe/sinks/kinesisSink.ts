@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { type KinesisClient, PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import type { StreamRecord as FlowRecord } from '../../schema/flowRecord.ts';
 import { DeliveryError } from '../errors.ts';
@@ -19,8 +20,6 @@ export interface KinesisSinkOptions {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 /**
  * Batches records into PutRecords calls and re-sends only the entries a response marks as failed
  * (ProvisionedThroughputExceeded, InternalFailure), with exponential backoff and full jitter.
@@ -40,7 +39,7 @@ export class KinesisSink implements FlowSink {
       throw new Error('KinesisSink needs streamName or streamArn');
     this.maxAttempts = options.maxAttempts ?? 8;
     this.baseDelayMs = options.baseDelayMs ?? 100;
-    this.sleep = options.sleep ?? defaultSleep;
+    this.sleep = options.sleep ?? delay;
   }
 
   async write(record: FlowRecord): Promise<void> {
