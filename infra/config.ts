@@ -11,6 +11,33 @@ export interface DeploymentConfig {
   readonly slackChannelId?: string;
   /** How many previous builds of a line form a build's baseline (1–10). */
   readonly baselineBuilds?: number;
+  /** Hours the flow stream keeps records (24–8760): how long an ingest outage can last without loss. */
+  readonly streamRetentionHours?: number;
+  /** Days the dead-letter and failed-notification queues keep messages (1–14). */
+  readonly deadLetterRetentionDays?: number;
+  /** Days the functions' logs are kept (a CloudWatch Logs retention value). */
+  readonly logRetentionDays?: number;
+  /** The one IAM role or user ARN allowed to assume the probe role (default: the account's principals). */
+  readonly probePrincipalArn?: string;
+}
+
+/** The retention periods CloudWatch Logs accepts (days). */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+/** CloudFormation stack names: a letter, then letters, digits and hyphens, 128 at most. */
+const STACK_NAME = /^[A-Za-z][A-Za-z0-9-]{0,127}$/;
+
+/** Checks the `stackName` context value (the stack's name also names the archive's Glue database). */
+export function checkStackName(value: unknown): string {
+  if (value === undefined || value === '') return 'Leakwatch';
+  if (typeof value !== 'string' || !STACK_NAME.test(value)) {
+    throw new DeploymentConfigError(
+      `context stackName ${JSON.stringify(value)} is not a CloudFormation stack name: a letter, then letters, digits and hyphens, at most 128 (example: npx cdk deploy -c stackName=LeakwatchLab2)`,
+    );
+  }
+  return value;
 }
 
 export class DeploymentConfigError extends Error {
@@ -48,16 +75,35 @@ export function readDeploymentConfig(tryGetContext: (key: string) => unknown): D
       'AWS Chatbot needs both slackWorkspaceId and slackChannelId (example: -c slackWorkspaceId=T0123ABCD -c slackChannelId=C0123ABCD)',
     );
   }
-  const depth = tryGetContext('baselineBuilds');
-  let baselineBuilds: number | undefined;
-  if (depth !== undefined && depth !== '') {
-    baselineBuilds = Number(depth);
-    if (!Number.isInteger(baselineBuilds) || baselineBuilds < 1 || baselineBuilds > 10) {
+  const whole = (key: string, min: number, max: number, example: number): number | undefined => {
+    const value = tryGetContext(key);
+    if (value === undefined || value === '') return undefined;
+    const n = typeof value === 'number' || typeof value === 'string' ? Number(value) : Number.NaN;
+    if (!Number.isInteger(n) || n < min || n > max) {
       throw new DeploymentConfigError(
-        `context baselineBuilds ${JSON.stringify(depth)} is not a whole number from 1 to 10 (example: npx cdk deploy -c baselineBuilds=2)`,
+        `context ${key} ${JSON.stringify(value)} is not a whole number from ${min} to ${max} (example: npx cdk deploy -c ${key}=${example})`,
       );
     }
+    return n;
+  };
+  const baselineBuilds = whole('baselineBuilds', 1, 10, 2);
+  const streamRetentionHours = whole('streamRetentionHours', 24, 8760, 168);
+  const deadLetterRetentionDays = whole('deadLetterRetentionDays', 1, 14, 14);
+  const logRetentionDays = whole('logRetentionDays', 1, 3653, 90);
+  if (
+    logRetentionDays !== undefined &&
+    !(LOG_RETENTION_DAYS as readonly number[]).includes(logRetentionDays)
+  ) {
+    throw new DeploymentConfigError(
+      `context logRetentionDays ${logRetentionDays} is not a retention CloudWatch Logs accepts (one of ${LOG_RETENTION_DAYS.join(', ')}; example: npx cdk deploy -c logRetentionDays=90)`,
+    );
   }
+  const probePrincipalArn = text(
+    'probePrincipalArn',
+    /^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]{1,512}$/,
+    'arn:aws:iam::123456789012:role/lab-host',
+    'an IAM role or user ARN',
+  );
   return {
     ...(alertEmail ? { alertEmail } : {}),
     ...(alertSms ? { alertSms } : {}),
@@ -65,5 +111,9 @@ export function readDeploymentConfig(tryGetContext: (key: string) => unknown): D
     ...(slackWorkspaceId ? { slackWorkspaceId } : {}),
     ...(slackChannelId ? { slackChannelId } : {}),
     ...(baselineBuilds !== undefined ? { baselineBuilds } : {}),
+    ...(streamRetentionHours !== undefined ? { streamRetentionHours } : {}),
+    ...(deadLetterRetentionDays !== undefined ? { deadLetterRetentionDays } : {}),
+    ...(logRetentionDays !== undefined ? { logRetentionDays } : {}),
+    ...(probePrincipalArn ? { probePrincipalArn } : {}),
   };
 }

@@ -1,11 +1,14 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig } from './config.ts';
 import { Alerting } from './stages/alerting.ts';
+import { DataKey } from './stages/dataKey.ts';
 import { FlowArchive } from './stages/flowArchive.ts';
 import { HistoryStore } from './stages/historyStore.ts';
 import { IngestPipeline } from './stages/ingestPipeline.ts';
 import { Notification } from './stages/notification.ts';
+import { ProbeIdentity } from './stages/probeIdentity.ts';
 import { QueryApi } from './stages/queryApi.ts';
 
 export interface LeakwatchStackProps extends StackProps, DeploymentConfig {}
@@ -14,33 +17,66 @@ export interface LeakwatchStackProps extends StackProps, DeploymentConfig {}
 export class LeakwatchStack extends Stack {
   constructor(scope: Construct, id: string, props: LeakwatchStackProps = {}) {
     super(scope, id, props);
-    const history = new HistoryStore(this, 'History');
+    const dataKey = new DataKey(this, 'DataKey');
+    const { key } = dataKey;
+    // (RetentionDays values are the day counts; readDeploymentConfig admits only those.)
+    const logRetention = props.logRetentionDays as RetentionDays | undefined;
+    const deadLetterRetention =
+      props.deadLetterRetentionDays !== undefined ? Duration.days(props.deadLetterRetentionDays) : undefined;
+    const history = new HistoryStore(this, 'History', { key });
     const alerting = new Alerting(this, 'Alerting', {
+      key,
       ...(props.alertEmail ? { alertEmail: props.alertEmail } : {}),
       ...(props.alertSms ? { alertSms: props.alertSms } : {}),
       ...(props.slackWorkspaceId && props.slackChannelId
         ? { chatbot: { slackWorkspaceId: props.slackWorkspaceId, slackChannelId: props.slackChannelId } }
         : {}),
     });
-    const archive = new FlowArchive(this, 'Archive');
+    const archive = new FlowArchive(this, 'Archive', { key });
     const ingest = new IngestPipeline(this, 'Ingest', {
       history,
+      key,
       archive,
       digestKey: history.digestKey,
+      logRetention,
+      deadLetterRetention,
+      ...(props.streamRetentionHours ? { streamRetention: Duration.hours(props.streamRetentionHours) } : {}),
       ...(props.baselineBuilds ? { baselineBuilds: props.baselineBuilds } : {}),
     });
     const notification = new Notification(this, 'Notify', {
       history,
+      key,
       alertTopic: alerting.topic,
+      logRetention,
+      deadLetterRetention,
       ...(props.slackWebhookSecretName ? { slackWebhookSecretName: props.slackWebhookSecretName } : {}),
     });
-    const queries = new QueryApi(this, 'Query', { history });
+    const queries = new QueryApi(this, 'Query', { history, logRetention });
+    const probe = new ProbeIdentity(this, 'Probe', {
+      stream: ingest.stream,
+      ...(props.probePrincipalArn ? { trustedPrincipalArn: props.probePrincipalArn } : {}),
+    });
+    dataKey.acknowledgeGrants(
+      ingest.function.role!,
+      notification.function.role!,
+      probe.policy,
+      archive.deliveryStream,
+    );
 
     new CfnOutput(this, 'FlowStreamName', {
       value: ingest.stream.streamName,
       description: 'leakwatch probe --kinesis-stream',
     });
     new CfnOutput(this, 'FlowStreamArn', { value: ingest.stream.streamArn });
+    new CfnOutput(this, 'ProbeRoleArn', {
+      value: probe.role.roleArn,
+      description:
+        'role_arn of the lab host profile the probe runs with (put records on the flow stream only)',
+    });
+    new CfnOutput(this, 'ProbePolicyArn', {
+      value: probe.policy.managedPolicyArn,
+      description: 'the same permissions as a managed policy, to attach to a lab host role or user',
+    });
     new CfnOutput(this, 'HistoryTableName', { value: history.table.tableName });
     new CfnOutput(this, 'AlertTopicArn', { value: alerting.topic.topicArn });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: ingest.deadLetterQueue.queueUrl });

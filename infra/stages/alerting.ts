@@ -1,10 +1,12 @@
 import { SlackChannelConfiguration } from 'aws-cdk-lib/aws-chatbot';
-import { Alias } from 'aws-cdk-lib/aws-kms';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription, SmsSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 
 export interface AlertingProps {
+  /** The deployment's customer-managed key. */
+  readonly key: IKey;
   /**
    * Address subscribed to the alert topic (it must confirm the subscription e-mail).
    * @default no subscription; subscribe later in the console or with the CLI
@@ -25,7 +27,7 @@ export class Alerting extends Construct {
     this.topic = new Topic(this, 'Topic', {
       displayName: 'leakwatch alerts',
       enforceSSL: true,
-      masterKey: Alias.fromAliasName(this, 'SnsManagedKey', 'alias/aws/sns'),
+      masterKey: props.key,
     });
     if (props.alertEmail) this.topic.addSubscription(new EmailSubscription(props.alertEmail));
     if (props.alertSms) this.topic.addSubscription(new SmsSubscription(props.alertSms));

@@ -12,6 +12,7 @@ import {
   SchemaConfiguration,
   StreamEncryption,
 } from 'aws-cdk-lib/aws-kinesisfirehose';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import {
   BlockPublicAccess,
   Bucket,
@@ -50,7 +51,7 @@ export class FlowArchive extends Construct {
   readonly workGroupName: string;
   private readonly table: CfnTable;
 
-  constructor(scope: Construct, id: string) {
+  constructor(scope: Construct, id: string, props: { readonly key: IKey }) {
     super(scope, id);
     const stackName = Stack.of(this).stackName;
     // Glue database names: lower case, digits and underscores; one database per stack.
@@ -73,7 +74,10 @@ export class FlowArchive extends Construct {
     this.bucket = new Bucket(this, 'Bucket', {
       serverAccessLogsBucket: accessLogs as IBucket,
       serverAccessLogsPrefix: 'archive/',
-      encryption: BucketEncryption.S3_MANAGED,
+      encryption: BucketEncryption.KMS,
+      encryptionKey: props.key,
+      // One data key per bucket instead of a KMS call per object.
+      bucketKeyEnabled: true,
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
       objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
       enforceSSL: true,
@@ -120,10 +124,11 @@ export class FlowArchive extends Construct {
     this.table.node.addDependency(database);
 
     this.deliveryStream = new DeliveryStream(this, 'DeliveryStream', {
-      encryption: StreamEncryption.awsOwnedKey(),
+      encryption: StreamEncryption.customerManagedKey(props.key),
       // (Bucket's optional isWebsite does not satisfy IBucket under exactOptionalPropertyTypes.)
       destination: new S3Bucket(this.bucket as IBucket, {
         dataOutputPrefix: `${ARCHIVE_PREFIX}/dt=!{partitionKeyFromQuery:dt}/model=!{partitionKeyFromQuery:model}/`,
+        encryptionKey: props.key,
         errorOutputPrefix: 'errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/',
         dynamicPartitioning: { enabled: true },
         processors: [
@@ -174,7 +179,7 @@ export class FlowArchive extends Construct {
         bytesScannedCutoffPerQuery: 100 * 1024 ** 3,
         resultConfiguration: {
           outputLocation: this.bucket.s3UrlForObject(RESULTS_PREFIX),
-          encryptionConfiguration: { encryptionOption: 'SSE_S3' },
+          encryptionConfiguration: { encryptionOption: 'SSE_KMS', kmsKey: props.key.keyArn },
         },
       },
     });

@@ -1,12 +1,13 @@
 import { type CfnElement, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import {
   AttributeType,
-  Billing,
+  BillingMode,
   ProjectionType,
   StreamViewType,
-  TableEncryptionV2,
-  TableV2,
+  Table,
+  TableEncryption,
 } from 'aws-cdk-lib/aws-dynamodb';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct, type IConstruct } from 'constructs';
 import { TABLE_DESIGN } from '../../core/store/tableDesign.ts';
@@ -16,38 +17,44 @@ import { TABLE_DESIGN } from '../../core/store/tableDesign.ts';
  * (core/store/tableDesign.ts), and the digest key that registry digests and finding digests use.
  */
 export class HistoryStore extends Construct {
-  readonly table: TableV2;
+  readonly table: Table;
   /** 64 hex characters: the per-deployment HMAC key (registered values are stored as its digests). */
   readonly digestKey: Secret;
 
-  constructor(scope: Construct, id: string) {
+  constructor(scope: Construct, id: string, props: { readonly key: IKey }) {
     super(scope, id);
-    this.table = new TableV2(this, 'Table', {
+    // A single-region table (AWS::DynamoDB::Table): TableV2's customer-managed key needs a stack
+    // bound to one region, and leakwatch synthesizes region-agnostic.
+    this.table = new Table(this, 'Table', {
       partitionKey: { name: TABLE_DESIGN.partitionKey, type: AttributeType.STRING },
       sortKey: { name: TABLE_DESIGN.sortKey, type: AttributeType.STRING },
-      billing: Billing.onDemand(),
+      billingMode: BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      encryption: TableEncryptionV2.awsManagedKey(),
+      encryption: TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: props.key,
       timeToLiveAttribute: TABLE_DESIGN.timeToLiveAttribute,
       // New images feed the notify function (the outbox's notification items).
-      dynamoStream: StreamViewType.NEW_IMAGE,
-      // "Which builds ever sent data type X to organisation/country Y" (sparse: personal data only),
-      // and the alerts of every line by state.
-      globalSecondaryIndexes: Object.values(TABLE_DESIGN.indexes).map((index) => ({
+      stream: StreamViewType.NEW_IMAGE,
+      deletionProtection: true,
+      // History is the lab's record: deleting the stack must not delete it.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // "Which builds ever sent data type X to organisation/country Y" (sparse: personal data only),
+    // and the alerts of every line by state.
+    for (const index of Object.values(TABLE_DESIGN.indexes)) {
+      this.table.addGlobalSecondaryIndex({
         indexName: index.indexName,
         partitionKey: { name: index.partitionKey, type: AttributeType.STRING },
         sortKey: { name: index.sortKey, type: AttributeType.STRING },
         ...(index.projection === 'sent'
           ? { projectionType: ProjectionType.INCLUDE, nonKeyAttributes: [...TABLE_DESIGN.sentProjection] }
           : { projectionType: ProjectionType.ALL }),
-      })),
-      deletionProtection: true,
-      // History is the lab's record: deleting the stack must not delete it.
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
+      });
+    }
     this.digestKey = new Secret(this, 'DigestKey', {
       description:
         'leakwatch digest key: HMAC key of registered identifiers and finding digests (64 hex characters)',
+      encryptionKey: props.key,
       generateSecretString: {
         passwordLength: 64,
         excludePunctuation: true,

@@ -1,8 +1,10 @@
 import { Duration, Validations } from 'aws-cdk-lib';
 import { Stream, StreamEncryption, StreamMode } from 'aws-cdk-lib/aws-kinesis';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { KinesisEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -12,6 +14,8 @@ import { leakwatchFunction } from './leakwatchFunction.ts';
 
 export interface IngestPipelineProps {
   readonly history: HistoryStore;
+  /** The deployment's customer-managed key (stream and dead-letter queue). */
+  readonly key: IKey;
   /** Where each flow's archive row goes (Firehose → S3 Parquet, Glue partitions). */
   readonly archive: FlowArchive;
   /** How many previous builds of a line form a build's baseline. @default 1 */
@@ -28,6 +32,12 @@ export interface IngestPipelineProps {
    * @default Duration.days(1)
    */
   readonly maxRecordAge?: Duration;
+  /** How long the stream keeps records. @default Duration.days(7) */
+  readonly streamRetention?: Duration | undefined;
+  /** How long the dead-letter queue keeps messages. @default Duration.days(14) */
+  readonly deadLetterRetention?: Duration | undefined;
+  /** How long the function's logs are kept. @default one month */
+  readonly logRetention?: RetentionDays | undefined;
 }
 
 /**
@@ -50,13 +60,19 @@ export class IngestPipeline extends Construct {
     }
     this.stream = new Stream(this, 'FlowStream', {
       streamMode: StreamMode.ON_DEMAND,
-      encryption: StreamEncryption.MANAGED,
-      retentionPeriod: Duration.days(7),
+      encryption: StreamEncryption.KMS,
+      encryptionKey: props.key,
+      retentionPeriod: props.streamRetention ?? Duration.days(7),
+    });
+    Validations.of(this.stream).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-KDS3',
+      reason: "encrypted with the deployment's customer-managed key instead of aws/kinesis, on purpose",
     });
     this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
-      encryption: QueueEncryption.SQS_MANAGED,
+      encryption: QueueEncryption.KMS,
+      encryptionMasterKey: props.key,
       enforceSSL: true,
-      retentionPeriod: Duration.days(14),
+      retentionPeriod: props.deadLetterRetention ?? Duration.days(14),
     });
     this.function = leakwatchFunction(this, 'IngestFunction', {
       handler: 'ingest',
@@ -64,6 +80,7 @@ export class IngestPipeline extends Construct {
       timeout: Duration.seconds(60),
       description: 'leakwatch: classify flow records, aggregate per build, raise and resolve alerts (outbox)',
       logGroupId: 'IngestLogs',
+      logRetention: props.logRetention,
       environment: {
         TABLE_NAME: props.history.table.tableName,
         BASELINE_BUILDS: String(props.baselineBuilds ?? 1),

@@ -18,6 +18,8 @@ export interface LeakwatchFunctionProps {
   /** Id of the function's log group (kept per function so logical ids do not change). */
   readonly logGroupId: string;
   readonly environment: Record<string, string>;
+  /** How long the function's logs are kept. @default RetentionDays.ONE_MONTH */
+  readonly logRetention?: RetentionDays | undefined;
   /** Shell commands run after bundling: files the function needs beside its code. */
   readonly afterBundling?: (inputDir: string, outputDir: string) => string[];
 }
@@ -31,7 +33,9 @@ export function leakwatchFunction(
   id: string,
   props: LeakwatchFunctionProps,
 ): NodejsFunction {
-  const logGroup = new LogGroup(scope, props.logGroupId, { retention: RetentionDays.ONE_MONTH });
+  const logGroup = new LogGroup(scope, props.logGroupId, {
+    retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+  });
   // Its own role, allowed to write its own log group only (not AWSLambdaBasicExecutionRole's logs:* on *).
   const role = new Role(scope, `${id}Role`, {
     assumedBy: new ServicePrincipal('lambda.amazonaws.com'),

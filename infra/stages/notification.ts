@@ -2,9 +2,11 @@ import { Duration, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
@@ -15,8 +17,14 @@ import { leakwatchFunction } from './leakwatchFunction.ts';
 export interface NotificationProps {
   readonly history: HistoryStore;
   readonly alertTopic: ITopic;
+  /** The deployment's customer-managed key (the failure queue). */
+  readonly key: IKey;
   /** Secret whose value is the Slack incoming-webhook URL. @default no Slack delivery */
   readonly slackWebhookSecretName?: string;
+  /** How long the failure queue keeps messages. @default Duration.days(14) */
+  readonly deadLetterRetention?: Duration | undefined;
+  /** How long the function's logs are kept. @default one month */
+  readonly logRetention?: RetentionDays | undefined;
 }
 
 /**
@@ -34,9 +42,10 @@ export class Notification extends Construct {
   constructor(scope: Construct, id: string, props: NotificationProps) {
     super(scope, id);
     this.failureQueue = new Queue(this, 'FailedDeliveries', {
-      encryption: QueueEncryption.SQS_MANAGED,
+      encryption: QueueEncryption.KMS,
+      encryptionMasterKey: props.key,
       enforceSSL: true,
-      retentionPeriod: Duration.days(14),
+      retentionPeriod: props.deadLetterRetention ?? Duration.days(14),
     });
     if (props.slackWebhookSecretName) {
       this.slackSecret = Secret.fromSecretNameV2(this, 'SlackWebhook', props.slackWebhookSecretName);
@@ -47,6 +56,7 @@ export class Notification extends Construct {
       timeout: Duration.seconds(30),
       description: 'leakwatch: deliver alert notifications from the outbox (SNS, Slack)',
       logGroupId: 'NotifyLogs',
+      logRetention: props.logRetention,
       environment: {
         TABLE_NAME: props.history.table.tableName,
         ALERT_TOPIC_ARN: props.alertTopic.topicArn,
@@ -54,8 +64,8 @@ export class Notification extends Construct {
       },
     });
     this.function.addEventSource(
-      // TableV2 is an ITable; its optional properties only differ under exactOptionalPropertyTypes.
-      new DynamoEventSource(props.history.table as unknown as ITable, {
+      // (Table's optional tableStreamArn differs from ITable's only under exactOptionalPropertyTypes.)
+      new DynamoEventSource(props.history.table as ITable, {
         startingPosition: StartingPosition.TRIM_HORIZON,
         batchSize: 10,
         reportBatchItemFailures: true,
@@ -73,6 +83,10 @@ export class Notification extends Construct {
     );
     props.history.table.grantReadWriteData(this.function);
     props.history.acknowledgeIndexAccess(this.function.role!);
+    Validations.of(this.function.role!).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
+      reason: "dynamodb:ListStreams (the table stream's event source) allows no resource narrower than *",
+    });
     Validations.of(this.failureQueue).acknowledge({
       id: 'AwsSolutions::AwsSolutions-SQS3',
       reason:

@@ -10,6 +10,8 @@ import { leakwatchFunction } from './leakwatchFunction.ts';
 
 export interface QueryApiProps {
   readonly history: HistoryStore;
+  /** How long the function's logs are kept. @default one month */
+  readonly logRetention?: RetentionDays | undefined;
 }
 
 /** Every route of the query API (docs/openapi.yaml describes them; a test keeps the two in step). */
@@ -42,11 +44,15 @@ export class QueryApi extends Construct {
       timeout: Duration.seconds(10),
       description: 'leakwatch: fleet-history queries (builds, diff, device timeline, sent-by, alerts)',
       logGroupId: 'QueryLogs',
+      logRetention: props.logRetention,
       environment: { TABLE_NAME: props.history.table.tableName },
     });
     props.history.table.grantReadData(this.function);
     // Setting a verdict updates the alert item; nothing else is written.
     props.history.table.grant(this.function, 'dynamodb:UpdateItem');
+    // The table's generic grant adds no key actions; an update writes with the table's key
+    // (grantReadData already gave Decrypt and DescribeKey).
+    props.history.table.encryptionKey?.grant(this.function, 'kms:Encrypt', 'kms:GenerateDataKey');
     props.history.acknowledgeIndexAccess(this.function.role!);
     this.api = new HttpApi(this, 'Api', {
       description: 'leakwatch fleet history (IAM authorisation)',

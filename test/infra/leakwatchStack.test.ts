@@ -4,7 +4,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { ARCHIVE_COLUMNS } from '../../core/archive/archiveRow.ts';
 import { SAVED_QUERIES } from '../../core/archive/savedQueries.ts';
 import openApi from '../../docs/openapi.json' with { type: 'json' };
-import { DeploymentConfigError, readDeploymentConfig } from '../../infra/config.ts';
+import { checkStackName, DeploymentConfigError, readDeploymentConfig } from '../../infra/config.ts';
 import { LeakwatchStack } from '../../infra/leakwatchStack.ts';
 import { API_ROUTES } from '../../infra/stages/queryApi.ts';
 
@@ -14,11 +14,76 @@ const template = Template.fromStack(
 );
 
 describe('LeakwatchStack', () => {
-  it('has an on-demand, encrypted Kinesis stream', () => {
+  const dataKey = { 'Fn::GetAtt': [expect.stringMatching(/^DataKey/), 'Arn'] };
+  const dataKeyRef = { 'Fn::GetAtt': [Match.stringLikeRegexp('^DataKey'), 'Arn'] };
+
+  it('has one customer-managed key, rotated and retained, that CloudWatch alarms may use for the topic', () => {
+    template.resourceCountIs('AWS::KMS::Key', 1);
+    template.hasResource('AWS::KMS::Key', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({ EnableKeyRotation: true }),
+    });
+    const key = Object.values(template.findResources('AWS::KMS::Key'))[0]!;
+    const statements = key.Properties.KeyPolicy.Statement as { Sid?: string; Principal: unknown }[];
+    expect(statements.find((s) => s.Sid === 'CloudWatchAlarmsPublishToAlertTopic')?.Principal).toEqual({
+      Service: 'cloudwatch.amazonaws.com',
+    });
+    template.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/leakwatch/Test' });
+  });
+
+  it('encrypts the stream, table, topic, queues, archive, delivery stream and Athena results with that key', () => {
     template.hasResourceProperties('AWS::Kinesis::Stream', {
       StreamModeDetails: { StreamMode: 'ON_DEMAND' },
-      StreamEncryption: { EncryptionType: 'KMS', KeyId: 'alias/aws/kinesis' },
+      StreamEncryption: { EncryptionType: 'KMS', KeyId: dataKeyRef },
     });
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: dataKeyRef },
+    });
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: dataKeyRef });
+    const queues = Object.values(template.findResources('AWS::SQS::Queue'));
+    expect(queues).toHaveLength(2);
+    for (const queue of queues) expect(queue.Properties.KmsMasterKeyId).toEqual(dataKey);
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          {
+            BucketKeyEnabled: true,
+            ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: dataKeyRef },
+          },
+        ],
+      },
+    });
+    template.hasResourceProperties('AWS::KinesisFirehose::DeliveryStream', {
+      DeliveryStreamEncryptionConfigurationInput: { KeyType: 'CUSTOMER_MANAGED_CMK', KeyARN: dataKeyRef },
+      ExtendedS3DestinationConfiguration: Match.objectLike({
+        EncryptionConfiguration: { KMSEncryptionConfig: { AWSKMSKeyARN: dataKeyRef } },
+      }),
+    });
+    template.hasResourceProperties('AWS::SecretsManager::Secret', { KmsKeyId: dataKeyRef });
+  });
+
+  it('outputs a probe role and policy that may only put records on the flow stream', () => {
+    const policy = Object.values(template.findResources('AWS::IAM::ManagedPolicy'))[0]!;
+    expect(policy.Properties.PolicyDocument.Statement).toEqual([
+      {
+        Effect: 'Allow',
+        Action: ['kinesis:ListShards', 'kinesis:PutRecord', 'kinesis:PutRecords'],
+        Resource: { 'Fn::GetAtt': [expect.stringMatching(/^IngestFlowStream/), 'Arn'] },
+      },
+      {
+        Effect: 'Allow',
+        Action: ['kms:Encrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'],
+        Resource: dataKey,
+      },
+    ]);
+    template.hasResourceProperties('AWS::IAM::Role', {
+      ManagedPolicyArns: [{ Ref: Match.stringLikeRegexp('^ProbePutPolicy') }],
+      MaxSessionDuration: 43200,
+    });
+    template.hasOutput('ProbeRoleArn', {
+      Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ProbeRole'), 'Arn'] },
+    });
+    template.hasOutput('ProbePolicyArn', { Value: { Ref: Match.stringLikeRegexp('^ProbePutPolicy') } });
   });
 
   it('runs the ingest function on Node.js 24 from the esbuild bundle', () => {
@@ -48,11 +113,10 @@ describe('LeakwatchStack', () => {
         OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('DeadLetterQueue'), 'Arn'] } },
       },
     });
-    template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
   });
 
   it('keeps history in an on-demand, encrypted table with point-in-time recovery, retained on delete', () => {
-    template.hasResource('AWS::DynamoDB::GlobalTable', {
+    template.hasResource('AWS::DynamoDB::Table', {
       DeletionPolicy: 'Retain',
       Properties: Match.objectLike({
         BillingMode: 'PAY_PER_REQUEST',
@@ -60,14 +124,9 @@ describe('LeakwatchStack', () => {
           { AttributeName: 'pk', KeyType: 'HASH' },
           { AttributeName: 'sk', KeyType: 'RANGE' },
         ],
-        SSESpecification: { SSEEnabled: true },
         TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
-        Replicas: [
-          Match.objectLike({
-            PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
-            DeletionProtectionEnabled: true,
-          }),
-        ],
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        DeletionProtectionEnabled: true,
       }),
     });
   });
@@ -116,7 +175,7 @@ describe('LeakwatchStack', () => {
   });
 
   it('delivers notifications from the table stream (new notification items only), with a failure queue and alarm', () => {
-    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
       StreamSpecification: { StreamViewType: 'NEW_IMAGE' },
     });
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
@@ -235,7 +294,9 @@ describe('LeakwatchStack', () => {
       Name: 'Test-archive',
       WorkGroupConfiguration: Match.objectLike({
         EnforceWorkGroupConfiguration: true,
-        ResultConfiguration: Match.objectLike({ EncryptionConfiguration: { EncryptionOption: 'SSE_S3' } }),
+        ResultConfiguration: Match.objectLike({
+          EncryptionConfiguration: { EncryptionOption: 'SSE_KMS', KmsKey: dataKeyRef },
+        }),
       }),
     });
     template.hasOutput('ArchiveWorkGroup', { Value: 'Test-archive' });
@@ -285,6 +346,59 @@ describe('readDeploymentConfig', () => {
     expect(() => from({ slackWebhookSecretName: 'has space' })).toThrow(/not a Secrets Manager secret name/);
   });
 
+  it('checks retention periods, the probe principal and the stack name', () => {
+    expect(
+      from({
+        streamRetentionHours: '48',
+        deadLetterRetentionDays: 7,
+        logRetentionDays: '90',
+        probePrincipalArn: 'arn:aws:iam::123456789012:role/lab-host',
+      }),
+    ).toEqual({
+      streamRetentionHours: 48,
+      deadLetterRetentionDays: 7,
+      logRetentionDays: 90,
+      probePrincipalArn: 'arn:aws:iam::123456789012:role/lab-host',
+    });
+    expect(() => from({ streamRetentionHours: '12' })).toThrow(
+      new DeploymentConfigError(
+        'context streamRetentionHours "12" is not a whole number from 24 to 8760 (example: npx cdk deploy -c streamRetentionHours=168)',
+      ),
+    );
+    expect(() => from({ deadLetterRetentionDays: '15' })).toThrow(/from 1 to 14/);
+    expect(() => from({ logRetentionDays: '100' })).toThrow(
+      /context logRetentionDays 100 is not a retention CloudWatch Logs accepts \(one of 1, 3, 5, .*, 3653; example/,
+    );
+    expect(() => from({ probePrincipalArn: 'lab-host' })).toThrow(/not an IAM role or user ARN/);
+    expect(checkStackName(undefined)).toBe('Leakwatch');
+    expect(checkStackName('Lab-2')).toBe('Lab-2');
+    expect(() => checkStackName('2lab_x')).toThrow(
+      /context stackName "2lab_x" is not a CloudFormation stack name/,
+    );
+  });
+
+  it('applies the retention settings to the stream, the queues and the function logs', () => {
+    const custom = Template.fromStack(
+      new LeakwatchStack(new App(), 'Custom', {
+        streamRetentionHours: 48,
+        deadLetterRetentionDays: 3,
+        logRetentionDays: 90,
+        probePrincipalArn: 'arn:aws:iam::123456789012:role/lab-host',
+      }),
+    );
+    custom.hasResourceProperties('AWS::Kinesis::Stream', { RetentionPeriodHours: 48 });
+    for (const queue of Object.values(custom.findResources('AWS::SQS::Queue')))
+      expect(queue.Properties.MessageRetentionPeriod).toBe(3 * 86400);
+    const logGroups = Object.entries(custom.findResources('AWS::Logs::LogGroup'));
+    const functionLogs = logGroups.filter(([id]) => /IngestLogs|NotifyLogs|QueryLogs/.test(id));
+    expect(functionLogs.map(([, g]) => g.Properties.RetentionInDays)).toEqual([90, 90, 90]);
+    custom.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: {
+        Statement: [Match.objectLike({ Principal: { AWS: 'arn:aws:iam::123456789012:role/lab-host' } })],
+      },
+    });
+  });
+
   it('serves the query API with IAM authorisation on every route, as docs/openapi.json describes it', () => {
     const routes = template.findResources('AWS::ApiGatewayV2::Route');
     const keys = Object.values(routes).map((r) => r.Properties.RouteKey as string);
@@ -318,11 +432,15 @@ describe('readDeploymentConfig', () => {
     expect(logs.map((s) => s.Resource)).toEqual([
       { 'Fn::GetAtt': [expect.stringMatching(/^QueryQueryLogs/), 'Arn'] },
     ]);
-    template.resourcePropertiesCountIs('AWS::IAM::Role', { ManagedPolicyArns: Match.anyValue() }, 0);
+    // The functions' roles carry no managed policy (the probe role is the only role with one).
+    const withManaged = template.findResources('AWS::IAM::Role', {
+      Properties: { ManagedPolicyArns: Match.anyValue() },
+    });
+    expect(Object.keys(withManaged)).toEqual([expect.stringMatching(/^ProbeRole/)]);
   });
 
   it('indexes personal-data observations by organisation and by country (sparse, no counters projected)', () => {
-    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
       GlobalSecondaryIndexes: Match.arrayWith([
         Match.objectLike({
           IndexName: 'sentByOrganisation',

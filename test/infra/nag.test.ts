@@ -24,12 +24,20 @@ describe('cdk-nag AwsSolutions', () => {
     const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as {
       pluginReports: {
         pluginName: string;
-        violations: { ruleName: string; violatingResources: { resourceLogicalId: string }[] }[];
+        violations: {
+          ruleName: string;
+          violatingResources?: { resourceLogicalId: string }[];
+          violatingConstructs?: { constructPath: string }[];
+        }[];
       }[];
     };
     const open = report.pluginReports.flatMap((r) =>
       r.violations.map(
-        (v) => `${v.ruleName}: ${v.violatingResources.map((x) => x.resourceLogicalId).join(', ')}`,
+        (v) =>
+          `${v.ruleName}: ${[
+            ...(v.violatingResources ?? []).map((x) => x.resourceLogicalId),
+            ...(v.violatingConstructs ?? []).map((x) => x.constructPath),
+          ].join(', ')}`,
       ),
     );
     expect(open).toEqual([]);
