@@ -8,6 +8,7 @@ import { FlowArchive } from './stages/flowArchive.ts';
 import { HistoryStore } from './stages/historyStore.ts';
 import { IngestPipeline } from './stages/ingestPipeline.ts';
 import { Notification } from './stages/notification.ts';
+import { Operations } from './stages/operations.ts';
 import { ProbeIdentity } from './stages/probeIdentity.ts';
 import { QueryApi } from './stages/queryApi.ts';
 
@@ -56,6 +57,16 @@ export class LeakwatchStack extends Stack {
       stream: ingest.stream,
       ...(props.probePrincipalArn ? { trustedPrincipalArn: props.probePrincipalArn } : {}),
     });
+    const operations = new Operations(this, 'Operations', {
+      alertTopic: alerting.topic,
+      stream: ingest.stream,
+      ingest: ingest.function,
+      notify: notification.function,
+      query: queries.function,
+      api: queries.api,
+      deadLetterQueue: ingest.deadLetterQueue,
+      failedNotifications: notification.failureQueue,
+    });
     dataKey.acknowledgeGrants(
       ingest.function.role!,
       notification.function.role!,
@@ -96,6 +107,10 @@ export class LeakwatchStack extends Stack {
     new CfnOutput(this, 'ArchiveWorkGroup', {
       value: archive.workGroupName,
       description: 'Athena workgroup with the saved queries (leakwatch archive query --stack)',
+    });
+    new CfnOutput(this, 'DashboardName', {
+      value: operations.dashboard.dashboardName,
+      description: 'CloudWatch dashboard of the pipeline',
     });
     new CfnOutput(this, 'DigestKeySecretArn', {
       value: history.digestKey.secretArn,

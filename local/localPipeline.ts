@@ -18,6 +18,7 @@ import {
 } from '../core/store/leakwatchStore.ts';
 import { createIngestHandler } from '../lambdas/ingest/createIngestHandler.ts';
 import { createNotifyHandler } from '../lambdas/notify/createNotifyHandler.ts';
+import { CountingMetrics, observability } from '../lambdas/shared/observability.ts';
 import { runProbe } from '../probe/runProbe.ts';
 import { KinesisSink } from '../probe/sinks/kinesisSink.ts';
 import { SessionSink } from '../probe/sinks/sessionSink.ts';
@@ -76,6 +77,8 @@ export interface LocalPipelineResult {
   readonly deadLetters: number;
   /** Archive rows written this run (one per delivered flow record). */
   readonly archived: number;
+  /** What the functions' Powertools metrics would have published (totals by metric name). */
+  readonly metrics: Readonly<Record<string, number>>;
   readonly lines: LineReport[];
   readonly paths: { outbox: string; deadLetters: string; archive: string };
 }
@@ -143,7 +146,10 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
     archive = new LocalArchive(paths.archive);
     const recovered = await archive.recover();
     if (recovered > 0) print(`  archive: converted ${recovered} spool file(s) an earlier run left`);
+    // The functions' metrics are kept as totals here (no CloudWatch): reported in the result.
+    const metrics = new CountingMetrics({ namespace: 'Leakwatch/local' });
     const handler = createIngestHandler({
+      observability: observability('ingest', { metrics }),
       store,
       deadLetters,
       archive,
@@ -170,6 +176,7 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
     const pollerStats = await poller.drain();
     // The outbox: the same notify handler the Lambda runs, fed as the table's stream would feed it.
     const notifyHandler = createNotifyHandler({
+      observability: observability('notify', { metrics }),
       store,
       channels,
       log: (entry) => {
@@ -183,6 +190,12 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
     });
     print(
       `  ingest: ${pollerStats.records} records in ${pollerStats.batches} batches (${pollerStats.invocations} invocations), ${console_.delivered.length} notifications delivered${outbox.pending ? `, ${outbox.pending} pending` : ''}, ${deadLetters.count} dead letters, ${archive.written} rows archived to ${paths.archive}`,
+    );
+    print(
+      `  metrics: ${Object.entries(metrics.totals)
+        .filter(([name]) => name !== 'ColdStart')
+        .map(([name, n]) => `${name} ${n}`)
+        .join(' · ')}`,
     );
 
     const lines: LineReport[] = [];
@@ -209,6 +222,7 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
       outbox,
       deadLetters: deadLetters.count,
       archived: archive.written,
+      metrics: metrics.totals,
       lines,
       paths,
     };

@@ -1,11 +1,12 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Duration } from 'aws-cdk-lib';
+import { type Duration, Stack, Validations } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { METRICS_NAMESPACE } from '../../lambdas/shared/observability.ts';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -22,6 +23,11 @@ export interface LeakwatchFunctionProps {
   readonly logRetention?: RetentionDays | undefined;
   /** Shell commands run after bundling: files the function needs beside its code. */
   readonly afterBundling?: (inputDir: string, outputDir: string) => string[];
+}
+
+/** The CloudWatch namespace a stack's functions publish their metrics to (one per deployment). */
+export function metricsNamespace(scope: Construct): string {
+  return `${METRICS_NAMESPACE}/${Stack.of(scope).stackName}`;
 }
 
 /**
@@ -42,6 +48,11 @@ export function leakwatchFunction(
     description: `leakwatch ${props.handler} function`,
   });
   logGroup.grantWrite(role);
+  Validations.of(role).acknowledge({
+    id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
+    reason:
+      'xray:PutTraceSegments/PutTelemetryRecords (active tracing) allow no resource narrower than *; the notify role also needs dynamodb:ListStreams, which has none either',
+  });
   return new NodejsFunction(scope, id, {
     role,
     entry: join(projectRoot, 'lambdas', props.handler, 'handler.ts'),
@@ -53,7 +64,14 @@ export function leakwatchFunction(
     timeout: props.timeout,
     description: props.description,
     logGroup,
-    environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
+    // X-Ray: the Powertools tracer adds a segment per invocation and subsegments per AWS call.
+    tracing: Tracing.ACTIVE,
+    environment: {
+      ...props.environment,
+      NODE_OPTIONS: '--enable-source-maps',
+      POWERTOOLS_METRICS_NAMESPACE: metricsNamespace(scope),
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+    },
     bundling: {
       format: OutputFormat.ESM,
       target: 'node24',

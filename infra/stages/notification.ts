@@ -83,10 +83,6 @@ export class Notification extends Construct {
     );
     props.history.table.grantReadWriteData(this.function);
     props.history.acknowledgeIndexAccess(this.function.role!);
-    Validations.of(this.function.role!).acknowledge({
-      id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
-      reason: "dynamodb:ListStreams (the table stream's event source) allows no resource narrower than *",
-    });
     Validations.of(this.failureQueue).acknowledge({
       id: 'AwsSolutions::AwsSolutions-SQS3',
       reason:

@@ -1,4 +1,3 @@
-import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import {
   alertAsJson,
@@ -8,11 +7,22 @@ import {
 } from '../../core/alerts/alert.ts';
 import { type FleetHistory, HistoryQueryError, type PageOptions } from '../../core/history/fleetHistory.ts';
 import type { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
+import {
+  count,
+  loggerSink,
+  METRIC,
+  type Observability,
+  observability,
+  observed,
+} from '../shared/observability.ts';
 
 export interface ApiHandlerDependencies {
   readonly history: FleetHistory;
   readonly store: LeakwatchStore;
   readonly clock?: () => Date;
+  /** Powertools logger, metrics and tracer. @default the `leakwatch-api` service's */
+  readonly observability?: Observability;
+  /** Where one-line notes go. @default the Powertools logger */
   readonly log?: (entry: Record<string, unknown>) => void;
 }
 
@@ -32,7 +42,8 @@ type Route = (query: Query, event: APIGatewayProxyEventV2) => Promise<unknown>;
  */
 export function createApiHandler(deps: ApiHandlerDependencies): ApiHandler {
   const { history, store } = deps;
-  const log = deps.log ?? ((entry) => console.log(JSON.stringify(entry)));
+  const obs = deps.observability ?? observability('api');
+  const log = deps.log ?? loggerSink(obs.logger);
   const lineOf = async (query: Query) =>
     (
       await history.resolveLine({
@@ -97,15 +108,19 @@ export function createApiHandler(deps: ApiHandlerDependencies): ApiHandler {
   const handler = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
     const route = routes[event.routeKey];
     if (!route) return respond(404, { message: `no route ${event.routeKey}` });
+    count(obs, METRIC.queries);
+    // API Gateway's request id is the correlation id (also in the stage's access log).
+    obs.logger.setCorrelationId(event.requestContext?.requestId);
     try {
       return respond(200, await route(event.queryStringParameters ?? {}, event));
     } catch (error) {
       if (error instanceof HistoryQueryError) return respond(error.status, { message: error.message });
+      count(obs, METRIC.queryErrors);
       log({ level: 'ERROR', message: 'query failed', route: event.routeKey, error: String(error) });
       return respond(500, { message: 'internal error (see the function log)' });
     }
   };
-  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>().handler(handler) as ApiHandler;
+  return observed(handler, obs);
 }
 
 function required(query: Query, name: string): string {

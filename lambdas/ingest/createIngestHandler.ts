@@ -1,5 +1,4 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import middy from '@middy/core';
 import type {
   Context,
   KinesisStreamBatchResponse,
@@ -14,12 +13,22 @@ import {
   processSessionEnd,
 } from '../../core/ingest/processFlowRecord.ts';
 import { FlowRecordError, isSessionEnd, parseStreamRecord } from '../../schema/flowRecord.ts';
+import {
+  count,
+  loggerSink,
+  METRIC,
+  type Observability,
+  observability,
+  observed,
+} from '../shared/observability.ts';
 
 export interface IngestHandlerDependencies extends IngestDependencies {
   readonly deadLetters: DeadLetterSink;
   /** Where each flow's archive row goes (Firehose, local Parquet); written at the end of each batch. */
   readonly archive?: ArchiveSink;
-  /** Where one-line processing notes go (CloudWatch Logs in Lambda). @default console.log */
+  /** Powertools logger, metrics and tracer. @default the `leakwatch-ingest` service's */
+  readonly observability?: Observability;
+  /** Where one-line processing notes go. @default the Powertools logger (CloudWatch Logs in Lambda) */
   readonly log?: (entry: Record<string, unknown>) => void;
 }
 
@@ -36,7 +45,8 @@ export type IngestHandler = (
  */
 export function createIngestHandler(deps: IngestHandlerDependencies): IngestHandler {
   const processor = new BatchProcessor(EventType.KinesisDataStreams);
-  const log = deps.log ?? ((entry) => console.log(JSON.stringify(entry)));
+  const obs = deps.observability ?? observability('ingest');
+  const log = deps.log ?? loggerSink(obs.logger);
 
   const recordHandler = async (kinesisRecord: KinesisStreamRecord): Promise<void> => {
     const { kinesis } = kinesisRecord;
@@ -46,6 +56,7 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
       record = parseStreamRecord(data);
     } catch (error) {
       if (!(error instanceof FlowRecordError)) throw error;
+      obs.logger.setCorrelationId(kinesisRecord.eventID);
       await deps.deadLetters.send({
         kind: 'malformed-record',
         reason: error.message,
@@ -58,6 +69,7 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
         dataTruncated: data.length > MAX_DEAD_LETTER_DATA_BYTES,
         failedAt: new Date().toISOString(),
       });
+      count(obs, METRIC.malformedRecords);
       log({
         level: 'WARN',
         message: 'malformed record sent to dead-letter queue',
@@ -66,9 +78,12 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
       });
       return;
     }
+    // The probe session is the correlation id: it ties a lab run's flows, alerts and logs together.
+    obs.logger.setCorrelationId(record.session.id);
     if (isSessionEnd(record)) {
       try {
         const settled = await processSessionEnd(record, deps);
+        count(obs, METRIC.alertsResolved, settled.resolved);
         log({
           level: 'INFO',
           message: 'session ended',
@@ -78,6 +93,7 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
           alertsResolved: settled.resolved,
         });
       } catch (error) {
+        count(obs, METRIC.failedRecords);
         log({
           level: (error as Error).name === 'SessionIncompleteError' ? 'WARN' : 'ERROR',
           message: 'session-end record failed; Lambda retries it',
@@ -93,6 +109,7 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
     try {
       outcome = await processFlowRecord(record, deps);
     } catch (error) {
+      count(obs, METRIC.failedRecords);
       log({
         level: 'ERROR',
         message: 'flow record failed; Lambda retries it',
@@ -104,6 +121,13 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
       throw error;
     }
     deps.archive?.add(outcome.archiveRow);
+    if (outcome.counted) {
+      count(obs, METRIC.flowsCounted);
+      count(obs, METRIC.findings, outcome.findings.length);
+      count(obs, METRIC.alertsRaised, outcome.alertsRaised);
+    } else {
+      count(obs, METRIC.flowsRepeated);
+    }
     if (
       outcome.findings.length > 0 ||
       outcome.alertsRaised > 0 ||
@@ -137,6 +161,7 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
     try {
       await deps.archive?.flush();
     } catch (error) {
+      count(obs, METRIC.archiveFailures);
       log({
         level: 'ERROR',
         message: 'archiving the batch failed; Lambda delivers the batch again',
@@ -149,5 +174,5 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
     return response;
   };
 
-  return middy(batchHandler) as unknown as IngestHandler;
+  return observed(batchHandler, obs);
 }

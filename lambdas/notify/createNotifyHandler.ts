@@ -1,16 +1,26 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import middy from '@middy/core';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import type { NotificationChannel } from '../../core/notify/channels.ts';
 import { deliverNotification } from '../../core/notify/deliver.ts';
 import type { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
+import {
+  count,
+  loggerSink,
+  METRIC,
+  type Observability,
+  observability,
+  observed,
+} from '../shared/observability.ts';
 
 export interface NotifyHandlerDependencies {
   readonly store: LeakwatchStore;
   readonly channels: readonly NotificationChannel[];
   readonly clock?: () => Date;
+  /** Powertools logger, metrics and tracer. @default the `leakwatch-notify` service's */
+  readonly observability?: Observability;
+  /** Where one-line notes go. @default the Powertools logger */
   readonly log?: (entry: Record<string, unknown>) => void;
 }
 
@@ -24,12 +34,15 @@ export type NotifyHandler = (event: DynamoDBStreamEvent, context: Context) => Pr
  */
 export function createNotifyHandler(deps: NotifyHandlerDependencies): NotifyHandler {
   const processor = new BatchProcessor(EventType.DynamoDBStreams);
-  const log = deps.log ?? ((entry) => console.log(JSON.stringify(entry)));
+  const obs = deps.observability ?? observability('notify');
+  const log = deps.log ?? loggerSink(obs.logger);
   const recordHandler = async (record: DynamoDBRecord): Promise<void> => {
     const image = record.dynamodb?.NewImage;
     if (record.eventName !== 'INSERT' || !image) return;
     const item = unmarshall(image as Record<string, AttributeValue>);
     if (item.type !== 'notification') return;
+    // The alert is the correlation id: its raise (ingest) and its deliveries share it.
+    obs.logger.setCorrelationId(item.alertId ?? item.notificationId);
     try {
       const result = await deliverNotification(
         String(item.notificationId),
@@ -37,6 +50,7 @@ export function createNotifyHandler(deps: NotifyHandlerDependencies): NotifyHand
         deps.channels,
         deps.clock,
       );
+      count(obs, METRIC.notificationsDelivered, result.skipped ? 0 : 1);
       if (!result.skipped)
         log({
           level: 'INFO',
@@ -45,6 +59,7 @@ export function createNotifyHandler(deps: NotifyHandlerDependencies): NotifyHand
           channels: result.delivered,
         });
     } catch (error) {
+      count(obs, METRIC.notificationFailures);
       log({
         level: 'ERROR',
         message: 'notification not delivered; Lambda retries it',
@@ -56,5 +71,5 @@ export function createNotifyHandler(deps: NotifyHandlerDependencies): NotifyHand
   };
   const batchHandler = async (event: DynamoDBStreamEvent, context: Context): Promise<DynamoDBBatchResponse> =>
     processPartialResponse(event, recordHandler, processor, { context, processInParallel: false });
-  return middy(batchHandler) as unknown as NotifyHandler;
+  return observed(batchHandler, obs);
 }

@@ -5,13 +5,18 @@ import { requireEnv } from '../../core/config.ts';
 import { type NotificationChannel, SlackWebhookChannel, SnsChannel } from '../../core/notify/channels.ts';
 import { documentClient } from '../../core/store/documentClient.ts';
 import { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
+import { observability } from '../shared/observability.ts';
 import { createNotifyHandler } from './createNotifyHandler.ts';
 
-const documents = documentClient(new DynamoDBClient({}));
-const secrets = new SecretsManagerClient({});
+const obs = observability('notify');
+const traced = <T>(client: T): T => obs.tracer.captureAWSv3Client(client);
+const documents = documentClient(traced(new DynamoDBClient({})));
+const secrets = traced(new SecretsManagerClient({}));
 let slackUrl: Promise<string | undefined> | undefined;
 
-const channels: NotificationChannel[] = [new SnsChannel(new SNSClient({}), requireEnv('ALERT_TOPIC_ARN'))];
+const channels: NotificationChannel[] = [
+  new SnsChannel(traced(new SNSClient({})), requireEnv('ALERT_TOPIC_ARN')),
+];
 const slackSecretId = process.env.SLACK_WEBHOOK_SECRET_ID;
 if (slackSecretId) {
   // The webhook URL is read once per execution environment, when the first notification needs it.
@@ -30,6 +35,7 @@ if (slackSecretId) {
 }
 
 export const handler = createNotifyHandler({
+  observability: obs,
   store: new LeakwatchStore(documents, requireEnv('TABLE_NAME')),
   channels,
 });

@@ -62,6 +62,63 @@ describe('LeakwatchStack', () => {
     template.hasResourceProperties('AWS::SecretsManager::Secret', { KmsKeyId: dataKeyRef });
   });
 
+  it('traces every function with X-Ray and gives Powertools the per-stack metrics namespace', () => {
+    const functions = Object.values(template.findResources('AWS::Lambda::Function'));
+    expect(functions).toHaveLength(3);
+    for (const fn of functions) {
+      expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
+      expect(fn.Properties.Environment.Variables).toMatchObject({
+        POWERTOOLS_METRICS_NAMESPACE: 'Leakwatch/Test',
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+      });
+    }
+  });
+
+  it('alarms to the alert topic on iterator age, dead letters, errors, throttles and persistent record failures', () => {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties);
+    const topic = [{ Ref: expect.stringMatching(/^AlertingTopic/) }];
+    const byMetric = (name: string) => alarms.filter((a) => a.MetricName === name);
+    // Every alarm notifies the topic when it fires and when it recovers (the notify failure alarm on firing).
+    for (const a of alarms) expect(a.AlarmActions).toEqual(topic);
+    expect(byMetric('IteratorAge').map((a) => [a.Namespace, a.Statistic, a.Threshold])).toEqual([
+      ['AWS/Lambda', 'Maximum', 900000],
+      ['AWS/Lambda', 'Maximum', 900000],
+    ]);
+    expect(byMetric('Errors')).toHaveLength(3);
+    expect(byMetric('Throttles')).toHaveLength(3);
+    const depth = byMetric('ApproximateNumberOfMessagesVisible');
+    expect(depth.map((a) => a.Dimensions[0].Value['Fn::GetAtt'][0]).sort()).toEqual([
+      expect.stringMatching(/^IngestDeadLetterQueue/),
+      expect.stringMatching(/^NotifyFailedDeliveries/),
+    ]);
+    const failures = byMetric('FailedRecords')[0];
+    expect(failures).toMatchObject({
+      Namespace: 'Leakwatch/Test',
+      Dimensions: [{ Name: 'service', Value: 'leakwatch-ingest' }],
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+    });
+    expect(byMetric('ArchiveFailures')).toHaveLength(1);
+  });
+
+  it("has a dashboard of the pipeline that shows the functions' own metrics", () => {
+    const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+    expect(dashboards).toHaveLength(1);
+    const body = JSON.stringify(dashboards[0]!.Properties.DashboardBody);
+    for (const name of [
+      'FlowsCounted',
+      'Findings',
+      'AlertsRaised',
+      'MalformedRecords',
+      'FailedRecords',
+      'NotificationsDelivered',
+      'IteratorAge',
+      'IncomingRecords',
+    ])
+      expect(body).toContain(name);
+    template.hasOutput('DashboardName', {});
+  });
+
   it('outputs a probe role and policy that may only put records on the flow stream', () => {
     const policy = Object.values(template.findResources('AWS::IAM::ManagedPolicy'))[0]!;
     expect(policy.Properties.PolicyDocument.Statement).toEqual([

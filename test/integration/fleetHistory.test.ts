@@ -24,6 +24,7 @@ import {
   type LineSummary,
 } from '../../core/history/fleetHistory.ts';
 import { type ApiHandler, createApiHandler } from '../../lambdas/api/createApiHandler.ts';
+import { CountingMetrics, observability } from '../../lambdas/shared/observability.ts';
 import { LOCAL_NAMES, type LocalEmulators, startEmulators } from '../../local/emulators.ts';
 import { runLocalPipeline } from '../../local/localPipeline.ts';
 import { REGISTRATION } from '../../scenario/scenario.ts';
@@ -231,6 +232,7 @@ describe('fleet history on the scenario', () => {
         history: new FleetHistory(emulators.documents, LOCAL_NAMES.table),
         store: new LeakwatchStore(emulators.documents, LOCAL_NAMES.table),
         log: quiet,
+        observability: observability('api', { metrics: new CountingMetrics({ namespace: 'Test' }) }),
       });
     });
     afterAll(async () => {

@@ -131,6 +131,21 @@ describe('local pipeline on the bundled scenario', () => {
     expect(first.lines[0]!.builds.reduce((n, b) => n + b.flows, 0)).toBe(14);
   });
 
+  it("reports the functions' Powertools metrics, which reconcile with the history and the outbox", () => {
+    expect(first.metrics).toMatchObject({
+      FlowsCounted: 14,
+      MalformedRecords: 2,
+      AlertsRaised: 15,
+      AlertsResolved: 15,
+      NotificationsDelivered: 30,
+    });
+    expect(first.metrics.FlowsRepeated ?? 0).toBe(0);
+    // The second run replays every record: each is recognised, none counted again.
+    expect(second.metrics).toMatchObject({ FlowsRepeated: 14 });
+    expect(second.metrics.FlowsCounted ?? 0).toBe(0);
+    expect(second.metrics.AlertsRaised ?? 0).toBe(0);
+  });
+
   it('a second run over the same records creates no second alert, notification or count', async () => {
     const outbox = (await readFile(first.paths.outbox, 'utf8')).trim().split('\n');
 

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import {
   DynamoDBDocumentClient,
@@ -18,6 +19,7 @@ import { SqsDeadLetterSink } from '../../core/ingest/deadLetter.ts';
 import { KnownValueIndex, registration } from '../../core/registry/knownValues.ts';
 import { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
 import { createIngestHandler } from '../../lambdas/ingest/createIngestHandler.ts';
+import { CountingMetrics, METRIC, observability } from '../../lambdas/shared/observability.ts';
 import type { FlowRecord } from '../../schema/flowRecord.ts';
 import { probeScenario } from '../helpers/scenario.ts';
 
@@ -34,7 +36,16 @@ function handler(extra: Partial<Parameters<typeof createIngestHandler>[0]> = {})
     ),
     catalog: new DestinationCatalog(BUNDLED_CATALOG),
     log: () => undefined,
+    observability: observability('ingest', { metrics: new CountingMetrics({ namespace: 'Test' }) }),
   });
+}
+
+/** A Powertools logger that keeps each log item's attributes instead of printing them. */
+class CapturingLogger extends Logger {
+  readonly lines: Record<string, unknown>[] = [];
+  protected override printLog(_level: number, log: Parameters<Logger['printLog']>[1]): void {
+    this.lines.push(log.getAttributes() as Record<string, unknown>);
+  }
 }
 
 function event(payloads: (FlowRecord | string)[]): KinesisStreamEvent {
@@ -236,5 +247,51 @@ describe('ingest handler', () => {
 
     expect(dynamo.commandCalls(TransactWriteCommand)).toHaveLength(1); // the flow's counts only
     expect(dynamo.commandCalls(UpdateCommand)).toHaveLength(0);
+  });
+  it('publishes Powertools metrics per invocation and logs through the Powertools logger with the session as correlation id', async () => {
+    const records = await probeScenario('build-2');
+    const register = records.find((r) => r.http?.[0]?.target.includes('register'))!;
+    const metrics = new CountingMetrics({ namespace: 'Leakwatch/Test', serviceName: 'leakwatch-ingest' });
+    const logger = new CapturingLogger({ serviceName: 'leakwatch-ingest' });
+    const obs = observability('ingest', { metrics, logger });
+    {
+      const ingest = createIngestHandler({
+        store: new LeakwatchStore(DynamoDBDocumentClient.from(new DynamoDBClient({})), 'history'),
+        deadLetters: new SqsDeadLetterSink(new SQSClient({}), 'https://sqs.eu-west-1.amazonaws.com/1/dlq'),
+        catalog: new DestinationCatalog(BUNDLED_CATALOG),
+        observability: obs,
+      });
+      await ingest(event([register, 'not json']), context);
+      // The same flow delivered again: its flow marker exists, so it is not counted twice.
+      dynamo.on(TransactWriteCommand).rejects(
+        new TransactionCanceledException({
+          message: 'cancelled',
+          $metadata: {},
+          CancellationReasons: [{ Code: 'ConditionalCheckFailed' }],
+        }),
+      );
+      await ingest(event([register]), context);
+    }
+    expect(metrics.published).toHaveLength(2);
+    expect(metrics.published[0]!._aws.CloudWatchMetrics[0]!.Namespace).toBe('Leakwatch/Test');
+    expect(metrics.totals).toMatchObject({
+      [METRIC.flowsCounted]: 1,
+      [METRIC.findings]: expect.any(Number),
+      [METRIC.alertsRaised]: 6,
+      [METRIC.malformedRecords]: 1,
+      [METRIC.flowsRepeated]: 1,
+    });
+    expect(metrics.totals[METRIC.findings]).toBeGreaterThanOrEqual(3);
+    const logged = logger.lines;
+    const processed = logged.find((l) => l.message === 'flow processed');
+    expect(processed).toMatchObject({
+      level: 'INFO',
+      service: 'leakwatch-ingest',
+      function_request_id: 'req-1',
+      correlation_id: register.session.id,
+      flowId: register.flow.id,
+    });
+    const malformed = logged.find((l) => l.message === 'malformed record sent to dead-letter queue');
+    expect(malformed).toMatchObject({ level: 'WARN', correlation_id: 'shardId-000000000000:49681' });
   });
 });
