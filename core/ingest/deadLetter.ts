@@ -1,9 +1,16 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 
-/** A record the ingest function will never be able to process (it is not a valid flow record). */
+/**
+ * A record the ingest function will never be able to process: not a valid flow record
+ * (`malformed-record`), or one whose processing failed with an error no retry mends
+ * (`poison-record`, e.g. a DynamoDB ValidationException or a bug; the reason names the error).
+ * The data travels with it, so it can be put on the stream again once the cause is fixed.
+ */
 export interface DeadLetter {
-  readonly kind: 'malformed-record';
+  readonly kind: 'malformed-record' | 'poison-record';
   readonly reason: string;
+  readonly sessionId?: string;
+  readonly flowId?: string;
   readonly eventSourceArn?: string;
   readonly eventId?: string;
   readonly sequenceNumber: string;

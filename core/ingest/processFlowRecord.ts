@@ -198,6 +198,8 @@ export class SessionIncompleteError extends Error {
 export interface SessionOutcome {
   readonly resolved: number;
   readonly flows: number;
+  /** Flow records of the run that went to the dead-letter queue instead of the history. */
+  readonly deadLettered: number;
 }
 
 /**
@@ -212,7 +214,11 @@ export async function processSessionEnd(
   const now = (deps.clock ?? (() => new Date()))();
   const { store } = deps;
   const line = lineKey(record.device, record.firmware);
-  const counted = await store.sessionRunFlows(record.device.id, record.session.id, record.probe.run);
+  const { flows: counted, deadLettered } = await store.sessionRun(
+    record.device.id,
+    record.session.id,
+    record.probe.run,
+  );
   if (counted < record.flows) {
     throw new SessionIncompleteError(
       `session ${record.session.id} (probe run ${record.probe.run}): ${counted} of ${record.flows} flow records counted so far; the session-end record is retried until all are`,
@@ -225,9 +231,12 @@ export async function processSessionEnd(
     now,
   );
   // A session that sent nothing says nothing about what the build does.
-  if (record.flows === 0) return { resolved: 0, flows: 0 };
+  if (record.flows === 0) return { resolved: 0, flows: 0, deadLettered };
+  // A flow that went to the dead-letter queue may have carried what an alert is about: the build's
+  // history is incomplete, so no alert is resolved from it (a redrive and a later session can).
+  if (deadLettered > 0) return { resolved: 0, flows: record.flows, deadLettered };
   const build = await store.getBuild(line, record.firmware);
-  if (!build) return { resolved: 0, flows: record.flows };
+  if (!build) return { resolved: 0, flows: record.flows, deadLettered };
   const facts = await store.buildFacts(line, build);
   let resolved = 0;
   for (const alert of await store.alertsOfLine(line)) {
@@ -236,5 +245,5 @@ export async function processSessionEnd(
     if (await store.resolveAlert(line, alert, record.firmware, now, !isSuppressing(alert.verification)))
       resolved++;
   }
-  return { resolved, flows: record.flows };
+  return { resolved, flows: record.flows, deadLettered };
 }

@@ -327,6 +327,15 @@ export class LeakwatchStore {
 
   /** Flows of one probe run of a session counted so far. */
   async sessionRunFlows(deviceId: string, sessionId: string, run: string): Promise<number> {
+    return (await this.sessionRun(deviceId, sessionId, run)).flows;
+  }
+
+  /** A probe run's flows settled so far (counted or dead-lettered), and how many were dead-lettered. */
+  async sessionRun(
+    deviceId: string,
+    sessionId: string,
+    run: string,
+  ): Promise<{ flows: number; deadLettered: number }> {
     const result = await this.client.send(
       new GetCommand({
         TableName: this.tableName,
@@ -334,7 +343,52 @@ export class LeakwatchStore {
         ConsistentRead: true,
       }),
     );
-    return Number(result.Item?.flows ?? 0);
+    return { flows: Number(result.Item?.flows ?? 0), deadLettered: Number(result.Item?.deadLettered ?? 0) };
+  }
+
+  /**
+   * A flow record went to the dead-letter queue: its probe run counts it as settled (so the
+   * session-end record is not held up forever), once per flow, and remembers that one was lost.
+   * Nothing is counted into the build; a redrive from the dead-letter queue counts it normally.
+   */
+  async recordDeadLetteredFlow(
+    flow: { flowId: string; deviceId: string; sessionId: string; run?: string | undefined },
+    reason: string,
+    now: Date,
+  ): Promise<void> {
+    if (!flow.run) return;
+    const expiresAt = Math.floor(now.getTime() / 1000) + MARKER_TTL_DAYS * 86400;
+    try {
+      await this.client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: {
+                  ...keys.deadLetteredFlow(flow.flowId),
+                  type: 'dead-lettered-flow',
+                  run: flow.run,
+                  reason: reason.slice(0, 1000),
+                  recordedAt: now.toISOString(),
+                  expiresAt,
+                },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: keys.sessionRun(flow.deviceId, flow.sessionId, flow.run),
+                ...buildUpdate({ set: { type: 'session-run' }, add: { flows: 1, deadLettered: 1 } }),
+              },
+            },
+          ],
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
   }
 
   /** A session of the line ended: the line is listed, with its builds, devices and sessions. */

@@ -6,12 +6,17 @@ import type {
   KinesisStreamRecord,
 } from 'aws-lambda';
 import type { ArchiveSink } from '../../core/archive/archiveRow.ts';
-import { type DeadLetterSink, MAX_DEAD_LETTER_DATA_BYTES } from '../../core/ingest/deadLetter.ts';
+import {
+  type DeadLetter,
+  type DeadLetterSink,
+  MAX_DEAD_LETTER_DATA_BYTES,
+} from '../../core/ingest/deadLetter.ts';
 import {
   type IngestDependencies,
   processFlowRecord,
   processSessionEnd,
 } from '../../core/ingest/processFlowRecord.ts';
+import { isTransientError } from '../../core/ingest/transientError.ts';
 import { FlowRecordError, isSessionEnd, parseStreamRecord } from '../../schema/flowRecord.ts';
 import {
   count,
@@ -39,9 +44,10 @@ export type IngestHandler = (
 
 /**
  * The ingest function: a Kinesis batch in, partial batch failures out (Powertools batch processor,
- * records processed in order). A record that is not a valid flow record is sent to the dead-letter
- * queue with its reason and counts as handled, so it neither blocks the shard nor fails its batch;
- * any other error fails only that record, which Lambda retries.
+ * records processed in order). A record that is not a valid flow record, or whose processing fails
+ * in a way no retry can mend (core/ingest/transientError.ts), is sent to the dead-letter queue with
+ * its reason and counts as handled, so it neither blocks the shard nor fails its batch; a transient
+ * error (throttling, timeouts, service faults) fails only that record, which Lambda retries.
  */
 export function createIngestHandler(deps: IngestHandlerDependencies): IngestHandler {
   const processor = new BatchProcessor(EventType.KinesisDataStreams);
@@ -51,15 +57,11 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
   const recordHandler = async (kinesisRecord: KinesisStreamRecord): Promise<void> => {
     const { kinesis } = kinesisRecord;
     const data = Buffer.from(kinesis.data, 'base64');
-    let record: ReturnType<typeof parseStreamRecord>;
-    try {
-      record = parseStreamRecord(data);
-    } catch (error) {
-      if (!(error instanceof FlowRecordError)) throw error;
-      obs.logger.setCorrelationId(kinesisRecord.eventID);
-      await deps.deadLetters.send({
-        kind: 'malformed-record',
-        reason: error.message,
+    const deadLetter = (kind: DeadLetter['kind'], reason: string, ids: Partial<DeadLetter> = {}) =>
+      deps.deadLetters.send({
+        kind,
+        reason,
+        ...ids,
         eventSourceArn: kinesisRecord.eventSourceARN,
         eventId: kinesisRecord.eventID,
         sequenceNumber: kinesis.sequenceNumber,
@@ -69,6 +71,13 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
         dataTruncated: data.length > MAX_DEAD_LETTER_DATA_BYTES,
         failedAt: new Date().toISOString(),
       });
+    let record: ReturnType<typeof parseStreamRecord>;
+    try {
+      record = parseStreamRecord(data);
+    } catch (error) {
+      if (!(error instanceof FlowRecordError)) throw error;
+      obs.logger.setCorrelationId(kinesisRecord.eventID);
+      await deadLetter('malformed-record', error.message);
       count(obs, METRIC.malformedRecords);
       log({
         level: 'WARN',
@@ -80,45 +89,78 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
     }
     // The probe session is the correlation id: it ties a lab run's flows, alerts and logs together.
     obs.logger.setCorrelationId(record.session.id);
-    if (isSessionEnd(record)) {
-      try {
-        const settled = await processSessionEnd(record, deps);
-        count(obs, METRIC.alertsResolved, settled.resolved);
-        log({
-          level: 'INFO',
-          message: 'session ended',
-          sessionId: record.session.id,
-          build: record.firmware.build,
-          flows: settled.flows,
-          alertsResolved: settled.resolved,
-        });
-      } catch (error) {
+    const ids = {
+      sessionId: record.session.id,
+      ...(isSessionEnd(record) ? {} : { flowId: record.flow.id }),
+    };
+    // A transient failure fails the record (Lambda retries it); any other would fail on every retry,
+    // so the record goes to the dead-letter queue with its reason and the shard moves on.
+    const failed = async (error: unknown, what: string): Promise<void> => {
+      const reason = `${(error as Error).name}: ${(error as Error).message}`;
+      if (isTransientError(error)) {
         count(obs, METRIC.failedRecords);
         log({
           level: (error as Error).name === 'SessionIncompleteError' ? 'WARN' : 'ERROR',
-          message: 'session-end record failed; Lambda retries it',
+          message: `${what} failed; Lambda retries it`,
           sequenceNumber: kinesis.sequenceNumber,
-          sessionId: record.session.id,
+          ...ids,
+          error: (error as Error).name,
           reason: (error as Error).message,
         });
         throw error;
       }
+      // Its probe run counts it as settled first (once per flow), so the session can end.
+      if (!isSessionEnd(record))
+        await deps.store.recordDeadLetteredFlow(
+          {
+            flowId: record.flow.id,
+            deviceId: record.device.id,
+            sessionId: record.session.id,
+            run: record.probe.run,
+          },
+          reason,
+          (deps.clock ?? (() => new Date()))(),
+        );
+      await deadLetter('poison-record', reason, ids);
+      count(obs, METRIC.poisonRecords);
+      log({
+        level: 'ERROR',
+        message: `${what} cannot be processed: sent to dead-letter queue`,
+        sequenceNumber: kinesis.sequenceNumber,
+        ...ids,
+        error: (error as Error).name,
+        reason: (error as Error).message,
+      });
+    };
+    if (isSessionEnd(record)) {
+      let settled: Awaited<ReturnType<typeof processSessionEnd>>;
+      try {
+        settled = await processSessionEnd(record, deps);
+      } catch (error) {
+        return failed(error, 'session-end record');
+      }
+      count(obs, METRIC.alertsResolved, settled.resolved);
+      log({
+        level: 'INFO',
+        message: 'session ended',
+        sessionId: record.session.id,
+        build: record.firmware.build,
+        flows: settled.flows,
+        alertsResolved: settled.resolved,
+        ...(settled.deadLettered > 0
+          ? {
+              deadLettered: settled.deadLettered,
+              note: 'flows dead-lettered: no alert resolved by this session',
+            }
+          : {}),
+      });
       return;
     }
     let outcome: Awaited<ReturnType<typeof processFlowRecord>>;
     try {
       outcome = await processFlowRecord(record, deps);
     } catch (error) {
-      count(obs, METRIC.failedRecords);
-      log({
-        level: 'ERROR',
-        message: 'flow record failed; Lambda retries it',
-        sequenceNumber: kinesis.sequenceNumber,
-        flowId: record.flow.id,
-        error: (error as Error).name,
-        reason: (error as Error).message,
-      });
-      throw error;
+      return failed(error, 'flow record');
     }
     deps.archive?.add(outcome.archiveRow);
     if (outcome.counted) {

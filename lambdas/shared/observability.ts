@@ -18,8 +18,10 @@ export const METRIC = {
   flowsRepeated: 'FlowsRepeated',
   /** Records that are not flow records: sent to the dead-letter queue with the reason. */
   malformedRecords: 'MalformedRecords',
-  /** Records whose processing failed (Lambda retries them; then the on-failure queue). */
+  /** Records whose processing failed transiently (Lambda retries them; then the on-failure queue). */
   failedRecords: 'FailedRecords',
+  /** Records whose processing failed in a way no retry mends: sent to the dead-letter queue. */
+  poisonRecords: 'PoisonRecords',
   /** Personal-data findings in counted flows. */
   findings: 'Findings',
   alertsRaised: 'AlertsRaised',

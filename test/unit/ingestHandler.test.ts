@@ -1,6 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBClient,
+  ProvisionedThroughputExceededException,
+  TransactionCanceledException,
+} from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import {
   DynamoDBDocumentClient,
@@ -103,13 +107,43 @@ describe('ingest handler', () => {
     expect(dynamo.commandCalls(TransactWriteCommand)).toHaveLength(2);
   });
 
-  it('reports only the record whose write failed, so Lambda retries from it', async () => {
+  it('reports only the record whose write was throttled, so Lambda retries from it', async () => {
     const [first, second] = await probeScenario('build-1');
-    dynamo.on(TransactWriteCommand).rejectsOnce(new Error('ProvisionedThroughputExceeded')).resolves({});
+    dynamo
+      .on(TransactWriteCommand)
+      .rejectsOnce(new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} }))
+      .resolves({});
 
     const response = await handler()(event([first!, second!]), context);
 
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: '49680' }] });
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+  });
+
+  it('sends a record whose processing fails for good (a client fault, a bug) to the dead-letter queue with the error, and goes on', async () => {
+    const [first, second] = await probeScenario('build-1');
+    const validation = Object.assign(new Error('Item size has exceeded the maximum allowed size'), {
+      name: 'ValidationException',
+      $fault: 'client',
+      $metadata: { httpStatusCode: 400 },
+    });
+    dynamo.on(TransactWriteCommand).rejectsOnce(validation).resolves({});
+
+    const response = await handler()(event([first!, second!]), context);
+
+    expect(response).toEqual({ batchItemFailures: [] });
+    const letters = sqs.commandCalls(SendMessageCommand).map((c) => JSON.parse(c.args[0].input.MessageBody!));
+    expect(letters).toEqual([
+      expect.objectContaining({
+        kind: 'poison-record',
+        reason: 'ValidationException: Item size has exceeded the maximum allowed size',
+        flowId: first!.flow.id,
+        sessionId: first!.session.id,
+        sequenceNumber: '49680',
+        data: Buffer.from(JSON.stringify(first)).toString('base64'),
+      }),
+    ]);
+    expect(dynamo.commandCalls(TransactWriteCommand).length).toBeGreaterThanOrEqual(2);
   });
 
   it('writes each new alert together with its notification (the outbox); ingest publishes nothing', async () => {
