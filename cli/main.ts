@@ -58,10 +58,16 @@ export async function main(argv: string[]): Promise<number> {
     .option('--endpoint <url>', 'Kinesis endpoint (a local emulator)')
     .option('--aws-region <region>', 'AWS region of the stream (default: the AWS SDK chain)')
     .option('--ndjson', 'write NDJSON to stdout (the default when no stream is given)')
+    .option(
+      '--spool-dir <dir>',
+      'where records wait while the stream is unreachable (default ~/.leakwatch/spool/<stream>)',
+    )
+    .option('--send-spool', 'send what is spooled for the stream, read no capture')
     .addHelpText(
       'after',
       `
-Exit codes: 0 done, 1 records could not be delivered, 2 bad flag or lab config, 3 capture missing or corrupt.
+Exit codes: 0 done, 1 records could not be delivered, 2 bad flag or lab config, 3 capture missing or corrupt,
+75 some records are spooled on disk (the stream was unreachable; sent by the next run or --send-spool).
 
 Examples:
   leakwatch probe --lab-config scenario/lab/build-2.json scenario/captures/build-2.pcap

@@ -1,6 +1,7 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { access, constants, readFile, stat } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { homedir } from 'node:os';
+import { basename, join } from 'node:path';
 import type { FlowRecord } from '../schema/flowRecord.ts';
 import { CaptureFormatError, DeliveryError, ProbeUsageError } from './errors.ts';
 import { readHar } from './har/readHar.ts';
@@ -19,10 +20,26 @@ export interface ProbeCommandOptions extends LabContextFlags {
   endpoint?: string;
   awsRegion?: string;
   ndjson?: boolean;
+  /** Where records the stream refuses wait (default ~/.leakwatch/spool/<stream>). */
+  spoolDir?: string;
+  /** Send what is spooled, read no capture. */
+  sendSpool?: boolean;
+  /** PutRecords attempts before records are spooled (tests; no flag). @default 8 */
+  putAttempts?: number;
 }
 
 /** Exit codes of `leakwatch probe`, documented in --help. */
-export const EXIT = { ok: 0, delivery: 1, usage: 2, capture: 3 } as const;
+export const EXIT = { ok: 0, delivery: 1, usage: 2, capture: 3, spooled: 75 } as const;
+
+/** The spool of a stream: --spool-dir, or one directory per stream under ~/.leakwatch/spool. */
+export function spoolDirOf(options: Pick<ProbeCommandOptions, 'spoolDir' | 'kinesisStream'>): string {
+  if (options.spoolDir) return options.spoolDir;
+  const stream = (options.kinesisStream ?? '')
+    .split('/')
+    .pop()!
+    .replace(/[^A-Za-z0-9_.-]/g, '_');
+  return join(homedir(), '.leakwatch', 'spool', stream);
+}
 
 export interface ProbeIo {
   readonly stdin: NodeJS.ReadableStream;
@@ -42,27 +59,44 @@ async function checkReadable(path: string): Promise<void> {
     throw new CaptureFormatError(`cannot read capture ${path}: it is a directory`);
 }
 
-async function makeSink(options: ProbeCommandOptions, io: ProbeIo): Promise<FlowSink> {
+async function makeSink(
+  options: ProbeCommandOptions,
+  io: ProbeIo,
+  say: (line: string) => void,
+): Promise<FlowSink & { sendSpooled?(): Promise<boolean> }> {
   if (options.kinesisStream && options.ndjson) {
     throw new ProbeUsageError('choose one output: --kinesis-stream NAME or --ndjson, not both');
   }
   if (!options.kinesisStream) return new NdjsonSink(io.stdout);
   // The AWS SDK takes a noticeable time to load: only when records go to Kinesis.
-  const [{ KinesisClient }, { NodeHttpHandler }, { KinesisSink }] = await Promise.all([
+  const [{ KinesisClient }, { NodeHttpHandler }, { KinesisSink }, { Spool }] = await Promise.all([
     import('@aws-sdk/client-kinesis'),
     import('@smithy/node-http-handler'),
     import('./sinks/kinesisSink.ts'),
+    import('./sinks/spool.ts'),
   ]);
+  const spool = new Spool(spoolDirOf(options));
   const client = new KinesisClient({
     ...(options.awsRegion ? { region: options.awsRegion } : {}),
     ...(options.endpoint ? { endpoint: options.endpoint, requestHandler: new NodeHttpHandler() } : {}),
   });
   return new KinesisSink({
     client,
+    spool,
+    ...(options.putAttempts ? { maxAttempts: options.putAttempts } : {}),
+    onSpooling: (records, lastError) =>
+      say(
+        `stream unreachable (${lastError}): spooling records to ${spool.dir} until it takes them again (${records} so far)`,
+      ),
     ...(options.kinesisStream.startsWith('arn:')
       ? { streamArn: options.kinesisStream }
       : { streamName: options.kinesisStream }),
   });
+}
+
+function spooledMessage(spooled: number | undefined, options: ProbeCommandOptions): string | undefined {
+  if (!spooled) return undefined;
+  return `${spooled} records (flow and session-end) are spooled in ${spoolDirOf(options)}: the stream did not take them. Nothing is lost; the next probe run on this stream sends them first, or run: leakwatch probe --send-spool --kinesis-stream ${options.kinesisStream}${options.spoolDir ? ` --spool-dir ${options.spoolDir}` : ''}`;
 }
 
 /** `udp://HOST:PORT` or `tcp://HOST:PORT`. */
@@ -131,6 +165,22 @@ export async function probeCommand(
 ): Promise<number> {
   const say = (line: string) => io.stderr.write(`leakwatch probe: ${line}\n`);
   try {
+    if (options.sendSpool) {
+      if (!options.kinesisStream) throw new ProbeUsageError('--send-spool needs --kinesis-stream');
+      if (captures.length > 0 || options.listen)
+        throw new ProbeUsageError('--send-spool sends the spool only: give no capture and no --listen');
+      const sink = await makeSink(options, io, say);
+      const empty = await sink.sendSpooled!();
+      const stats = await sink.close();
+      if (!empty || stats.spooled) {
+        say(
+          `${stats.spooled ?? 0} records still spooled in ${spoolDirOf(options)}: the stream refuses them; try again later`,
+        );
+        return EXIT.spooled;
+      }
+      say(`${stats.delivered} spooled records put on stream ${options.kinesisStream}; the spool is empty`);
+      return EXIT.ok;
+    }
     if (options.listen && captures.length > 0)
       throw new ProbeUsageError('give captures or --listen, not both');
     if (!options.listen && captures.length === 0) {
@@ -141,7 +191,7 @@ export async function probeCommand(
     const listen = options.listen ? parseListenUrl(options.listen) : undefined;
     const context = await loadLabContext(options);
     if (listen) {
-      const sink = new SessionSink(await makeSink(options, io), context);
+      const sink = new SessionSink(await makeSink(options, io, say), context);
       const emit = (record: FlowRecord) => sink.write(record);
       const listenerOptions = { host: listen.host, port: listen.port, context, emit, warn: say };
       let listener: LiveListener;
@@ -159,15 +209,17 @@ export async function probeCommand(
       const signal = await stopSignal();
       const live = await listener.stop();
       const delivered = await sink.close();
+      const spooledNote = spooledMessage(delivered.spooled, options);
+      if (spooledNote) say(spooledNote);
       const dropped = live.droppedDatagrams ? `, ${live.droppedDatagrams} datagrams dropped` : '';
       const skipped = live.skipped ? `; skipped ${live.skipped}` : '';
       say(
         `${signal}: stopped; ${live.packets} packets, ${live.flows} flows${dropped}${skipped}; ${delivered.delivered} flow records sent`,
       );
-      return EXIT.ok;
+      return delivered.spooled ? EXIT.spooled : EXIT.ok;
     }
     for (const capture of captures) if (capture !== '-') await checkReadable(capture);
-    const sink = new SessionSink(await makeSink(options, io), context);
+    const sink = new SessionSink(await makeSink(options, io, say), context);
     for (const capture of captures) {
       if (capture !== '-' && looksLikeHar(capture)) {
         const har = readHar(await readFile(capture, 'utf8'), basename(capture), context);
@@ -209,6 +261,11 @@ export async function probeCommand(
     say(
       `${delivered.delivered} flow records ${options.kinesisStream ? `put on stream ${options.kinesisStream}` : 'written'}${delivered.retried ? ` (${delivered.retried} entries retried)` : ''}`,
     );
+    const spooledNote = spooledMessage(delivered.spooled, options);
+    if (spooledNote) {
+      say(spooledNote);
+      return EXIT.spooled;
+    }
     return EXIT.ok;
   } catch (error) {
     if (error instanceof ProbeUsageError) {

@@ -10,4 +10,6 @@ export interface SinkStats {
   readonly delivered: number;
   /** Requests or entries that had to be sent again (throttling, partial failures). */
   readonly retried: number;
+  /** Records left in the spool at close: the stream did not take them yet (sent by a later run). */
+  readonly spooled?: number;
 }

@@ -3,6 +3,7 @@ import { type KinesisClient, PutRecordsCommand, type PutRecordsRequestEntry } fr
 import type { StreamRecord as FlowRecord } from '../../schema/flowRecord.ts';
 import { DeliveryError } from '../errors.ts';
 import type { FlowSink, SinkStats } from './flowSink.ts';
+import type { Spool } from './spool.ts';
 
 /** PutRecords limits (Kinesis API reference, PutRecords): 500 entries and 5 MiB per request, 1 MiB per record. */
 export const PUT_RECORDS_MAX_ENTRIES = 500;
@@ -18,6 +19,17 @@ export interface KinesisSinkOptions {
   /** First backoff; doubled per attempt, with full jitter. @default 100 */
   readonly baseDelayMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * Where records go when the stream refuses them after every attempt (unreachable, throttled):
+   * later batches follow them there, in order, until the stream takes records again.
+   * @default none: the run fails with a DeliveryError
+   */
+  readonly spool?: Spool;
+  /** While spooling, how often a batch first tries the stream again (one attempt). @default 5000 */
+  readonly recoverEveryMs?: number;
+  readonly clock?: () => number;
+  /** Called when spooling starts (records spooled, last error). */
+  readonly onSpooling?: (records: number, lastError: string) => void;
 }
 
 /**
@@ -33,6 +45,11 @@ export class KinesisSink implements FlowSink {
   private readonly maxAttempts: number;
   private readonly baseDelayMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly recoverEveryMs: number;
+  private readonly clock: () => number;
+  private spooling = false;
+  private lastTry = 0;
+  private spoolChecked = false;
 
   constructor(private readonly options: KinesisSinkOptions) {
     if (!options.streamName && !options.streamArn)
@@ -40,6 +57,8 @@ export class KinesisSink implements FlowSink {
     this.maxAttempts = options.maxAttempts ?? 8;
     this.baseDelayMs = options.baseDelayMs ?? 100;
     this.sleep = options.sleep ?? delay;
+    this.recoverEveryMs = options.recoverEveryMs ?? 5000;
+    this.clock = options.clock ?? Date.now;
   }
 
   async write(record: FlowRecord): Promise<void> {
@@ -60,16 +79,95 @@ export class KinesisSink implements FlowSink {
 
   async close(): Promise<SinkStats> {
     await this.flush();
-    return { delivered: this.delivered, retried: this.retried };
+    const spool = this.options.spool;
+    // Whatever is still spooled gets one more full try before the run ends.
+    if (spool && (await spool.files()).length > 0 && (await this.sendSpooled(this.maxAttempts))) {
+      this.spooling = false;
+    }
+    const spooled = spool ? await spool.size() : 0;
+    return { delivered: this.delivered, retried: this.retried, ...(spooled > 0 ? { spooled } : {}) };
+  }
+
+  /**
+   * Sends what earlier runs (or this one) spooled, oldest first. True when the spool is empty
+   * afterwards; false when the stream still refuses (what was not accepted stays spooled).
+   */
+  async sendSpooled(maxAttempts = this.maxAttempts): Promise<boolean> {
+    const spool = this.options.spool;
+    if (!spool) return true;
+    for (const file of await spool.files()) {
+      const entries = await spool.read(file);
+      let sent = 0;
+      while (sent < entries.length) {
+        const group: PutRecordsRequestEntry[] = [];
+        let bytes = 0;
+        for (const entry of entries.slice(sent)) {
+          const size = entry.Data!.length + Buffer.byteLength(entry.PartitionKey!);
+          if (group.length >= PUT_RECORDS_MAX_ENTRIES || bytes + size > PUT_RECORDS_MAX_BYTES) break;
+          group.push(entry);
+          bytes += size;
+        }
+        const { rest } = await this.send(group, maxAttempts);
+        if (rest.length > 0) {
+          // Keep the refused entries and everything after them, in order.
+          await spool.keep(file, [...rest, ...entries.slice(sent + group.length)]);
+          return false;
+        }
+        sent += group.length;
+      }
+      await spool.keep(file, []);
+    }
+    return true;
   }
 
   private async flush(): Promise<void> {
-    let pending = this.batch;
+    const batch = this.batch;
     this.batch = [];
     this.batchBytes = 0;
+    if (batch.length === 0) return;
+    const spool = this.options.spool;
+    if (spool && !this.spoolChecked) {
+      // What an earlier run spooled goes first, so a device's records keep their order.
+      this.spoolChecked = true;
+      if ((await spool.files()).length > 0 && !(await this.sendSpooled(this.maxAttempts))) {
+        this.spooling = true;
+        this.lastTry = this.clock();
+      }
+    }
+    if (spool && this.spooling) {
+      // Cut off: try the stream again now and then (one attempt), else keep the order by spooling.
+      const now = this.clock();
+      if (now - this.lastTry >= this.recoverEveryMs) {
+        this.lastTry = now;
+        if (await this.sendSpooled(1)) this.spooling = false;
+      }
+      if (this.spooling) {
+        await spool.add(batch);
+        return;
+      }
+    }
+    const { rest, lastError } = await this.send(batch, this.maxAttempts);
+    if (rest.length === 0) return;
+    if (!spool) {
+      throw new DeliveryError(
+        `${rest.length} records not accepted by Kinesis after ${this.maxAttempts} attempts (last error: ${lastError})`,
+      );
+    }
+    await spool.add(rest);
+    this.spooling = true;
+    this.lastTry = this.clock();
+    this.options.onSpooling?.(rest.length, lastError);
+  }
+
+  /** PutRecords with retries of the refused entries; returns what was still refused at the end. */
+  private async send(
+    entries: PutRecordsRequestEntry[],
+    maxAttempts: number,
+  ): Promise<{ rest: PutRecordsRequestEntry[]; lastError: string }> {
+    let pending = entries;
+    let lastError = '';
     for (let attempt = 1; pending.length > 0; attempt++) {
       let failed: PutRecordsRequestEntry[];
-      let lastError: string;
       try {
         const response = await this.options.client.send(
           new PutRecordsCommand({
@@ -88,15 +186,12 @@ export class KinesisSink implements FlowSink {
         failed = pending;
         lastError = (error as Error).message;
       }
-      if (failed.length === 0) return;
-      if (attempt >= this.maxAttempts) {
-        throw new DeliveryError(
-          `${failed.length} records not accepted by Kinesis after ${attempt} attempts (last error: ${lastError})`,
-        );
-      }
+      if (failed.length === 0) return { rest: [], lastError };
+      if (attempt >= maxAttempts) return { rest: failed, lastError };
       this.retried += failed.length;
       pending = failed;
       await this.sleep(Math.random() * this.baseDelayMs * 2 ** (attempt - 1));
     }
+    return { rest: [], lastError };
   }
 }

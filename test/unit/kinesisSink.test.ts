@@ -1,8 +1,12 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DeliveryError } from '../../probe/errors.ts';
 import { KinesisSink } from '../../probe/sinks/kinesisSink.ts';
+import { Spool } from '../../probe/sinks/spool.ts';
 import type { FlowRecord } from '../../schema/flowRecord.ts';
 import { probeScenario } from '../helpers/scenario.ts';
 
@@ -109,5 +113,46 @@ describe('KinesisSink', () => {
       ),
     );
     expect(kinesis.commandCalls(PutRecordsCommand)).toHaveLength(3);
+  });
+
+  it('spools what the stream refuses while it is down, keeps later batches behind it, and sends all in order when it is back', async () => {
+    let call = 0;
+    const accepted: string[] = [];
+    kinesis.on(PutRecordsCommand).callsFake((input) => {
+      call++;
+      if (call >= 2 && call <= 4)
+        throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+      for (const r of input.Records) accepted.push(JSON.parse(Buffer.from(r.Data).toString()).flow.id);
+      return {
+        FailedRecordCount: 0,
+        Records: input.Records.map(() => ({ SequenceNumber: '1', ShardId: 's' })),
+      };
+    });
+    const dir = await mkdtemp(join(tmpdir(), 'leakwatch-spool-unit-'));
+    try {
+      const spooling: number[] = [];
+      const sink = new KinesisSink({
+        client: new KinesisClient({}),
+        streamName: 'flows',
+        sleep: noSleep,
+        maxAttempts: 2,
+        spool: new Spool(dir),
+        recoverEveryMs: 0,
+        onSpooling: (n) => spooling.push(n),
+      });
+      const written = await records(1600);
+      for (const record of written) await sink.write(record);
+      // Batch 1 went through; batch 2 failed twice (spooled); batch 3's recovery try failed (spooled).
+      expect(await new Spool(dir).size()).toBe(1000);
+      const stats = await sink.close();
+
+      expect(spooling).toEqual([500]);
+      expect(accepted).toEqual(written.map((r) => r.flow.id));
+      expect(stats).toMatchObject({ delivered: 1600 });
+      expect(stats.spooled).toBeUndefined();
+      expect(await readdir(dir)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
