@@ -1,0 +1,222 @@
+import { rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
+import { loadCatalog } from '../../core/catalog/bundledCatalog.ts';
+import { lineKey } from '../../core/store/keys.ts';
+import { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
+import { createIngestHandler } from '../../lambdas/ingest/createIngestHandler.ts';
+import { createNotifyHandler } from '../../lambdas/notify/createNotifyHandler.ts';
+import { CountingMetrics, observability } from '../../lambdas/shared/observability.ts';
+import { ensureStream, ensureTable, startEmulators } from '../../local/emulators.ts';
+import { KinesisEventSourcePoller, type OnFailureRecord } from '../../local/kinesisEventSourcePoller.ts';
+import { drainOutbox } from '../../local/localNotifier.ts';
+import { KinesisSink } from '../../probe/sinks/kinesisSink.ts';
+import { SessionSink } from '../../probe/sinks/sessionSink.ts';
+import type { FlowRecord, LabContext } from '../../schema/flowRecord.ts';
+import { probeScenario } from '../../test/helpers/scenario.ts';
+
+/**
+ * Load test of the local pipeline (kinesalite → the ingest handler as Lambda's event source drives
+ * it → dynalite, then the outbox → the notify handler): ≥ 1,000,000 flow records by default,
+ * reconciled count by count. A benchmark that prints its figures, not a timed test.
+ *
+ *   npm run bench:load [-- --flows 1000000 --lines 10 --builds 20 --chunk 20000]
+ *
+ * Records are the bundled scenario's 14 flows (DNS, TLS, HTTP with identifiers), each copied with a
+ * new flow id into `lines` device models × `builds` builds (one probe run per build), put on the
+ * stream by the probe's own Kinesis sink (PutRecords of 500) and read back in batches of 100 as
+ * the stack's event source does. kinesalite keeps a stream in memory, so the records go through in
+ * chunks, each on a fresh stream; the table (dynalite, on disk under bench/out/load-store) keeps
+ * everything. Reconciled at the end: records put = records the poller delivered = flows counted
+ * (metrics and the table's build items) + session ends; nothing in the dead-letter or on-failure
+ * destinations; every alert raised has its notification delivered once.
+ */
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const { values } = parseArgs({
+  options: {
+    flows: { type: 'string', default: '1000000' },
+    lines: { type: 'string', default: '10' },
+    builds: { type: 'string', default: '20' },
+    chunk: { type: 'string', default: '20000' },
+    'in-memory': { type: 'boolean', default: false },
+  },
+});
+const FLOWS = Number(values.flows);
+const LINES = Number(values.lines);
+const BUILDS = Number(values.builds);
+const CHUNK = Number(values.chunk);
+const SESSIONS = LINES * BUILDS;
+const perSession = Math.ceil(FLOWS / SESSIONS);
+const dataDir = join(root, 'bench', 'out', 'load-store');
+
+const templates = [
+  ...(await probeScenario('build-1')),
+  ...(await probeScenario('build-2')),
+  ...(await probeScenario('build-3')),
+];
+const quiet = () => undefined;
+
+await rm(dataDir, { recursive: true, force: true });
+const emulators = await startEmulators(values['in-memory'] ? null : dataDir);
+try {
+  const table = 'leakwatch-load';
+  await ensureTable(emulators.dynamo, table);
+  const store = new LeakwatchStore(emulators.documents, table);
+  const metrics = new CountingMetrics({ namespace: 'Leakwatch/load' });
+  const deadLetters: unknown[] = [];
+  const onFailure: OnFailureRecord[] = [];
+  const ingest = createIngestHandler({
+    store,
+    deadLetters: { send: async (letter) => void deadLetters.push(letter) },
+    catalog: loadCatalog(undefined),
+    log: quiet,
+    observability: observability('ingest', { metrics }),
+  });
+
+  // The sessions, in order: line by line, build by build; each a probe run of perSession flows.
+  const contexts: LabContext[] = [];
+  for (let l = 0; l < LINES; l++) {
+    for (let b = 0; b < BUILDS; b++) {
+      const t = templates[0]!;
+      contexts.push({
+        device: { ...t.device, id: `load-device-${l}`, model: `LoadModel ${l}` },
+        firmware: {
+          ...t.firmware,
+          line: `load-line-${l}`,
+          build: `L${l}B${String(b).padStart(3, '0')}`,
+          builtAt: new Date(Date.UTC(2026, 0, 1 + b)).toISOString(),
+        },
+        session: { ...t.session, id: `load-${l}-${b}` },
+      } as LabContext);
+    }
+  }
+
+  let put = 0;
+  let flowsPut = 0;
+  let delivered = 0;
+  let invocations = 0;
+  let chunkNo = 0;
+  const started = performance.now();
+  let ingestMs = 0;
+  let putMs = 0;
+  // One open sink at a time: a chunk may end inside a session, which continues on the next stream.
+  let s = 0;
+  let inSession = 0;
+  let session: SessionSink | undefined;
+  while (s < SESSIONS) {
+    const stream = `load-${chunkNo++}`;
+    const streamArn = await ensureStream(emulators.kinesis, stream, 1);
+    const sink = new KinesisSink({ client: emulators.kinesis, streamName: stream });
+    let inChunk = 0;
+    const t0 = performance.now();
+    while (s < SESSIONS && inChunk < CHUNK) {
+      const context = contexts[s]!;
+      session ??= new SessionSink(sink, context, () => new Date(), `run-${s}`);
+      const template = templates[(flowsPut + s) % templates.length] as FlowRecord;
+      const record = {
+        ...template,
+        device: context.device,
+        firmware: context.firmware,
+        session: context.session,
+        flow: { ...template.flow, id: (flowsPut + 1).toString(16).padStart(32, '0') },
+        probe: { ...template.probe },
+      } as FlowRecord;
+      await session.write(record);
+      flowsPut++;
+      inChunk++;
+      inSession++;
+      if (inSession === perSession || flowsPut === FLOWS) {
+        // The session-end record, then the next session.
+        await session.close();
+        put++;
+        session = undefined;
+        inSession = 0;
+        s++;
+        if (flowsPut === FLOWS) s = SESSIONS;
+      }
+    }
+    await sink.close();
+    put += inChunk;
+    putMs += performance.now() - t0;
+    const t1 = performance.now();
+    const poller = new KinesisEventSourcePoller({
+      client: emulators.kinesis,
+      streamName: stream,
+      streamArn,
+      handler: ingest,
+      retryAttempts: 5,
+      onFailure: async (failure) => void onFailure.push(failure),
+    });
+    const stats = await poller.drain();
+    delivered += stats.records;
+    invocations += stats.invocations;
+    ingestMs += performance.now() - t1;
+    await emulators.kinesis.send(new DeleteStreamCommand({ StreamName: stream }));
+    const elapsed = (performance.now() - started) / 1000;
+    process.stdout.write(
+      `  ${flowsPut.toLocaleString('en')} flows put, ${delivered.toLocaleString('en')} records ingested, ${elapsed.toFixed(0)} s, ${(delivered / (ingestMs / 1000)).toFixed(0)} records/s ingest, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB\n`,
+    );
+  }
+
+  const t2 = performance.now();
+  const notify = createNotifyHandler({
+    store,
+    channels: [{ name: 'count', deliver: async () => undefined }],
+    log: quiet,
+    observability: observability('notify', { metrics }),
+  });
+  const outbox = await drainOutbox(store, notify, { maxAttempts: 2, backoffMs: 1 });
+  const notifyMs = performance.now() - t2;
+  const totalS = (performance.now() - started) / 1000;
+
+  // The history's own count: the build items' flow counters of every line.
+  let historyFlows = 0;
+  let builds = 0;
+  let alerts = 0;
+  for (let l = 0; l < LINES; l++) {
+    const context = contexts[l * BUILDS]!;
+    const line = lineKey(context.device, context.firmware);
+    for (const build of await store.buildsOfLine(line)) {
+      historyFlows += build.flows;
+      builds++;
+    }
+    alerts += (await store.alertsOfLine(line)).length;
+  }
+  const m = metrics.totals;
+  const rows: [string, number, number][] = [
+    ['flow records put = flows counted (metric)', flowsPut, m.FlowsCounted ?? 0],
+    ['flow records put = flows in the history (build items)', flowsPut, historyFlows],
+    ['records put (flows + session ends) = records ingested', put, delivered],
+    ['sessions = builds in the history', SESSIONS, builds],
+    ['alerts in the history = alerts raised (metric)', alerts, m.AlertsRaised ?? 0],
+    ['alerts raised = notifications delivered', m.AlertsRaised ?? 0, m.NotificationsDelivered ?? 0],
+    [
+      'dead letters, on-failure records, pending notifications = 0',
+      0,
+      deadLetters.length + onFailure.length + outbox.pending,
+    ],
+  ];
+  console.log(
+    `\nleakwatch load: ${flowsPut.toLocaleString('en')} flow records, ${LINES} lines × ${BUILDS} builds, ${invocations.toLocaleString('en')} ingest invocations`,
+  );
+  console.log(
+    `  put ${(put / (putMs / 1000)).toFixed(0)} records/s (kinesalite), ingest ${(delivered / (ingestMs / 1000)).toFixed(0)} records/s (handler + dynalite), notify ${outbox.delivered} in ${(notifyMs / 1000).toFixed(1)} s; total ${totalS.toFixed(0)} s`,
+  );
+  let ok = true;
+  for (const [what, expected, got] of rows) {
+    const same = expected === got;
+    ok &&= same;
+    console.log(
+      `  ${same ? 'ok  ' : 'DIFF'} ${what}: ${expected.toLocaleString('en')} / ${got.toLocaleString('en')}`,
+    );
+  }
+  console.log(
+    `  findings ${m.Findings ?? 0}, flows seen again ${m.FlowsRepeated ?? 0}, record failures retried ${m.FailedRecords ?? 0}`,
+  );
+  console.log(ok ? '  reconciled: every count matches' : '  NOT RECONCILED');
+  process.exitCode = ok ? 0 : 1;
+} finally {
+  await emulators.close();
+}
