@@ -122,7 +122,7 @@ export class LeakwatchStore {
   /** Adds a flow's counts; returns false (and changes nothing) when this flow was counted before. */
   async recordFlow(contribution: FlowContribution, now: Date): Promise<boolean> {
     const c = contribution;
-    const expiresAt = Math.floor(now.getTime() / 1000) + MARKER_TTL_DAYS * 86400;
+    const expiresAt = markerExpiry(now);
     // The model and build the flow belongs to, as the build, device-run and observation items hold it.
     const build = {
       vendor: c.vendor,
@@ -357,7 +357,7 @@ export class LeakwatchStore {
     now: Date,
   ): Promise<void> {
     if (!flow.run) return;
-    const expiresAt = Math.floor(now.getTime() / 1000) + MARKER_TTL_DAYS * 86400;
+    const expiresAt = markerExpiry(now);
     try {
       await this.client.send(
         new TransactWriteCommand({
@@ -723,6 +723,11 @@ function toBuildSummary(item: Record<string, unknown>): BuildSummary {
     sessions: [...((item.sessions as Set<string> | undefined) ?? [])].sort(),
     deniedServices: [...((item.deniedServices as Set<string> | undefined) ?? [])].sort(),
   };
+}
+
+/** When a flow marker expires (TTL, epoch seconds): MARKER_TTL_DAYS after it was written. */
+function markerExpiry(now: Date): number {
+  return Math.floor(now.getTime() / 1000) + MARKER_TTL_DAYS * 86400;
 }
 
 function isConditionFailure(error: unknown): boolean {
