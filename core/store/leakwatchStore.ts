@@ -325,11 +325,6 @@ export class LeakwatchStore {
     return result.Item ? toBuildSummary(result.Item) : null;
   }
 
-  /** Flows of one probe run of a session counted so far. */
-  async sessionRunFlows(deviceId: string, sessionId: string, run: string): Promise<number> {
-    return (await this.sessionRun(deviceId, sessionId, run)).flows;
-  }
-
   /** A probe run's flows settled so far (counted or dead-lettered), and how many were dead-lettered. */
   async sessionRun(
     deviceId: string,

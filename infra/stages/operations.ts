@@ -17,7 +17,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { METRIC, type MetricName } from '../../lambdas/shared/observability.ts';
+import { METRIC, type MetricName } from '../../lambdas/shared/metricNames.ts';
 import { metricsNamespace } from './leakwatchFunction.ts';
 
 export interface OperationsProps {
@@ -78,17 +78,19 @@ export class Operations extends Construct {
     };
 
     const maxAge = props.maxIteratorAge ?? Duration.minutes(15);
+    // How far behind its stream a function is (the age of the newest record it read).
+    const lag = (fn: IFunction) => fn.metric('IteratorAge', { statistic: 'Maximum', period: fiveMinutes });
     alarm(
       'IngestIteratorAge',
       `ingest is more than ${maxAge.toHumanString()} behind the flow stream (records near the stream's retention are lost); see the ingest function's errors and throttles`,
-      props.ingest.metric('IteratorAge', { statistic: 'Maximum', period: fiveMinutes }),
+      lag(props.ingest),
       maxAge.toMilliseconds(),
       2,
     );
     alarm(
       'NotifyIteratorAge',
       `notification delivery is more than ${maxAge.toHumanString()} behind the table's stream`,
-      props.notify.metric('IteratorAge', { statistic: 'Maximum', period: fiveMinutes }),
+      lag(props.notify),
       maxAge.toMilliseconds(),
       2,
     );
@@ -154,7 +156,7 @@ export class Operations extends Construct {
           widget(
             'Flow stream: records in, ingest lag (ms)',
             [props.stream.metricIncomingRecords({ statistic: 'Sum', period: fiveMinutes })],
-            [props.ingest.metric('IteratorAge', { statistic: 'Maximum', period: fiveMinutes })],
+            [lag(props.ingest)],
           ),
           widget('Ingest: flows and findings', [
             custom('ingest', METRIC.flowsCounted, 'flows counted'),

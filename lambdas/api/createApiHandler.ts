@@ -9,21 +9,16 @@ import { type FleetHistory, HistoryQueryError, type PageOptions } from '../../co
 import type { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
 import {
   count,
-  loggerSink,
   METRIC,
-  type Observability,
-  observability,
+  type ObservedDependencies,
+  observabilityOf,
   observed,
 } from '../shared/observability.ts';
 
-export interface ApiHandlerDependencies {
+export interface ApiHandlerDependencies extends ObservedDependencies {
   readonly history: FleetHistory;
   readonly store: LeakwatchStore;
   readonly clock?: () => Date;
-  /** Powertools logger, metrics and tracer. @default the `leakwatch-api` service's */
-  readonly observability?: Observability;
-  /** Where one-line notes go. @default the Powertools logger */
-  readonly log?: (entry: Record<string, unknown>) => void;
 }
 
 export type ApiHandler = (
@@ -42,8 +37,7 @@ type Route = (query: Query, event: APIGatewayProxyEventV2) => Promise<unknown>;
  */
 export function createApiHandler(deps: ApiHandlerDependencies): ApiHandler {
   const { history, store } = deps;
-  const obs = deps.observability ?? observability('api');
-  const log = deps.log ?? loggerSink(obs.logger);
+  const { obs, log } = observabilityOf('api', deps);
   const lineOf = async (query: Query) =>
     (
       await history.resolveLine({

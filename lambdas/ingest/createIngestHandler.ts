@@ -20,21 +20,16 @@ import { isTransientError } from '../../core/ingest/transientError.ts';
 import { FlowRecordError, isSessionEnd, parseStreamRecord } from '../../schema/flowRecord.ts';
 import {
   count,
-  loggerSink,
   METRIC,
-  type Observability,
-  observability,
+  type ObservedDependencies,
+  observabilityOf,
   observed,
 } from '../shared/observability.ts';
 
-export interface IngestHandlerDependencies extends IngestDependencies {
+export interface IngestHandlerDependencies extends IngestDependencies, ObservedDependencies {
   readonly deadLetters: DeadLetterSink;
   /** Where each flow's archive row goes (Firehose, local Parquet); written at the end of each batch. */
   readonly archive?: ArchiveSink;
-  /** Powertools logger, metrics and tracer. @default the `leakwatch-ingest` service's */
-  readonly observability?: Observability;
-  /** Where one-line processing notes go. @default the Powertools logger (CloudWatch Logs in Lambda) */
-  readonly log?: (entry: Record<string, unknown>) => void;
 }
 
 export type IngestHandler = (
@@ -51,8 +46,7 @@ export type IngestHandler = (
  */
 export function createIngestHandler(deps: IngestHandlerDependencies): IngestHandler {
   const processor = new BatchProcessor(EventType.KinesisDataStreams);
-  const obs = deps.observability ?? observability('ingest');
-  const log = deps.log ?? loggerSink(obs.logger);
+  const { obs, log } = observabilityOf('ingest', deps);
 
   const recordHandler = async (kinesisRecord: KinesisStreamRecord): Promise<void> => {
     const { kinesis } = kinesisRecord;

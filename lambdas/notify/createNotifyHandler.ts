@@ -7,21 +7,16 @@ import { deliverNotification } from '../../core/notify/deliver.ts';
 import type { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
 import {
   count,
-  loggerSink,
   METRIC,
-  type Observability,
-  observability,
+  type ObservedDependencies,
+  observabilityOf,
   observed,
 } from '../shared/observability.ts';
 
-export interface NotifyHandlerDependencies {
+export interface NotifyHandlerDependencies extends ObservedDependencies {
   readonly store: LeakwatchStore;
   readonly channels: readonly NotificationChannel[];
   readonly clock?: () => Date;
-  /** Powertools logger, metrics and tracer. @default the `leakwatch-notify` service's */
-  readonly observability?: Observability;
-  /** Where one-line notes go. @default the Powertools logger */
-  readonly log?: (entry: Record<string, unknown>) => void;
 }
 
 export type NotifyHandler = (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse>;
@@ -34,8 +29,7 @@ export type NotifyHandler = (event: DynamoDBStreamEvent, context: Context) => Pr
  */
 export function createNotifyHandler(deps: NotifyHandlerDependencies): NotifyHandler {
   const processor = new BatchProcessor(EventType.DynamoDBStreams);
-  const obs = deps.observability ?? observability('notify');
-  const log = deps.log ?? loggerSink(obs.logger);
+  const { obs, log } = observabilityOf('notify', deps);
   const recordHandler = async (record: DynamoDBRecord): Promise<void> => {
     const image = record.dynamodb?.NewImage;
     if (record.eventName !== 'INSERT' || !image) return;
@@ -50,14 +44,15 @@ export function createNotifyHandler(deps: NotifyHandlerDependencies): NotifyHand
         deps.channels,
         deps.clock,
       );
-      count(obs, METRIC.notificationsDelivered, result.skipped ? 0 : 1);
-      if (!result.skipped)
+      if (!result.skipped) {
+        count(obs, METRIC.notificationsDelivered);
         log({
           level: 'INFO',
           message: 'notification delivered',
           notificationId: item.notificationId,
           channels: result.delivered,
         });
+      }
     } catch (error) {
       count(obs, METRIC.notificationFailures);
       log({

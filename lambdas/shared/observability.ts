@@ -7,35 +7,9 @@ import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 
-/** CloudWatch namespace of leakwatch's own metrics (the stack's alarms and dashboard read it). */
-export const METRICS_NAMESPACE = 'Leakwatch';
+import { METRICS_NAMESPACE, type MetricName } from './metricNames.ts';
 
-/** Every metric the functions emit (Count unit, dimension `service`). */
-export const METRIC = {
-  /** Flow records counted into the history (a redelivered record is not counted again). */
-  flowsCounted: 'FlowsCounted',
-  /** Flow records seen again (redelivery): recognised by their flow marker, not counted twice. */
-  flowsRepeated: 'FlowsRepeated',
-  /** Records that are not flow records: sent to the dead-letter queue with the reason. */
-  malformedRecords: 'MalformedRecords',
-  /** Records whose processing failed transiently (Lambda retries them; then the on-failure queue). */
-  failedRecords: 'FailedRecords',
-  /** Records whose processing failed in a way no retry mends: sent to the dead-letter queue. */
-  poisonRecords: 'PoisonRecords',
-  /** Personal-data findings in counted flows. */
-  findings: 'Findings',
-  alertsRaised: 'AlertsRaised',
-  alertsResolved: 'AlertsResolved',
-  /** Batches whose archive rows could not be written (the batch is delivered again). */
-  archiveFailures: 'ArchiveFailures',
-  notificationsDelivered: 'NotificationsDelivered',
-  /** Notifications whose delivery failed on this attempt (retried; then the failure queue). */
-  notificationFailures: 'NotificationFailures',
-  queries: 'Queries',
-  /** Queries answered with 500. */
-  queryErrors: 'QueryErrors',
-} as const;
-export type MetricName = (typeof METRIC)[keyof typeof METRIC];
+export { METRIC, METRICS_NAMESPACE, type MetricName } from './metricNames.ts';
 
 /** Powertools logger, metrics and tracer of one function. */
 export interface Observability {
@@ -59,6 +33,23 @@ export function observability(
     // Outside Lambda (local mode, tests) the tracer disables itself.
     tracer: new Tracer({ serviceName }),
   };
+}
+
+/** What each handler factory takes for its logs and metrics (tests and local mode pass their own). */
+export interface ObservedDependencies {
+  /** Powertools logger, metrics and tracer. @default the function's own (`observability(service)`) */
+  readonly observability?: Observability;
+  /** Where one-line notes go. @default the Powertools logger */
+  readonly log?: (entry: Record<string, unknown>) => void;
+}
+
+/** A handler factory's observability and log sink: what its dependencies give, else the defaults. */
+export function observabilityOf(
+  service: 'ingest' | 'notify' | 'api',
+  deps: ObservedDependencies,
+): { obs: Observability; log: (entry: Record<string, unknown>) => void } {
+  const obs = deps.observability ?? observability(service);
+  return { obs, log: deps.log ?? loggerSink(obs.logger) };
 }
 
 /** Adds `count` to a metric of the current invocation. */

@@ -80,11 +80,12 @@ export class KinesisSink implements FlowSink {
   async close(): Promise<SinkStats> {
     await this.flush();
     const spool = this.options.spool;
-    // Whatever is still spooled gets one more full try before the run ends.
-    if (spool && (await spool.files()).length > 0 && (await this.sendSpooled(this.maxAttempts))) {
-      this.spooling = false;
+    let spooled = 0;
+    if (spool && (await spool.files()).length > 0) {
+      // Whatever is still spooled gets one more full try before the run ends.
+      this.spooling = !(await this.sendSpooled(this.maxAttempts));
+      if (this.spooling) spooled = await spool.size();
     }
-    const spooled = spool ? await spool.size() : 0;
     return { delivered: this.delivered, retried: this.retried, ...(spooled > 0 ? { spooled } : {}) };
   }
 
@@ -96,26 +97,11 @@ export class KinesisSink implements FlowSink {
     const spool = this.options.spool;
     if (!spool) return true;
     for (const file of await spool.files()) {
-      const entries = await spool.read(file);
-      let sent = 0;
-      while (sent < entries.length) {
-        const group: PutRecordsRequestEntry[] = [];
-        let bytes = 0;
-        for (const entry of entries.slice(sent)) {
-          const size = entry.Data!.length + Buffer.byteLength(entry.PartitionKey!);
-          if (group.length >= PUT_RECORDS_MAX_ENTRIES || bytes + size > PUT_RECORDS_MAX_BYTES) break;
-          group.push(entry);
-          bytes += size;
-        }
-        const { rest } = await this.send(group, maxAttempts);
-        if (rest.length > 0) {
-          // Keep the refused entries and everything after them, in order.
-          await spool.keep(file, [...rest, ...entries.slice(sent + group.length)]);
-          return false;
-        }
-        sent += group.length;
-      }
-      await spool.keep(file, []);
+      // A spool file is one batch (or what is left of one): it fits one PutRecords request.
+      const { rest } = await this.send(await spool.read(file), maxAttempts);
+      // What was refused stays, in order; a file all of whose records were accepted goes.
+      await spool.keep(file, rest);
+      if (rest.length > 0) return false;
     }
     return true;
   }

@@ -15,7 +15,7 @@ export class Spool {
 
   constructor(readonly dir: string) {}
 
-  /** Appends a batch as one new file, durably. */
+  /** Appends a batch (at most one PutRecords request's worth) as one new file, durably. */
   async add(entries: readonly PutRecordsRequestEntry[]): Promise<void> {
     if (entries.length === 0) return;
     await mkdir(this.dir, { recursive: true });

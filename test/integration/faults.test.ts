@@ -155,11 +155,7 @@ async function runPipeline(records: readonly Buffer[], faults: Faults = {}): Pro
       digester: new ValueDigester(key),
       knownValues: (deviceId) => (deviceId === REGISTRATION.deviceId ? registered : undefined),
       clock: () => new Date('2026-11-21T12:00:00Z'),
-      log: process.env.FAULT_DEBUG
-        ? (e) => {
-            if (e.level !== 'INFO') process.stderr.write(JSON.stringify(e) + '\n');
-          }
-        : quiet,
+      log: quiet,
       observability: observability('ingest', { metrics }),
     });
     const poller = new KinesisEventSourcePoller({
