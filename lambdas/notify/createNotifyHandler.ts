@@ -36,7 +36,7 @@ export function createNotifyHandler(deps: NotifyHandlerDependencies): NotifyHand
     const item = unmarshall(image as Record<string, AttributeValue>);
     if (item.type !== 'notification') return;
     // The alert is the correlation id: its raise (ingest) and its deliveries share it.
-    obs.logger.setCorrelationId(item.alertId ?? item.notificationId);
+    obs.logger.setCorrelationId(item.alert?.alertId ?? item.notificationId);
     try {
       const result = await deliverNotification(
         String(item.notificationId),

@@ -1,0 +1,68 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { describe, expect, it } from '@jest/globals';
+import type { Context, DynamoDBStreamEvent } from 'aws-lambda';
+import type { LeakwatchStore, StoredNotification } from '../../core/store/leakwatchStore.ts';
+import { createNotifyHandler } from '../../lambdas/notify/createNotifyHandler.ts';
+import { CountingMetrics, observability } from '../../lambdas/shared/observability.ts';
+
+/** A Powertools logger that keeps each log item's attributes instead of printing them. */
+class CapturingLogger extends Logger {
+  readonly lines: Record<string, unknown>[] = [];
+  protected override printLog(_level: number, log: Parameters<Logger['printLog']>[1]): void {
+    this.lines.push(log.getAttributes() as Record<string, unknown>);
+  }
+}
+
+describe('notify handler', () => {
+  it("logs a failed delivery with the alert's id as correlation id and counts it", async () => {
+    const notification = {
+      notificationId: 'N1',
+      event: 'opened',
+      build: 'B2',
+      alert: { alertId: 'A0123456789a' },
+      createdAt: '2026-11-21T12:00:00Z',
+    } as unknown as StoredNotification;
+    const store = {
+      getNotification: async () => notification,
+      noteDeliveryFailure: async () => undefined,
+    } as unknown as LeakwatchStore;
+    const logger = new CapturingLogger({ serviceName: 'leakwatch-notify' });
+    const metrics = new CountingMetrics({ namespace: 'Test' });
+    const notify = createNotifyHandler({
+      store,
+      channels: [
+        {
+          name: 'sns',
+          deliver: async () => {
+            throw new Error('Service Unavailable');
+          },
+        },
+      ],
+      observability: observability('notify', { metrics, logger }),
+    });
+    const event: DynamoDBStreamEvent = {
+      Records: [
+        {
+          eventID: '1',
+          eventName: 'INSERT',
+          dynamodb: {
+            SequenceNumber: '1',
+            NewImage: marshall({ ...notification, type: 'notification' }) as never,
+          },
+        },
+      ],
+    };
+
+    await expect(notify(event, { awsRequestId: 'r1' } as Context)).rejects.toThrow();
+
+    expect(
+      logger.lines.find((l) => l.message === 'notification not delivered; Lambda retries it'),
+    ).toMatchObject({
+      level: 'ERROR',
+      correlation_id: 'A0123456789a',
+      notificationId: 'N1',
+    });
+    expect(metrics.totals).toMatchObject({ NotificationFailures: 1 });
+  });
+});
