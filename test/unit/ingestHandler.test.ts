@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { Logger } from '@aws-lambda-powertools/logger';
 import {
   DynamoDBClient,
   ProvisionedThroughputExceededException,
@@ -25,6 +24,7 @@ import { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
 import { createIngestHandler } from '../../lambdas/ingest/createIngestHandler.ts';
 import { CountingMetrics, METRIC, observability } from '../../lambdas/shared/observability.ts';
 import type { FlowRecord } from '../../schema/flowRecord.ts';
+import { CapturingLogger } from '../helpers/capturingLogger.ts';
 import { probeScenario } from '../helpers/scenario.ts';
 
 const dynamo = mockClient(DynamoDBDocumentClient);
@@ -42,14 +42,6 @@ function handler(extra: Partial<Parameters<typeof createIngestHandler>[0]> = {})
     log: () => undefined,
     observability: observability('ingest', { metrics: new CountingMetrics({ namespace: 'Test' }) }),
   });
-}
-
-/** A Powertools logger that keeps each log item's attributes instead of printing them. */
-class CapturingLogger extends Logger {
-  readonly lines: Record<string, unknown>[] = [];
-  protected override printLog(_level: number, log: Parameters<Logger['printLog']>[1]): void {
-    this.lines.push(log.getAttributes() as Record<string, unknown>);
-  }
 }
 
 function event(payloads: (FlowRecord | string)[]): KinesisStreamEvent {

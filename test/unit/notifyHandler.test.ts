@@ -1,18 +1,10 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { describe, expect, it } from '@jest/globals';
 import type { Context, DynamoDBStreamEvent } from 'aws-lambda';
 import type { LeakwatchStore, StoredNotification } from '../../core/store/leakwatchStore.ts';
 import { createNotifyHandler } from '../../lambdas/notify/createNotifyHandler.ts';
 import { CountingMetrics, observability } from '../../lambdas/shared/observability.ts';
-
-/** A Powertools logger that keeps each log item's attributes instead of printing them. */
-class CapturingLogger extends Logger {
-  readonly lines: Record<string, unknown>[] = [];
-  protected override printLog(_level: number, log: Parameters<Logger['printLog']>[1]): void {
-    this.lines.push(log.getAttributes() as Record<string, unknown>);
-  }
-}
+import { CapturingLogger } from '../helpers/capturingLogger.ts';
 
 describe('notify handler', () => {
   it("logs a failed delivery with the alert's id as correlation id and counts it", async () => {
