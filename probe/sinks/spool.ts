@@ -20,15 +20,7 @@ export class Spool {
     if (entries.length === 0) return;
     await mkdir(this.dir, { recursive: true });
     const name = `${Date.now().toString().padStart(15, '0')}-${process.pid}-${String(this.seq++).padStart(6, '0')}.ndjson`;
-    const tmp = join(this.dir, `.${name}.tmp`);
-    const file = await open(tmp, 'w');
-    try {
-      await file.writeFile(entries.map(line).join(''));
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(tmp, join(this.dir, name));
+    await this.write(name, entries);
   }
 
   /** The spooled files, oldest first. */
@@ -65,20 +57,21 @@ export class Spool {
 
   /** What is left of a file after some of its records were accepted (none: the file goes). */
   async keep(file: string, rest: readonly PutRecordsRequestEntry[]): Promise<void> {
-    const path = join(this.dir, file);
-    if (rest.length === 0) {
-      await rm(path, { force: true });
-      return;
-    }
+    if (rest.length === 0) await rm(join(this.dir, file), { force: true });
+    else await this.write(file, rest);
+  }
+
+  /** Writes a spool file whole or not at all: a synced temporary file renamed into place. */
+  private async write(file: string, entries: readonly PutRecordsRequestEntry[]): Promise<void> {
     const tmp = join(this.dir, `.${file}.tmp`);
     const handle = await open(tmp, 'w');
     try {
-      await handle.writeFile(rest.map(line).join(''));
+      await handle.writeFile(entries.map(line).join(''));
       await handle.sync();
     } finally {
       await handle.close();
     }
-    await rename(tmp, path);
+    await rename(tmp, join(this.dir, file));
   }
 }
 
