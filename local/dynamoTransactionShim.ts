@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
  * dynalite implements DynamoDB's item API but not TransactWriteItems (architect/dynalite#151).
  * This loopback proxy adds it for local mode: the transaction's writes are applied one by one with
  * their conditions while every other request waits, and if one condition fails the writes already
- * applied are undone from snapshots taken first, then TransactionCanceledException is returned with
+ * applied are undone from the old items their writes returned, then TransactionCanceledException is returned with
  * CancellationReasons, as DynamoDB does. Put, Update and Delete are supported; ConditionCheck is not.
  * Atomic against the emulator's other clients, which all come through this proxy; not crash-safe
  * (the emulator is a development stand-in, not a database).
@@ -162,21 +162,16 @@ export class DynamoTransactionShim {
           : (params.Key as AttributeMap);
       planned.push({ action, params, table, key });
     }
+    // Each write returns the item as it was (ALL_OLD): what the undo restores, with no reads first.
     const snapshots: (AttributeMap | undefined)[] = [];
-    for (const step of planned) {
-      const reply = await this.call(
-        'GetItem',
-        { TableName: step.table, Key: step.key, ConsistentRead: true },
-        headers,
-      );
-      if (reply.status !== 200) return reply;
-      snapshots.push(JSON.parse(reply.body).Item);
-    }
     for (let i = 0; i < planned.length; i++) {
       const step = planned[i]!;
       const { ReturnValuesOnConditionCheckFailure: _ignored, ...params } = step.params;
-      const reply = await this.call(`${step.action}Item`, params, headers);
-      if (reply.status === 200) continue;
+      const reply = await this.call(`${step.action}Item`, { ...params, ReturnValues: 'ALL_OLD' }, headers);
+      if (reply.status === 200) {
+        snapshots.push((JSON.parse(reply.body) as { Attributes?: AttributeMap }).Attributes);
+        continue;
+      }
       await this.undo(planned.slice(0, i), snapshots, headers);
       const error = JSON.parse(reply.body) as { __type?: string; message?: string; Message?: string };
       if (!error.__type?.endsWith('ConditionalCheckFailedException')) return reply;
