@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 /**
  * dynalite implements DynamoDB's item API but not TransactWriteItems (architect/dynalite#151).
  * This loopback proxy adds it for local mode: the transaction's writes are applied one by one with
- * their conditions while every other request waits, and if one condition fails the writes already
+ * their conditions while requests touching its items wait (ItemLocks), and if one condition fails the writes already
  * applied are undone from the old items their writes returned, then TransactionCanceledException is returned with
  * CancellationReasons, as DynamoDB does. Put, Update and Delete are supported; ConditionCheck is not.
  * Atomic against the emulator's other clients, which all come through this proxy; not crash-safe
@@ -17,43 +17,83 @@ interface Reply {
   body: string;
 }
 
-/** Exclusive while a transaction runs; shared otherwise. */
-class TransactionGate {
-  private active = 0;
-  private transaction: Promise<void> | null = null;
-  private drained: (() => void) | null = null;
+/**
+ * Who may run now. A transaction holds its items' keys: requests on one of those items wait for it,
+ * and it waits for those already in flight on them (its undo must not overwrite their writes).
+ * Requests spanning items (Query, Scan, batch and table operations) run when no transaction does,
+ * and transactions wait while one of those runs or waits, so no reader sees a write that is then
+ * undone. Transactions on different items run at the same time, as single-item requests do.
+ */
+class ItemLocks {
+  private readonly held = new Set<string>();
+  private readonly inFlight = new Map<string, number>();
+  private transactions = 0;
+  private spanning = 0;
+  private waiters: (() => void)[] = [];
 
-  async shared<T>(work: () => Promise<T>): Promise<T> {
-    while (this.transaction) await this.transaction;
-    this.active++;
+  private async until(ready: () => boolean): Promise<void> {
+    while (!ready()) await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const resume of waiters) resume();
+  }
+
+  async transaction<T>(keys: readonly string[], work: () => Promise<T>): Promise<T> {
+    await this.until(
+      () => this.spanning === 0 && keys.every((key) => !this.held.has(key) && !this.inFlight.has(key)),
+    );
+    for (const key of keys) this.held.add(key);
+    this.transactions++;
     try {
       return await work();
     } finally {
-      this.active--;
-      if (this.active === 0) this.drained?.();
+      for (const key of keys) this.held.delete(key);
+      this.transactions--;
+      this.wake();
     }
   }
 
-  async exclusive<T>(work: () => Promise<T>): Promise<T> {
-    while (this.transaction) await this.transaction;
-    let release!: () => void;
-    this.transaction = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+  async item<T>(key: string, work: () => Promise<T>): Promise<T> {
+    await this.until(() => !this.held.has(key));
+    this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1);
     try {
-      if (this.active > 0) await new Promise<void>((resolve) => (this.drained = resolve));
-      this.drained = null;
       return await work();
     } finally {
-      this.transaction = null;
-      release();
+      const left = this.inFlight.get(key)! - 1;
+      if (left === 0) this.inFlight.delete(key);
+      else this.inFlight.set(key, left);
+      this.wake();
+    }
+  }
+
+  async spanningItems<T>(work: () => Promise<T>): Promise<T> {
+    this.spanning++;
+    try {
+      await this.until(() => this.transactions === 0);
+      return await work();
+    } finally {
+      this.spanning--;
+      this.wake();
     }
   }
 }
 
+interface PlannedWrite {
+  readonly action: string;
+  readonly params: Record<string, unknown>;
+  readonly table: string;
+  readonly key: AttributeMap;
+  readonly lock: string;
+}
+
+const SINGLE_ITEM = new Set(['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem']);
+
 export class DynamoTransactionShim {
   private server: Server | undefined;
-  private readonly gate = new TransactionGate();
+  private readonly locks = new ItemLocks();
   private readonly keySchemas = new Map<string, string[]>();
 
   constructor(private readonly upstreamPort: number) {}
@@ -65,11 +105,13 @@ export class DynamoTransactionShim {
       req.on('end', () => {
         const body = Buffer.concat(chunks).toString('utf8');
         const target = String(req.headers['x-amz-target'] ?? '');
-        const work =
-          target === `${TARGET_PREFIX}TransactWriteItems`
-            ? this.gate.exclusive(() => this.transactWrite(body, req.headers))
-            : this.gate.shared(() => this.forward(req.method ?? 'POST', req.url ?? '/', req.headers, body));
-        work.then(
+        this.dispatch(
+          target.slice(TARGET_PREFIX.length),
+          req.method ?? 'POST',
+          req.url ?? '/',
+          req.headers,
+          body,
+        ).then(
           (reply) => {
             res.writeHead(reply.status, { 'content-type': 'application/x-amz-json-1.0' });
             res.end(reply.body);
@@ -92,6 +134,30 @@ export class DynamoTransactionShim {
 
   async close(): Promise<void> {
     if (this.server) await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+  }
+
+  private async dispatch(
+    action: string,
+    method: string,
+    path: string,
+    headers: IncomingHttpHeaders,
+    body: string,
+  ): Promise<Reply> {
+    if (action === 'TransactWriteItems') return this.transactWrite(body, headers);
+    const forward = () => this.forward(method, path, headers, body);
+    if (SINGLE_ITEM.has(action)) {
+      const key = await this.itemKey(JSON.parse(body), headers).catch(() => undefined);
+      if (key) return this.locks.item(key, forward);
+    }
+    return this.locks.spanningItems(forward);
+  }
+
+  /** The item a request or transaction step is about, as a lock key (undefined: not known). */
+  private async itemKey(params: Record<string, unknown>, headers: IncomingHttpHeaders): Promise<string> {
+    const table = String(params.TableName);
+    const names = await this.keyNames(table, headers);
+    const item = (params.Key ?? params.Item) as AttributeMap;
+    return JSON.stringify([table, ...names.map((name) => item[name])]);
   }
 
   private forward(method: string, path: string, headers: IncomingHttpHeaders, body: string): Promise<Reply> {
@@ -126,11 +192,7 @@ export class DynamoTransactionShim {
     );
   }
 
-  private async keyOf(
-    table: string,
-    item: AttributeMap,
-    headers: IncomingHttpHeaders,
-  ): Promise<AttributeMap> {
+  private async keyNames(table: string, headers: IncomingHttpHeaders): Promise<string[]> {
     let names = this.keySchemas.get(table);
     if (!names) {
       const reply = await this.call('DescribeTable', { TableName: table }, headers);
@@ -139,7 +201,7 @@ export class DynamoTransactionShim {
       names = schema.map((k) => k.AttributeName);
       this.keySchemas.set(table, names);
     }
-    return Object.fromEntries(names.map((name) => [name, item[name]]));
+    return names;
   }
 
   private async transactWrite(body: string, headers: IncomingHttpHeaders): Promise<Reply> {
@@ -148,20 +210,25 @@ export class DynamoTransactionShim {
     if (actions.length === 0 || actions.length > 100) {
       return validation('TransactItems must have between 1 and 100 items');
     }
-    const planned: { action: string; params: Record<string, unknown>; table: string; key: AttributeMap }[] =
-      [];
+    const planned: PlannedWrite[] = [];
     for (const entry of actions) {
       const [action, params] = Object.entries(entry)[0] ?? [];
       if (!action || !params) return validation('each TransactItem needs one of Put, Update or Delete');
       if (action === 'ConditionCheck')
         return validation('ConditionCheck is not supported by the local transaction shim');
       const table = String(params.TableName);
-      const key =
-        action === 'Put'
-          ? await this.keyOf(table, params.Item as AttributeMap, headers)
-          : (params.Key as AttributeMap);
-      planned.push({ action, params, table, key });
+      const item = (params.Key ?? params.Item) as AttributeMap;
+      const names = await this.keyNames(table, headers);
+      const key = Object.fromEntries(names.map((name) => [name, item[name]]));
+      planned.push({ action, params, table, key, lock: await this.itemKey(params, headers) });
     }
+    return this.locks.transaction(
+      planned.map((step) => step.lock),
+      () => this.apply(planned, headers),
+    );
+  }
+
+  private async apply(planned: readonly PlannedWrite[], headers: IncomingHttpHeaders): Promise<Reply> {
     // Each write returns the item as it was (ALL_OLD): what the undo restores, with no reads first.
     const snapshots: (AttributeMap | undefined)[] = [];
     for (let i = 0; i < planned.length; i++) {

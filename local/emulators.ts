@@ -1,8 +1,7 @@
 import { mkdir } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -15,12 +14,10 @@ import { CreateStreamCommand, DescribeStreamSummaryCommand, KinesisClient } from
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import dynalite from 'dynalite';
-import kinesalite from 'kinesalite';
 import { documentClient } from '../core/store/documentClient.ts';
 import { keys } from '../core/store/keys.ts';
 import { TABLE_DESIGN } from '../core/store/tableDesign.ts';
-import { DynamoTransactionShim } from './dynamoTransactionShim.ts';
+import type { EmulatorHostOptions, EmulatorHostReady } from './emulatorHost.ts';
 
 /** Resource names in local mode (the stack names its own on AWS). */
 export const LOCAL_NAMES = { table: 'leakwatch-local', stream: 'leakwatch-flows-local', shards: 2 } as const;
@@ -43,13 +40,6 @@ export interface LocalEmulators {
   close(): Promise<void>;
 }
 
-const listen = (server: Server) =>
-  new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-  });
-const closeServer = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));
-
 /** Polls `active` every 20 ms until it gives a value (the emulators create resources asynchronously). */
 async function whenActive<T>(what: string, active: () => Promise<T | undefined>): Promise<T> {
   for (let attempt = 0; attempt < 100; attempt++) {
@@ -62,33 +52,31 @@ async function whenActive<T>(what: string, active: () => Promise<T | undefined>)
 
 /**
  * Starts kinesalite (in memory: the stream is a conveyor, not a store) and dynalite (on disk under
- * `dataDir`, so history survives between runs) on loopback ports, in this process.
- * `dataDir` null keeps DynamoDB in memory too (tests).
+ * `dataDir`, so history survives between runs) on loopback ports, on a worker thread of their own
+ * (local/emulatorHost.ts). `dataDir` null keeps DynamoDB in memory too (tests).
  */
 export async function startEmulators(dataDir: string | null): Promise<LocalEmulators> {
-  let dynamoPath: string | undefined;
+  let dynamoPath: string | null = null;
   if (dataDir) {
     dynamoPath = join(dataDir, 'dynamodb');
     await mkdir(dynamoPath, { recursive: true });
   }
-  const dynamoServer: Server = dynalite({
-    ...(dynamoPath ? { path: dynamoPath } : {}),
-    createTableMs: 0,
-    deleteTableMs: 0,
-    updateTableMs: 0,
+  const worker = new Worker(new URL('./emulatorWorker.mjs', import.meta.url), {
+    workerData: { dynamoPath } satisfies EmulatorHostOptions,
   });
-  const kinesisServer: Server = kinesalite({
-    createStreamMs: 0,
-    deleteStreamMs: 0,
-    updateStreamMs: 0,
-    shardLimit: 50,
+  const { dynamoPort, kinesisPort } = await new Promise<EmulatorHostReady>((resolve, reject) => {
+    const exited = (code: number) =>
+      reject(new Error(`the emulators' worker exited (code ${code}) before listening`));
+    worker.once('error', reject);
+    worker.once('exit', exited);
+    worker.once('message', (ready: EmulatorHostReady) => {
+      worker.off('error', reject);
+      worker.off('exit', exited);
+      resolve(ready);
+    });
   });
-  const dynamoPort = await listen(dynamoServer);
-  const kinesisPort = await listen(kinesisServer);
-  const shim = new DynamoTransactionShim(dynamoPort);
-  const shimPort = await shim.listen();
   const kinesisEndpoint = `http://127.0.0.1:${kinesisPort}`;
-  const dynamoEndpoint = `http://127.0.0.1:${shimPort}`;
+  const dynamoEndpoint = `http://127.0.0.1:${dynamoPort}`;
   const kinesis = new KinesisClient(clientConfig(kinesisEndpoint));
   const dynamo = new DynamoDBClient(clientConfig(dynamoEndpoint));
   const documents = documentClient(dynamo);
@@ -101,9 +89,13 @@ export async function startEmulators(dataDir: string | null): Promise<LocalEmula
     async close() {
       kinesis.destroy();
       dynamo.destroy();
-      await shim.close();
-      await closeServer(kinesisServer);
-      await closeServer(dynamoServer);
+      const closed = new Promise<void>((resolve) => {
+        worker.once('message', () => resolve());
+        worker.once('exit', () => resolve());
+      });
+      worker.postMessage('close');
+      await closed;
+      await worker.terminate();
     },
   };
 }
