@@ -25,10 +25,13 @@ export interface PollerOptions {
   readonly client: KinesisClient;
   readonly streamName: string;
   readonly streamArn: string;
-  readonly handler: (
-    event: KinesisStreamEvent,
-    context: Context,
-  ) => Promise<KinesisStreamBatchResponse | undefined>;
+  /**
+   * The function, as one execution environment has it: shards are processed one after the other,
+   * since a Lambda environment never runs two invocations at once. Or a maker of environments
+   * (`{ environment }`): each shard gets its own and all shards are processed at the same time, as
+   * the mapping does (one batch in flight per shard, ParallelizationFactor 1).
+   */
+  readonly handler: KinesisHandler | { readonly environment: () => KinesisHandler };
   readonly onFailure: (failure: OnFailureRecord) => Promise<void>;
   /** @default 100 */
   readonly batchSize?: number;
@@ -38,6 +41,11 @@ export interface PollerOptions {
   readonly bisectBatchOnError?: boolean;
   readonly functionName?: string;
 }
+
+export type KinesisHandler = (
+  event: KinesisStreamEvent,
+  context: Context,
+) => Promise<KinesisStreamBatchResponse | undefined>;
 
 /** What Lambda sends to an on-failure destination for a stream batch (metadata, not the records). */
 export interface OnFailureRecord {
@@ -86,6 +94,7 @@ export class KinesisEventSourcePoller {
   private readonly bisect: boolean;
   private readonly functionName: string;
   private readonly iterators = new Map<string, string>();
+  private readonly environments = new Map<string, KinesisHandler>();
 
   constructor(private readonly options: PollerOptions) {
     this.batchSize = options.batchSize ?? 100;
@@ -94,41 +103,54 @@ export class KinesisEventSourcePoller {
     this.functionName = options.functionName ?? 'leakwatch-ingest-local';
   }
 
-  /** Processes every record now on the stream, shard by shard, and returns when all are caught up. */
+  /** Processes every record now on the stream and returns when all shards are caught up. */
   async drain(): Promise<PollerStats> {
     const { Shards: shards = [] } = await this.options.client.send(
       new ListShardsCommand({ StreamName: this.options.streamName }),
     );
-    for (const shard of shards) {
-      const shardId = shard.ShardId!;
-      let iterator = this.iterators.get(shardId);
-      if (!iterator) {
-        const response = await this.options.client.send(
-          new GetShardIteratorCommand({
-            StreamName: this.options.streamName,
-            ShardId: shardId,
-            ShardIteratorType: 'TRIM_HORIZON',
-          }),
-        );
-        iterator = response.ShardIterator!;
-      }
-      while (iterator) {
-        const page: GetRecordsCommandOutput = await this.options.client.send(
-          new GetRecordsCommand({ ShardIterator: iterator, Limit: this.batchSize }),
-        );
-        const records = page.Records ?? [];
-        if (records.length > 0) {
-          this.stats.batches++;
-          this.stats.records += records.length;
-          await this.processBatch(shardId, records);
-        }
-        iterator = page.NextShardIterator ?? '';
-        if (records.length === 0) break;
-      }
-      // Later drains continue after what was processed, as the mapping's checkpoint does.
-      if (iterator) this.iterators.set(shardId, iterator);
+    const { handler } = this.options;
+    if (typeof handler === 'function') {
+      for (const shard of shards) await this.drainShard(shard.ShardId!, handler);
+    } else {
+      await Promise.all(
+        shards.map((shard) => {
+          const shardId = shard.ShardId!;
+          const environment = this.environments.get(shardId) ?? handler.environment();
+          this.environments.set(shardId, environment);
+          return this.drainShard(shardId, environment);
+        }),
+      );
     }
     return this.stats;
+  }
+
+  private async drainShard(shardId: string, handler: KinesisHandler): Promise<void> {
+    let iterator = this.iterators.get(shardId);
+    if (!iterator) {
+      const response = await this.options.client.send(
+        new GetShardIteratorCommand({
+          StreamName: this.options.streamName,
+          ShardId: shardId,
+          ShardIteratorType: 'TRIM_HORIZON',
+        }),
+      );
+      iterator = response.ShardIterator!;
+    }
+    while (iterator) {
+      const page: GetRecordsCommandOutput = await this.options.client.send(
+        new GetRecordsCommand({ ShardIterator: iterator, Limit: this.batchSize }),
+      );
+      const records = page.Records ?? [];
+      if (records.length > 0) {
+        this.stats.batches++;
+        this.stats.records += records.length;
+        await this.processBatch(shardId, handler, records);
+      }
+      iterator = page.NextShardIterator ?? '';
+      if (records.length === 0) break;
+    }
+    // Later drains continue after what was processed, as the mapping's checkpoint does.
+    if (iterator) this.iterators.set(shardId, iterator);
   }
 
   private toEvent(shardId: string, records: KinesisRecord[]): KinesisStreamEvent {
@@ -154,24 +176,25 @@ export class KinesisEventSourcePoller {
     };
   }
 
-  private async processBatch(shardId: string, batch: KinesisRecord[]): Promise<void> {
+  private async processBatch(
+    shardId: string,
+    handler: KinesisHandler,
+    batch: KinesisRecord[],
+  ): Promise<void> {
     let pending = batch;
     let lastError = '';
     for (let attempt = 0; attempt <= this.retryAttempts; attempt++) {
       this.stats.invocations++;
       let response: KinesisStreamBatchResponse | undefined;
       try {
-        response = await this.options.handler(
-          this.toEvent(shardId, pending),
-          lambdaContext(this.functionName),
-        );
+        response = await handler(this.toEvent(shardId, pending), lambdaContext(this.functionName));
       } catch (error) {
         lastError = (error as Error).message;
         // Splitting does not count against the retry attempts; each half gets its own.
         if (this.bisect && pending.length > 1) {
           const middle = Math.ceil(pending.length / 2);
-          await this.processBatch(shardId, pending.slice(0, middle));
-          await this.processBatch(shardId, pending.slice(middle));
+          await this.processBatch(shardId, handler, pending.slice(0, middle));
+          await this.processBatch(shardId, handler, pending.slice(middle));
           return;
         }
         continue;
