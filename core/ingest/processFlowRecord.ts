@@ -17,6 +17,7 @@ import type { ReverseLookup } from '../geo/reverseDns.ts';
 import type { KnownValueIndex, ValueDigester } from '../registry/knownValues.ts';
 import { lineKey, NO_PERSONAL_DATA } from '../store/keys.ts';
 import type { LeakwatchStore, ObservationUpdate } from '../store/leakwatchStore.ts';
+import type { BatchReads } from './batchReads.ts';
 
 export interface IngestDependencies {
   readonly store: LeakwatchStore;
@@ -34,6 +35,8 @@ export interface IngestDependencies {
   readonly ipInfo?: IpInfoLookup;
   /** PTR names for flows that carry no name at all (Host, SNI, DNS answer). */
   readonly reverseLookup?: ReverseLookup;
+  /** The invocation's shared reads (alerts, baselines); without it every flow reads its own. */
+  readonly batchReads?: BatchReads;
 }
 
 export interface FlowOutcome {
@@ -132,45 +135,43 @@ export async function processFlowRecord(record: FlowRecord, deps: IngestDependen
     now,
   );
 
+  deps.batchReads?.flowCounted(line, record.firmware.build);
   const archiveRow = archiveRowOf(record, destination, findings, withoutConsent, now);
   if (byType.size === 0) return { counted, findings, alertsRaised: 0, decodingsCut: cut, archiveRow };
   // Rules run on redeliveries too: every write below is idempotent, and a crash after the flow was
   // counted must not lose its alert.
   const conditions = conditionsOf(record, destination, flowObservations, now);
   // The alerts these conditions may already have, read together (keys differ per condition).
-  const existingAlerts = await Promise.all(conditions.map(({ alert }) => deps.store.getAlert(line, alert)));
+  const reads = deps.batchReads;
+  const existingAlerts = await Promise.all(
+    conditions.map(({ alert }) => (reads ? reads.alert(line, alert) : deps.store.getAlert(line, alert))),
+  );
   let baseline: BuildFacts[] | undefined;
   let alertsRaised = 0;
   for (const [i, { rule, subject, alert }] of conditions.entries()) {
     const existing = existingAlerts[i];
+    const written = () => reads?.forgetAlert(line, alert);
     if (existing) {
       if (
         existing.state === 'resolved' &&
         existing.resolvedInBuiltAt !== undefined &&
         record.firmware.builtAt >= existing.resolvedInBuiltAt
       ) {
-        if (
-          await deps.store.reopenAlert(
-            line,
-            existing,
-            record.firmware,
-            now,
-            !isSuppressing(existing.verification),
-          )
-        )
-          alertsRaised++;
+        const reopened = await deps.store
+          .reopenAlert(line, existing, record.firmware, now, !isSuppressing(existing.verification))
+          .finally(written);
+        if (reopened) alertsRaised++;
       } else if (!existing.seenInBuilds?.has(record.firmware.build)) {
-        await deps.store.alertSeenIn(line, existing, record.firmware.build);
+        await deps.store.alertSeenIn(line, existing, record.firmware.build).finally(written);
       }
       continue;
     }
-    baseline ??= await loadBaseline(deps, line, record.firmware);
+    const load = () => loadBaseline(deps, line, record.firmware);
+    baseline ??= await (reads ? reads.baseline(line, record.firmware.build, load) : load());
     if (!isNewAgainst(rule, baseline, subject, alert.dataType)) continue;
-    const created = await deps.store.createAlert(
-      line,
-      { ...alert, baselineBuilds: baseline.map((b) => b.build) },
-      now,
-    );
+    const created = await deps.store
+      .createAlert(line, { ...alert, baselineBuilds: baseline.map((b) => b.build) }, now)
+      .finally(written);
     if (created) alertsRaised++;
   }
   return { counted, findings, alertsRaised, decodingsCut: cut, archiveRow };

@@ -6,6 +6,7 @@ import type {
   KinesisStreamRecord,
 } from 'aws-lambda';
 import type { ArchiveSink } from '../../core/archive/archiveRow.ts';
+import { BatchReads } from '../../core/ingest/batchReads.ts';
 import {
   type DeadLetter,
   type DeadLetterSink,
@@ -48,6 +49,8 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
   const processor = new BatchProcessor(EventType.KinesisDataStreams);
   const { obs, log } = observabilityOf('ingest', deps);
 
+  // An environment runs one invocation at a time: the batch's shared reads live from one to the next.
+  let batchReads = new BatchReads(deps.store);
   const recordHandler = async (kinesisRecord: KinesisStreamRecord): Promise<void> => {
     const { kinesis } = kinesisRecord;
     const data = Buffer.from(kinesis.data, 'base64');
@@ -132,6 +135,9 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
         settled = await processSessionEnd(record, deps);
       } catch (error) {
         return failed(error, 'session-end record');
+      } finally {
+        // It may have resolved alerts of the line.
+        batchReads.clear();
       }
       count(obs, METRIC.alertsResolved, settled.resolved);
       log({
@@ -152,7 +158,7 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
     }
     let outcome: Awaited<ReturnType<typeof processFlowRecord>>;
     try {
-      outcome = await processFlowRecord(record, deps);
+      outcome = await processFlowRecord(record, { ...deps, batchReads });
     } catch (error) {
       return failed(error, 'flow record');
     }
@@ -187,6 +193,7 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
     event: KinesisStreamEvent,
     context: Context,
   ): Promise<KinesisStreamBatchResponse> => {
+    batchReads = new BatchReads(deps.store);
     const response = await processPartialResponse(event, recordHandler, processor, {
       context,
       processInParallel: false,
