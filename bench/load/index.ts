@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -22,12 +22,16 @@ import { probeScenario } from '../../test/helpers/scenario.ts';
  * it → dynalite, then the outbox → the notify handler): ≥ 1,000,000 flow records by default,
  * reconciled count by count. A benchmark that prints its figures, not a timed test.
  *
- *   npm run bench:load [-- --flows 1000000 --lines 10 --builds 20 --chunk 20000]
+ *   npm run bench:load [-- --flows 1000000 --lines 16 --builds 20 --shards 16 --chunk 20000 --in-memory]
+ *
+ * On disk (the default) the run's progress is saved after each chunk; `--resume` with the same
+ * options continues an interrupted run from its last whole chunk.
  *
  * Records are the bundled scenario's 14 flows (DNS, TLS, HTTP with identifiers), each copied with a
  * new flow id into `lines` device models × `builds` builds (one probe run per build), put on the
- * stream by the probe's own Kinesis sink (PutRecords of 500) and read back in batches of 100 as
- * the stack's event source does. kinesalite keeps a stream in memory, so the records go through in
+ * stream by the probe's own Kinesis sink (PutRecords of 500, partition key the device) and read
+ * back in batches of 100 as the stack's event source does: every shard at the same time, each by
+ * its own ingest environment. The emulators run on a worker thread of their own. kinesalite keeps a stream in memory, so the records go through in
  * chunks, each on a fresh stream; the table (dynalite, on disk under bench/out/load-store) keeps
  * everything. Reconciled at the end: records put = records the poller delivered = flows counted
  * (metrics and the table's build items) + session ends; nothing in the dead-letter or on-failure
@@ -37,16 +41,19 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values } = parseArgs({
   options: {
     flows: { type: 'string', default: '1000000' },
-    lines: { type: 'string', default: '10' },
+    lines: { type: 'string', default: '16' },
     builds: { type: 'string', default: '20' },
     chunk: { type: 'string', default: '20000' },
+    shards: { type: 'string', default: '16' },
     'in-memory': { type: 'boolean', default: false },
+    resume: { type: 'boolean', default: false },
   },
 });
 const FLOWS = Number(values.flows);
 const LINES = Number(values.lines);
 const BUILDS = Number(values.builds);
 const CHUNK = Number(values.chunk);
+const SHARDS = Number(values.shards);
 const SESSIONS = LINES * BUILDS;
 const perSession = Math.ceil(FLOWS / SESSIONS);
 const dataDir = join(root, 'bench', 'out', 'load-store');
@@ -57,23 +64,66 @@ const templates = [
   ...(await probeScenario('build-3')),
 ];
 const quiet = () => undefined;
+function fail(message: string): never {
+  console.error(`bench:load: ${message}`);
+  process.exit(2);
+}
 
-await rm(dataDir, { recursive: true, force: true });
+const progressFile = join(dataDir, 'progress.json');
+const settings = { flows: FLOWS, lines: LINES, builds: BUILDS, shards: SHARDS, chunk: CHUNK };
+/** Where a run stands after each chunk (on disk only): `--resume` continues from there. */
+interface Progress {
+  readonly settings: typeof settings;
+  readonly chunkNo: number;
+  readonly s: number;
+  readonly put: number;
+  readonly flowsPut: number;
+  readonly delivered: number;
+  readonly invocations: number;
+  readonly putMs: number;
+  readonly ingestMs: number;
+  readonly elapsedMs: number;
+  readonly metrics: Record<string, number>;
+  readonly deadLetters: number;
+  readonly onFailure: number;
+}
+let resumed: Progress | undefined;
+if (values.resume) {
+  if (values['in-memory']) fail('--resume needs the table on disk (drop --in-memory)');
+  const text = await readFile(progressFile, 'utf8').catch(() => undefined);
+  if (!text) fail(`--resume: no run to resume (${progressFile} is missing)`);
+  resumed = JSON.parse(text!) as Progress;
+  if (JSON.stringify(resumed.settings) !== JSON.stringify(settings))
+    fail(`--resume: the run in ${dataDir} had ${JSON.stringify(resumed.settings)}; give the same options`);
+} else {
+  await rm(dataDir, { recursive: true, force: true });
+}
 const emulators = await startEmulators(values['in-memory'] ? null : dataDir);
 try {
   const table = 'leakwatch-load';
   await ensureTable(emulators.dynamo, table);
   const store = new LeakwatchStore(emulators.documents, table);
-  const metrics = new CountingMetrics({ namespace: 'Leakwatch/load' });
+  // Every execution environment has its own metrics, as on Lambda; their totals are added up.
+  const environmentMetrics: CountingMetrics[] = [];
+  const newMetrics = () => {
+    const metrics = new CountingMetrics({ namespace: 'Leakwatch/load' });
+    environmentMetrics.push(metrics);
+    return metrics;
+  };
   const deadLetters: unknown[] = [];
   const onFailure: OnFailureRecord[] = [];
-  const ingest = createIngestHandler({
-    store,
-    deadLetters: { send: async (letter) => void deadLetters.push(letter) },
-    catalog: loadCatalog(undefined),
-    log: quiet,
-    observability: observability('ingest', { metrics }),
-  });
+  const catalog = loadCatalog(undefined);
+  // One ingest environment per shard, the shards processed at the same time (as the event source does).
+  const ingest = {
+    environment: () =>
+      createIngestHandler({
+        store,
+        deadLetters: { send: async (letter) => void deadLetters.push(letter) },
+        catalog,
+        log: quiet,
+        observability: observability('ingest', { metrics: newMetrics() }),
+      }),
+  };
 
   // The sessions, in order: line by line, build by build; each a probe run of perSession flows.
   const contexts: LabContext[] = [];
@@ -93,25 +143,37 @@ try {
     }
   }
 
-  let put = 0;
-  let flowsPut = 0;
-  let delivered = 0;
-  let invocations = 0;
-  let chunkNo = 0;
-  const started = performance.now();
-  let ingestMs = 0;
-  let putMs = 0;
-  // One open sink at a time: a chunk may end inside a session, which continues on the next stream.
-  let s = 0;
+  let put = resumed?.put ?? 0;
+  let flowsPut = resumed?.flowsPut ?? 0;
+  let delivered = resumed?.delivered ?? 0;
+  let invocations = resumed?.invocations ?? 0;
+  let chunkNo = resumed?.chunkNo ?? 0;
+  const started = performance.now() - (resumed?.elapsedMs ?? 0);
+  let ingestMs = resumed?.ingestMs ?? 0;
+  let putMs = resumed?.putMs ?? 0;
+  // A chunk ends with a session: no probe run spans two streams, and a resumed run starts afresh.
+  let s = resumed?.s ?? 0;
   let inSession = 0;
   let session: SessionSink | undefined;
+  // What the environments of an interrupted run counted, as of its last chunk.
+  const carried = resumed?.metrics ?? {};
+  const totals = () => {
+    const sum: Record<string, number> = { ...carried };
+    for (const { totals } of environmentMetrics)
+      for (const [name, value] of Object.entries(totals)) sum[name] = (sum[name] ?? 0) + value;
+    return sum;
+  };
+  if (resumed)
+    console.log(
+      `  resuming after chunk ${chunkNo}: ${flowsPut.toLocaleString('en')} flows put and ingested (records of a chunk cut off are put again: flows already counted are seen again, not counted twice)`,
+    );
   while (s < SESSIONS) {
     const stream = `load-${chunkNo++}`;
-    const streamArn = await ensureStream(emulators.kinesis, stream, 1);
+    const streamArn = await ensureStream(emulators.kinesis, stream, SHARDS);
     const sink = new KinesisSink({ client: emulators.kinesis, streamName: stream });
     let inChunk = 0;
     const t0 = performance.now();
-    while (s < SESSIONS && inChunk < CHUNK) {
+    while (s < SESSIONS && (inChunk < CHUNK || inSession > 0)) {
       const context = contexts[s]!;
       session ??= new SessionSink(sink, context, () => new Date(), `run-${s}`);
       const template = templates[(flowsPut + s) % templates.length] as FlowRecord;
@@ -154,9 +216,28 @@ try {
     invocations += stats.invocations;
     ingestMs += performance.now() - t1;
     await emulators.kinesis.send(new DeleteStreamCommand({ StreamName: stream }));
+    if (!values['in-memory']) {
+      const progress: Progress = {
+        settings,
+        chunkNo,
+        s,
+        put,
+        flowsPut,
+        delivered,
+        invocations,
+        putMs,
+        ingestMs,
+        elapsedMs: performance.now() - started,
+        metrics: totals(),
+        deadLetters: (resumed?.deadLetters ?? 0) + deadLetters.length,
+        onFailure: (resumed?.onFailure ?? 0) + onFailure.length,
+      };
+      await writeFile(`${progressFile}.tmp`, JSON.stringify(progress));
+      await rename(`${progressFile}.tmp`, progressFile);
+    }
     const elapsed = (performance.now() - started) / 1000;
     process.stdout.write(
-      `  ${flowsPut.toLocaleString('en')} flows put, ${delivered.toLocaleString('en')} records ingested, ${elapsed.toFixed(0)} s, ${(delivered / (ingestMs / 1000)).toFixed(0)} records/s ingest, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB\n`,
+      `  ${flowsPut.toLocaleString('en')} flows put, ${delivered.toLocaleString('en')} records ingested, ${elapsed.toFixed(0)} s, ${(delivered / (ingestMs / 1000)).toFixed(0)} records/s ingest, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB, heap total ${(process.memoryUsage().heapTotal / 2 ** 20).toFixed(0)} MiB\n`,
     );
   }
 
@@ -165,7 +246,7 @@ try {
     store,
     channels: [{ name: 'count', deliver: async () => undefined }],
     log: quiet,
-    observability: observability('notify', { metrics }),
+    observability: observability('notify', { metrics: newMetrics() }),
   });
   const outbox = await drainOutbox(store, notify, { maxAttempts: 2, backoffMs: 1 });
   const notifyMs = performance.now() - t2;
@@ -184,7 +265,7 @@ try {
     }
     alerts += (await store.alertsOfLine(line)).length;
   }
-  const m = metrics.totals;
+  const m = totals();
   const rows: [string, number, number][] = [
     ['flow records put = flows counted (metric)', flowsPut, m.FlowsCounted ?? 0],
     ['flow records put = flows in the history (build items)', flowsPut, historyFlows],
@@ -195,7 +276,11 @@ try {
     [
       'dead letters, on-failure records, pending notifications = 0',
       0,
-      deadLetters.length + onFailure.length + outbox.pending,
+      (resumed?.deadLetters ?? 0) +
+        deadLetters.length +
+        (resumed?.onFailure ?? 0) +
+        onFailure.length +
+        outbox.pending,
     ],
   ];
   console.log(
