@@ -30,6 +30,75 @@ describe('KinesisEventSourcePoller', () => {
   const valuesOf = (event: KinesisStreamEvent) =>
     event.Records.map((r) => Buffer.from(r.kinesis.data, 'base64').toString());
 
+  /** Records k0/0 … k7/4 on a stream of four shards, and a handler that records what ran at once. */
+  async function concurrencyProbe() {
+    const streamName = `poller-test-${++streamCount}`;
+    const streamArn = await ensureStream(emulators.kinesis, streamName, 4);
+    const records = [];
+    for (let n = 0; n < 5; n++)
+      for (let k = 0; k < 8; k++) records.push({ Data: Buffer.from(`k${k}/${n}`), PartitionKey: `k${k}` });
+    await emulators.kinesis.send(new PutRecordsCommand({ StreamName: streamName, Records: records }));
+    let running = 0;
+    let most = 0;
+    const shardsOf = new Map<number, Set<string>>();
+    const valuesByKey = new Map<string, string[]>();
+    const handlerFor = (instance: number) => {
+      let busy = false;
+      return async (event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> => {
+        if (busy) throw new Error(`environment ${instance} got a second invocation while busy`);
+        busy = true;
+        running++;
+        most = Math.max(most, running);
+        for (const record of event.Records) {
+          const shards = shardsOf.get(instance) ?? new Set();
+          shardsOf.set(instance, shards.add(record.eventID.split(':')[0]!));
+          const [key, n] = Buffer.from(record.kinesis.data, 'base64').toString().split('/');
+          valuesByKey.set(key!, [...(valuesByKey.get(key!) ?? []), n!]);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        running--;
+        busy = false;
+        return { batchItemFailures: [] };
+      };
+    };
+    return { stream: { streamName, streamArn }, handlerFor, shardsOf, valuesByKey, most: () => most };
+  }
+
+  it('processes shards at the same time, each with its own environment, in order within a key', async () => {
+    const probe = await concurrencyProbe();
+    let environments = 0;
+    const poller = new KinesisEventSourcePoller({
+      client: emulators.kinesis,
+      ...probe.stream,
+      handler: { environment: () => probe.handlerFor(environments++) },
+      batchSize: 2,
+      onFailure: async () => undefined,
+    });
+    const stats = await poller.drain();
+    expect(stats.records).toBe(40);
+    const shardsUsed = new Set([...probe.shardsOf.values()].flatMap((s) => [...s]));
+    expect(shardsUsed.size).toBeGreaterThan(1);
+    // One environment per shard, never shared, and more than one invocation at a time.
+    expect(environments).toBe(4);
+    for (const shards of probe.shardsOf.values()) expect(shards.size).toBe(1);
+    expect(probe.most()).toBeGreaterThan(1);
+    for (const values of probe.valuesByKey.values()) expect(values).toEqual(['0', '1', '2', '3', '4']);
+  });
+
+  it('processes shards one after the other when given one handler (one environment)', async () => {
+    const probe = await concurrencyProbe();
+    const poller = new KinesisEventSourcePoller({
+      client: emulators.kinesis,
+      ...probe.stream,
+      handler: probe.handlerFor(0),
+      batchSize: 2,
+      onFailure: async () => undefined,
+    });
+    expect((await poller.drain()).records).toBe(40);
+    expect(probe.most()).toBe(1);
+    for (const values of probe.valuesByKey.values()) expect(values).toEqual(['0', '1', '2', '3', '4']);
+  });
+
   it('resumes at the lowest failed record and never skips one', async () => {
     const stream = await streamWith(['a', 'b', 'c', 'd']);
     const seen: string[][] = [];
