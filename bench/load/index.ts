@@ -22,7 +22,7 @@ import { probeScenario } from '../../test/helpers/scenario.ts';
  * it → dynalite, then the outbox → the notify handler): ≥ 1,000,000 flow records by default,
  * reconciled count by count. A benchmark that prints its figures, not a timed test.
  *
- *   npm run bench:load [-- --flows 1000000 --lines 16 --builds 20 --shards 16 --chunk 20000 --in-memory]
+ *   npm run bench:load [-- --flows 1000000 --lines 16 --builds 20 --shards 16 --chunk 50000 --in-memory]
  *
  * On disk (the default) the run's progress is saved after each chunk; `--resume` with the same
  * options continues an interrupted run from its last whole chunk.
@@ -43,7 +43,7 @@ const { values } = parseArgs({
     flows: { type: 'string', default: '1000000' },
     lines: { type: 'string', default: '16' },
     builds: { type: 'string', default: '20' },
-    chunk: { type: 'string', default: '20000' },
+    chunk: { type: 'string', default: '50000' },
     shards: { type: 'string', default: '16' },
     'in-memory': { type: 'boolean', default: false },
     resume: { type: 'boolean', default: false },
@@ -125,10 +125,12 @@ try {
       }),
   };
 
-  // The sessions, in order: line by line, build by build; each a probe run of perSession flows.
+  // The sessions, in order: build by build, every line's session of a build before the next build
+  // (so a chunk's records are spread over the lines' devices, hence shards); each a probe run of
+  // perSession flows.
   const contexts: LabContext[] = [];
-  for (let l = 0; l < LINES; l++) {
-    for (let b = 0; b < BUILDS; b++) {
+  for (let b = 0; b < BUILDS; b++) {
+    for (let l = 0; l < LINES; l++) {
       const t = templates[0]!;
       contexts.push({
         device: { ...t.device, id: `load-device-${l}`, model: `LoadModel ${l}` },
@@ -257,7 +259,7 @@ try {
   let builds = 0;
   let alerts = 0;
   for (let l = 0; l < LINES; l++) {
-    const context = contexts[l * BUILDS]!;
+    const context = contexts[l]!;
     const line = lineKey(context.device, context.firmware);
     for (const build of await store.buildsOfLine(line)) {
       historyFlows += build.flows;
