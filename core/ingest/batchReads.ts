@@ -25,7 +25,10 @@ export class BatchReads {
       read = this.store.getAlert(line, key);
       this.alerts.set(id, read);
       // A failed read is not kept.
-      read.catch(() => this.alerts.delete(id));
+      const failed = read;
+      failed.catch(() => {
+        if (this.alerts.get(id) === failed) this.alerts.delete(id);
+      });
     }
     return read;
   }
@@ -40,7 +43,9 @@ export class BatchReads {
     if (cached?.build === build) return cached.facts;
     const facts = load();
     this.baselines.set(line, { build, facts });
-    facts.catch(() => this.baselines.delete(line));
+    facts.catch(() => {
+      if (this.baselines.get(line)?.facts === facts) this.baselines.delete(line);
+    });
     return facts;
   }
 
