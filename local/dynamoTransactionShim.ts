@@ -4,9 +4,10 @@ import type { AddressInfo } from 'node:net';
 /**
  * dynalite implements DynamoDB's item API but not TransactWriteItems (architect/dynalite#151).
  * This loopback proxy adds it for local mode: the transaction's writes are applied one by one with
- * their conditions while requests touching its items wait (ItemLocks), and if one condition fails the writes already
- * applied are undone from the old items their writes returned, then TransactionCanceledException is returned with
- * CancellationReasons, as DynamoDB does. Put, Update and Delete are supported; ConditionCheck is not.
+ * their conditions while requests touching its items wait (ItemLocks), and if one condition fails
+ * the writes already applied are undone from the old items their writes returned, then
+ * TransactionCanceledException is returned with CancellationReasons, as DynamoDB does. Put, Update
+ * and Delete are supported; ConditionCheck is not.
  * Atomic against the emulator's other clients, which all come through this proxy; not crash-safe
  * (the emulator is a development stand-in, not a database).
  */
@@ -146,18 +147,22 @@ export class DynamoTransactionShim {
     if (action === 'TransactWriteItems') return this.transactWrite(body, headers);
     const forward = () => this.forward(method, path, headers, body);
     if (SINGLE_ITEM.has(action)) {
-      const key = await this.itemKey(JSON.parse(body), headers).catch(() => undefined);
-      if (key) return this.locks.item(key, forward);
+      const item = await this.itemOf(JSON.parse(body), headers).catch(() => undefined);
+      if (item) return this.locks.item(item.lock, forward);
     }
     return this.locks.spanningItems(forward);
   }
 
-  /** The item a request or transaction step is about, as a lock key (undefined: not known). */
-  private async itemKey(params: Record<string, unknown>, headers: IncomingHttpHeaders): Promise<string> {
+  /** The item a request or transaction step is about: its table, key, and the key as a lock name. */
+  private async itemOf(
+    params: Record<string, unknown>,
+    headers: IncomingHttpHeaders,
+  ): Promise<{ table: string; key: AttributeMap; lock: string }> {
     const table = String(params.TableName);
     const names = await this.keyNames(table, headers);
     const item = (params.Key ?? params.Item) as AttributeMap;
-    return JSON.stringify([table, ...names.map((name) => item[name])]);
+    const key = Object.fromEntries(names.map((name) => [name, item[name]]));
+    return { table, key, lock: JSON.stringify([table, ...names.map((name) => item[name])]) };
   }
 
   private forward(method: string, path: string, headers: IncomingHttpHeaders, body: string): Promise<Reply> {
@@ -216,11 +221,7 @@ export class DynamoTransactionShim {
       if (!action || !params) return validation('each TransactItem needs one of Put, Update or Delete');
       if (action === 'ConditionCheck')
         return validation('ConditionCheck is not supported by the local transaction shim');
-      const table = String(params.TableName);
-      const item = (params.Key ?? params.Item) as AttributeMap;
-      const names = await this.keyNames(table, headers);
-      const key = Object.fromEntries(names.map((name) => [name, item[name]]));
-      planned.push({ action, params, table, key, lock: await this.itemKey(params, headers) });
+      planned.push({ action, params, ...(await this.itemOf(params, headers)) });
     }
     return this.locks.transaction(
       planned.map((step) => step.lock),
