@@ -17,7 +17,7 @@ import type { ReverseLookup } from '../geo/reverseDns.ts';
 import type { KnownValueIndex, ValueDigester } from '../registry/knownValues.ts';
 import { lineKey, NO_PERSONAL_DATA } from '../store/keys.ts';
 import type { LeakwatchStore, ObservationUpdate } from '../store/leakwatchStore.ts';
-import type { BatchReads } from './batchReads.ts';
+import { BatchReads } from './batchReads.ts';
 
 export interface IngestDependencies {
   readonly store: LeakwatchStore;
@@ -35,7 +35,7 @@ export interface IngestDependencies {
   readonly ipInfo?: IpInfoLookup;
   /** PTR names for flows that carry no name at all (Host, SNI, DNS answer). */
   readonly reverseLookup?: ReverseLookup;
-  /** The invocation's shared reads (alerts, baselines); without it every flow reads its own. */
+  /** The invocation's shared reads (alerts, baselines); without it each flow has its own. */
   readonly batchReads?: BatchReads;
 }
 
@@ -135,22 +135,20 @@ export async function processFlowRecord(record: FlowRecord, deps: IngestDependen
     now,
   );
 
-  deps.batchReads?.flowCounted(line, record.firmware.build);
+  const reads = deps.batchReads ?? new BatchReads(deps.store);
+  reads.flowCounted(line, record.firmware.build);
   const archiveRow = archiveRowOf(record, destination, findings, withoutConsent, now);
   if (byType.size === 0) return { counted, findings, alertsRaised: 0, decodingsCut: cut, archiveRow };
   // Rules run on redeliveries too: every write below is idempotent, and a crash after the flow was
   // counted must not lose its alert.
   const conditions = conditionsOf(record, destination, flowObservations, now);
   // The alerts these conditions may already have, read together (keys differ per condition).
-  const reads = deps.batchReads;
-  const existingAlerts = await Promise.all(
-    conditions.map(({ alert }) => (reads ? reads.alert(line, alert) : deps.store.getAlert(line, alert))),
-  );
+  const existingAlerts = await Promise.all(conditions.map(({ alert }) => reads.alert(line, alert)));
   let baseline: BuildFacts[] | undefined;
   let alertsRaised = 0;
   for (const [i, { rule, subject, alert }] of conditions.entries()) {
     const existing = existingAlerts[i];
-    const written = () => reads?.forgetAlert(line, alert);
+    const written = () => reads.forgetAlert(line, alert);
     if (existing) {
       if (
         existing.state === 'resolved' &&
@@ -166,8 +164,9 @@ export async function processFlowRecord(record: FlowRecord, deps: IngestDependen
       }
       continue;
     }
-    const load = () => loadBaseline(deps, line, record.firmware);
-    baseline ??= await (reads ? reads.baseline(line, record.firmware.build, load) : load());
+    baseline ??= await reads.baseline(line, record.firmware.build, () =>
+      loadBaseline(deps, line, record.firmware),
+    );
     if (!isNewAgainst(rule, baseline, subject, alert.dataType)) continue;
     const created = await deps.store
       .createAlert(line, { ...alert, baselineBuilds: baseline.map((b) => b.build) }, now)

@@ -49,7 +49,7 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
   const processor = new BatchProcessor(EventType.KinesisDataStreams);
   const { obs, log } = observabilityOf('ingest', deps);
 
-  // An environment runs one invocation at a time: the batch's shared reads live from one to the next.
+  // An environment runs one invocation at a time; each invocation gets its own shared reads (batchHandler).
   let batchReads = new BatchReads(deps.store);
   const recordHandler = async (kinesisRecord: KinesisStreamRecord): Promise<void> => {
     const { kinesis } = kinesisRecord;
