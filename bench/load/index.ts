@@ -31,8 +31,8 @@ import { probeScenario } from '../../test/helpers/scenario.ts';
  * new flow id into `lines` device models × `builds` builds (one probe run per build), put on the
  * stream by the probe's own Kinesis sink (PutRecords of 500, partition key the device) and read
  * back in batches of 100 as the stack's event source does: every shard at the same time, each by
- * its own ingest environment. The emulators run on a worker thread of their own. kinesalite keeps a stream in memory, so the records go through in
- * chunks, each on a fresh stream; the table (dynalite, on disk under bench/out/load-store) keeps
+ * its own ingest environment. The emulators run on a worker thread of their own. kinesalite keeps
+ * a stream in memory, so the records go through in chunks, each on a fresh stream; the table (dynalite, on disk under bench/out/load-store) keeps
  * everything. Reconciled at the end: records put = records the poller delivered = flows counted
  * (metrics and the table's build items) + session ends; nothing in the dead-letter or on-failure
  * destinations; every alert raised has its notification delivered once.
@@ -165,6 +165,11 @@ try {
       for (const [name, value] of Object.entries(totals)) sum[name] = (sum[name] ?? 0) + value;
     return sum;
   };
+  // The dead letters and on-failure records of the whole run, an interrupted part included.
+  const lostSoFar = () => ({
+    deadLetters: (resumed?.deadLetters ?? 0) + deadLetters.length,
+    onFailure: (resumed?.onFailure ?? 0) + onFailure.length,
+  });
   if (resumed)
     console.log(
       `  resuming after chunk ${chunkNo}: ${flowsPut.toLocaleString('en')} flows put and ingested (records of a chunk cut off are put again: flows already counted are seen again, not counted twice)`,
@@ -231,8 +236,7 @@ try {
         ingestMs,
         elapsedMs: performance.now() - started,
         metrics: totals(),
-        deadLetters: (resumed?.deadLetters ?? 0) + deadLetters.length,
-        onFailure: (resumed?.onFailure ?? 0) + onFailure.length,
+        ...lostSoFar(),
       };
       await writeFile(`${progressFile}.tmp`, JSON.stringify(progress));
       await rename(`${progressFile}.tmp`, progressFile);
@@ -278,11 +282,7 @@ try {
     [
       'dead letters, on-failure records, pending notifications = 0',
       0,
-      (resumed?.deadLetters ?? 0) +
-        deadLetters.length +
-        (resumed?.onFailure ?? 0) +
-        onFailure.length +
-        outbox.pending,
+      Object.values(lostSoFar()).reduce((a, b) => a + b, 0) + outbox.pending,
     ],
   ];
   console.log(
