@@ -1,6 +1,8 @@
 #!/usr/bin/env -S node --max-old-space-size=192
 // Runs the `leakwatch` command line: the esbuild bundle in dist/cli when it is newer than every
 // source file (npm install builds it), else the TypeScript sources through tsx.
+// LEAKWATCH_BUNDLE_ONLY=1 refuses the fallback (the installed-CLI tests use it: they must run the
+// bundle a user gets, never the sources).
 // The heap cap keeps the probe's memory bounded: its live data is bounded by the flow table's
 // limits, but V8 otherwise lets garbage grow the heap with the input (npx and direct runs apply it).
 import { readdirSync, statSync } from 'node:fs';
@@ -22,16 +24,25 @@ function newestSource(dir) {
 
 function bundleIsFresh() {
   try {
-    const built = statSync(join(root, 'dist', 'cli', 'main.js')).mtimeMs;
+    const built = statSync(join(root, 'dist', 'cli', 'main.mjs')).mtimeMs;
     return SOURCE_DIRS.every((dir) => newestSource(join(root, dir)) <= built);
   } catch {
     return false;
   }
 }
 
+// The AWS SDK's notice that its 2027 releases need Node 22 is for developers, not CLI users (the
+// Lambda functions run nodejs24.x).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 let main;
 if (bundleIsFresh() && process.env.LEAKWATCH_FROM_SOURCE !== '1') {
-  ({ main } = await import('../dist/cli/main.js'));
+  ({ main } = await import('../dist/cli/main.mjs'));
+} else if (process.env.LEAKWATCH_BUNDLE_ONLY === '1') {
+  process.stderr.write(
+    'leakwatch: LEAKWATCH_BUNDLE_ONLY=1 but dist/cli/main.mjs is missing or older than the sources (npm run build)\n',
+  );
+  process.exit(70);
 } else {
   const { register } = await import('tsx/esm/api');
   register();

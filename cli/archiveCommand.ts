@@ -9,7 +9,17 @@ import {
   savedQuery,
 } from '../core/archive/savedQueries.ts';
 import { type CliIo, CliUsageError, printTable, stackOf } from './openStore.ts';
-import { dataDirOf } from './stackOutputs.ts';
+import { existingDataDir, NoStoreError } from './stackOutputs.ts';
+
+/** The local data directory, which must hold a store (the archive sits beside it). */
+function localDataDir(options: Record<string, unknown>): string {
+  try {
+    return existingDataDir(options.dataDir as string | undefined, 'dynamodb');
+  } catch (error) {
+    if (error instanceof NoStoreError) throw new CliUsageError(error.message, { cause: error });
+    throw error;
+  }
+}
 
 export interface ArchiveCommandDeps {
   /** The Athena client for --stack (tests pass a mocked one). */
@@ -107,7 +117,7 @@ export async function archiveQueryCommand(
       const params = parameterValues(query, given);
       const { ArchiveEmptyError, queryLocalArchive } = await import('../local/localArchive.ts');
       try {
-        result = await queryLocalArchive(dataDirOf(options.dataDir as string | undefined), query.sql, params);
+        result = await queryLocalArchive(localDataDir(options), query.sql, params);
       } catch (error) {
         if (!(error instanceof ArchiveEmptyError)) throw error;
         io.stderr.write(`leakwatch archive: ${error.message}\n`);

@@ -5,10 +5,12 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { PersonalDataType } from '../core/classify/dataTypes.ts';
 import { loadDigestKeyFromSecret } from '../core/registry/digestKeySecret.ts';
 import { DynamoRegistry } from '../core/registry/dynamoRegistry.ts';
+import { identifierProblem } from '../core/registry/identifiers.ts';
 import type { RegisteredValue } from '../core/registry/knownValues.ts';
 import { readRegistry, registerValues } from '../core/registry/registryFile.ts';
 import { documentClient } from '../core/store/documentClient.ts';
-import { dataDirOf, stackOutputs } from './stackOutputs.ts';
+import { awsClient, CliUsageError } from './openStore.ts';
+import { dataDirOf, existingDataDir, NoStoreError, stackOutputs } from './stackOutputs.ts';
 
 /** Flags of `leakwatch devices register`, each naming the data type it registers (repeatable). */
 export const REGISTER_FLAGS: ReadonlyArray<
@@ -33,6 +35,9 @@ export const REGISTER_FLAGS: ReadonlyArray<
   ['--canary-calendar <text>', 'canaryCalendar', 'calendar-entry', true, 'planted calendar entry'],
 ];
 
+const flagName = (option: string) => option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+const ordinal = (n: number) => `${n}${n === 1 ? 'st' : n === 2 ? 'nd' : n === 3 ? 'rd' : 'th'}`;
+
 export interface DevicesIo {
   readonly stdout: NodeJS.WritableStream;
   readonly stderr: NodeJS.WritableStream;
@@ -46,14 +51,25 @@ export async function devicesRegister(options: Record<string, unknown>, io: Devi
     return 2;
   }
   const values: RegisteredValue[] = [];
+  const problems: string[] = [];
   for (const [, option, dataType, canary] of REGISTER_FLAGS) {
-    for (const value of (options[option] as string[] | undefined) ?? []) {
-      if (value.trim().length === 0) {
-        io.stderr.write(`leakwatch devices register: an empty value for ${option} was given\n`);
-        return 2;
+    const given = (options[option] as string[] | undefined) ?? [];
+    for (const [i, value] of given.entries()) {
+      // Identifiers are checked (Luhn, MCC, E.164, MAC); canaries only need to be non-empty.
+      const problem = canary ? (value.trim() ? undefined : 'is empty') : identifierProblem(dataType, value);
+      if (problem) {
+        const which = given.length > 1 ? ` (the ${ordinal(i + 1)} one)` : '';
+        problems.push(`--${flagName(option)}${which} ${problem}`);
+        continue;
       }
       values.push({ dataType, value, ...(canary ? { canary: true } : {}) });
     }
+  }
+  if (problems.length > 0) {
+    io.stderr.write(
+      `leakwatch devices register: nothing registered:\n${problems.map((p) => `  ${p}`).join('\n')}\n`,
+    );
+    return 2;
   }
   if (values.length === 0) {
     io.stderr.write(
@@ -78,7 +94,7 @@ export async function devicesRegister(options: Record<string, unknown>, io: Devi
       return 0;
     } catch (error) {
       io.stderr.write(`leakwatch devices register: ${(error as Error).message}\n`);
-      return 1;
+      return error instanceof CliUsageError ? 2 : 1;
     }
   }
   const dataDir = dataDirOf(options.dataDir as string | undefined);
@@ -94,7 +110,15 @@ export async function devicesRegister(options: Record<string, unknown>, io: Devi
 
 /** `leakwatch devices list`: registered devices and how many values of each type (never the values). */
 export async function devicesList(options: Record<string, unknown>, io: DevicesIo): Promise<number> {
-  const registry = await readRegistry(dataDirOf(options.dataDir as string | undefined));
+  let dataDir: string;
+  try {
+    dataDir = existingDataDir(options.dataDir as string | undefined, 'registry.json');
+  } catch (error) {
+    if (!(error instanceof NoStoreError)) throw error;
+    io.stderr.write(`leakwatch devices list: ${error.message}\n`);
+    return 2;
+  }
+  const registry = await readRegistry(dataDir);
   const rows = Object.entries(registry.devices).map(([id, device]) => ({
     device: id,
     registeredAt: device.registeredAt,
@@ -129,7 +153,7 @@ export async function registerOnStack(
   clients?: StackClients,
 ): Promise<{ counts: Record<string, number>; digests: number }> {
   const config = region ? { region } : {};
-  const cloudFormation = clients?.cloudFormation ?? new CloudFormationClient(config);
+  const cloudFormation = clients?.cloudFormation ?? (await awsClient(new CloudFormationClient(config)));
   const secrets = clients?.secrets ?? new SecretsManagerClient(config);
   const documents = clients?.documents ?? documentClient(new DynamoDBClient(config));
   const outputs = await stackOutputs(cloudFormation, stackName, ['HistoryTableName', 'DigestKeySecretArn']);

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { HistoryQueryError } from '../core/history/fleetHistory.ts';
 import { EXIT, probeCommand } from '../probe/probeCommand.ts';
+import { PROBE_VERSION } from '../probe/version.ts';
 import { alertsList, alertsVerify } from './alertsCommand.ts';
 import { archiveQueriesCommand, archiveQueryCommand } from './archiveCommand.ts';
 import { devicesList, devicesRegister, REGISTER_FLAGS } from './devicesCommand.ts';
@@ -22,6 +23,7 @@ export async function main(argv: string[]): Promise<number> {
   let exitCode: number = EXIT.ok;
   const program = new Command('leakwatch')
     .description('What personal data lab devices send, build by build.')
+    .version(PROBE_VERSION, '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
@@ -54,8 +56,16 @@ export async function main(argv: string[]): Promise<number> {
       '--consent-profiles <file>',
       "the lab's own consent profiles (JSON; default $LEAKWATCH_CONSENT_PROFILES)",
     )
+    .option(
+      '--catalog <file>',
+      "the deployment's own destination catalog, whose services are valid consent keys (default $LEAKWATCH_CATALOG)",
+    )
     .addOption(new Option('--kinesis-stream <name-or-arn>', 'put records on this Kinesis stream'))
-    .option('--endpoint <url>', 'Kinesis endpoint (a local emulator)')
+    .option(
+      '--kinesis-endpoint <url>',
+      'a Kinesis-compatible endpoint instead of AWS: leakwatch serve (http://HOST:4567) or an emulator',
+    )
+    .addOption(new Option('--endpoint <url>', 'older name of --kinesis-endpoint').hideHelp())
     .option('--aws-region <region>', 'AWS region of the stream (default: the AWS SDK chain)')
     .option('--ndjson', 'write NDJSON to stdout (the default when no stream is given)')
     .option(

@@ -1,10 +1,11 @@
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type AwsClientConfig, AwsSetupError, checkAwsSetup } from '../core/config/awsSetup.ts';
 import { FleetHistory } from '../core/history/fleetHistory.ts';
 import { documentClient } from '../core/store/documentClient.ts';
 import { LeakwatchStore } from '../core/store/leakwatchStore.ts';
-import { dataDirOf, StackOutputsError, stackOutputs } from './stackOutputs.ts';
+import { existingDataDir, NoStoreError, StackOutputsError, stackOutputs } from './stackOutputs.ts';
 
 /** A bad flag or a question the history cannot answer: exit code 2 with the message. */
 export class CliUsageError extends Error {
@@ -33,10 +34,16 @@ export async function openStore(options: Record<string, unknown>): Promise<OpenS
   }
   // Local mode's store: dynalite on the data directory (only started when asked for).
   const { startEmulators, ensureTable, LOCAL_NAMES, LocalTableError } = await import('../local/emulators.ts');
-  const dataDir = dataDirOf(options.dataDir as string | undefined);
+  let dataDir: string;
+  try {
+    dataDir = existingDataDir(options.dataDir as string | undefined, 'dynamodb');
+  } catch (error) {
+    if (error instanceof NoStoreError) throw new CliUsageError(error.message, { cause: error });
+    throw error;
+  }
   const emulators = await startEmulators(dataDir);
   try {
-    await ensureTable(emulators.dynamo, LOCAL_NAMES.table);
+    await ensureTable(emulators.dynamo, LOCAL_NAMES.table, { create: false });
   } catch (error) {
     await emulators.close();
     if (error instanceof LocalTableError) throw new CliUsageError(error.message, { cause: error });
@@ -52,13 +59,25 @@ export async function openStore(options: Record<string, unknown>): Promise<OpenS
 export async function stackOf<Name extends string>(
   options: Record<string, unknown>,
   names: readonly Name[],
-  cloudFormation: (region: { region?: string }) => CloudFormationClient = (r) => new CloudFormationClient(r),
+  cloudFormation?: (region: { region?: string }) => CloudFormationClient,
 ): Promise<{ region: { region?: string }; outputs: Record<Name, string> }> {
   const region = options.awsRegion ? { region: String(options.awsRegion) } : {};
+  const client = cloudFormation ? cloudFormation(region) : await awsClient(new CloudFormationClient(region));
   try {
-    return { region, outputs: await stackOutputs(cloudFormation(region), String(options.stack), names) };
+    return { region, outputs: await stackOutputs(client, String(options.stack), names) };
   } catch (error) {
     if (error instanceof StackOutputsError) throw new CliUsageError(error.message, { cause: error });
+    throw error;
+  }
+}
+
+/** A real AWS client, once its region and credentials resolve (else a usage error saying which is missing). */
+export async function awsClient<Client extends AwsClientConfig>(client: Client): Promise<Client> {
+  try {
+    await checkAwsSetup(client);
+    return client;
+  } catch (error) {
+    if (error instanceof AwsSetupError) throw new CliUsageError(error.message, { cause: error });
     throw error;
   }
 }

@@ -100,8 +100,15 @@ export async function startEmulators(dataDir: string | null): Promise<LocalEmula
   };
 }
 
-/** Creates the table with the stack's key design, unless a previous run did. */
-export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<'created' | 'existed'> {
+/**
+ * Creates the table with the stack's key design, unless a previous run did. With `create: false`
+ * (commands that only read the history) a missing table is a LocalTableError instead.
+ */
+export async function ensureTable(
+  client: DynamoDBClient,
+  tableName: string,
+  { create = true }: { create?: boolean } = {},
+): Promise<'created' | 'existed'> {
   const indexes = Object.values(TABLE_DESIGN.indexes);
   try {
     const { Table: table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
@@ -124,6 +131,10 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
     return 'existed';
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) throw error;
+    if (!create)
+      throw new LocalTableError(
+        `the local store has no table ${tableName} yet: leakwatch run CAPTURE… (or npm start) fills it`,
+      );
   }
   const attributes = new Set<string>([TABLE_DESIGN.partitionKey, TABLE_DESIGN.sortKey]);
   for (const index of indexes) attributes.add(index.partitionKey).add(index.sortKey);

@@ -2,6 +2,7 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { access, constants, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
+import { AwsSetupError, checkAwsSetup } from '../core/config/awsSetup.ts';
 import type { FlowRecord } from '../schema/flowRecord.ts';
 import { CaptureFormatError, DeliveryError, ProbeUsageError } from './errors.ts';
 import { readHar } from './har/readHar.ts';
@@ -17,6 +18,8 @@ import { SessionSink } from './sinks/sessionSink.ts';
 export interface ProbeCommandOptions extends LabContextFlags {
   listen?: string;
   kinesisStream?: string;
+  /** A Kinesis-compatible endpoint (leakwatch serve, an emulator); `endpoint` is its older name. */
+  kinesisEndpoint?: string;
   endpoint?: string;
   awsRegion?: string;
   ndjson?: boolean;
@@ -75,11 +78,28 @@ async function makeSink(
     import('./sinks/kinesisSink.ts'),
     import('./sinks/spool.ts'),
   ]);
-  const spool = new Spool(spoolDirOf(options));
-  const client = new KinesisClient({
+  const endpoint = options.kinesisEndpoint ?? options.endpoint;
+  const endpointConfig = endpoint ? { endpoint, requestHandler: new NodeHttpHandler() } : {};
+  let client = new KinesisClient({
     ...(options.awsRegion ? { region: options.awsRegion } : {}),
-    ...(options.endpoint ? { endpoint: options.endpoint, requestHandler: new NodeHttpHandler() } : {}),
+    ...endpointConfig,
   });
+  // A missing region or credentials is a setup error, found before any record is read.
+  try {
+    await checkAwsSetup(client);
+  } catch (error) {
+    if (!(error instanceof AwsSetupError)) throw error;
+    client.destroy();
+    if (!endpoint) throw new ProbeUsageError(error.message, { cause: error });
+    // leakwatch serve and other emulators take any credentials: placeholders, said once.
+    say(`${error.message.split(':')[0]}: using placeholders for ${endpoint} (enough for leakwatch serve)`);
+    client = new KinesisClient({
+      region: options.awsRegion ?? 'us-east-1',
+      credentials: { accessKeyId: 'leakwatch-local', secretAccessKey: 'leakwatch-local' },
+      ...endpointConfig,
+    });
+  }
+  const spool = new Spool(spoolDirOf(options));
   return new KinesisSink({
     client,
     spool,

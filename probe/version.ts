@@ -1,2 +1,4 @@
-/** Version stamped on every record, so a record says which probe made it. */
-export const PROBE_VERSION = '0.1.0';
+import pkg from '../package.json' with { type: 'json' };
+
+/** leakwatch's version (package.json): in every flow record's `probe.version` and `leakwatch --version`. */
+export const PROBE_VERSION: string = pkg.version;

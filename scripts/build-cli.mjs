@@ -1,14 +1,22 @@
 // Bundles the `leakwatch` command line into dist/cli/ with esbuild, so a start does not compile
 // TypeScript (about half a second saved per run). bin/leakwatch.js uses the bundle only while it
 // is newer than every source file; otherwise it runs the sources through tsx.
+//
+// Two entry points: the command line (main.mjs) and the local emulators' worker thread
+// (emulatorWorker.mjs), which local/emulators.ts starts from the file next to itself: in the
+// sources that is local/emulatorWorker.mjs (registers tsx, then runs local/emulatorHost.ts), in the
+// bundle dist/cli/emulatorWorker.mjs (the host, bundled). Every file the CLI loads at run time is
+// here or in node_modules; test/cli/installed.test.ts runs the bundle as a subprocess to prove it.
 
 import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
-rmSync(new URL('../dist/cli', import.meta.url), { recursive: true, force: true });
+const path = (relative) => new URL(relative, import.meta.url).pathname;
+rmSync(path('../dist/cli'), { recursive: true, force: true });
 await build({
-  entryPoints: [new URL('../cli/main.ts', import.meta.url).pathname],
-  outdir: new URL('../dist/cli', import.meta.url).pathname,
+  entryPoints: { main: path('../cli/main.ts'), emulatorWorker: path('../local/emulatorHost.ts') },
+  outdir: path('../dist/cli'),
+  outExtension: { '.js': '.mjs' },
   bundle: true,
   splitting: true, // the AWS SDK stays in its own chunk, loaded only for --kinesis-stream
   format: 'esm',
@@ -18,4 +26,4 @@ await build({
   sourcemap: 'linked',
   logLevel: 'warning',
 });
-console.log('built dist/cli/main.js');
+console.log('built dist/cli/main.mjs and dist/cli/emulatorWorker.mjs');

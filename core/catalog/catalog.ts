@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConfigFileError, parseConfigText } from '../config/strictParse.ts';
 
 export const DestinationCategorySchema = z.enum([
   'vendor-cloud',
@@ -11,7 +12,7 @@ export const DestinationCategorySchema = z.enum([
   'other',
 ]);
 
-export const CatalogEntrySchema = z.object({
+export const CatalogEntrySchema = z.strictObject({
   /** Host name or a parent domain; the longest matching suffix wins. */
   suffix: z.string().min(1),
   organisation: z.string().min(1),
@@ -20,10 +21,15 @@ export const CatalogEntrySchema = z.object({
   service: z.string().min(1).optional(),
   source: z.string().min(1),
 });
-export const CatalogFileSchema = z.object({ entries: z.array(CatalogEntrySchema) });
+export const CatalogFileSchema = z.strictObject({
+  /** A note for people reading the file (JSON has no comments). */
+  $comment: z.string().optional(),
+  entries: z.array(CatalogEntrySchema),
+});
 export type CatalogEntry = z.infer<typeof CatalogEntrySchema>;
 
-export class CatalogError extends Error {
+/** A catalog file that cannot be read or is invalid (a ConfigFileError: the CLI reports it as a usage error). */
+export class CatalogError extends ConfigFileError {
   override name = 'CatalogError';
 }
 
@@ -47,19 +53,19 @@ export class DestinationCatalog {
     }
   }
 
+  /** Consent services the entries name (what a lab session's consent keys may be). */
+  services(): Set<string> {
+    const services = new Set<string>();
+    for (const entry of this.bySuffix.values()) if (entry.service) services.add(entry.service);
+    return services;
+  }
+
   static fromJson(text: string, source: string): CatalogEntry[] {
-    let json: unknown;
     try {
-      json = JSON.parse(text);
+      return parseConfigText(CatalogFileSchema, text, 'catalog', source).entries;
     } catch (error) {
-      throw new CatalogError(`catalog ${source} is not JSON: ${(error as Error).message}`, { cause: error });
+      if (error instanceof ConfigFileError) throw new CatalogError(error.message, { cause: error });
+      throw error;
     }
-    const parsed = CatalogFileSchema.safeParse(json);
-    if (!parsed.success) {
-      throw new CatalogError(
-        `catalog ${source} is invalid: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`,
-      );
-    }
-    return parsed.data.entries;
   }
 }

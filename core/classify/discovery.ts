@@ -36,6 +36,9 @@ const CARRIER_NAMES = new Set(
     .map((name) => name.toLowerCase()),
 );
 
+/** Whether `mcc` is a mobile country code some network uses (ITU-T E.212, as mcc-mnc-list has it). */
+export const isKnownMcc = (mcc: string) => MNCS_BY_MCC.has(mcc);
+
 /** MCC-MNC (and carrier) at the start of an IMSI, when they name a real network (2- or 3-digit MNC). */
 export function imsiNetwork(digits: string): string | undefined {
   const networks = MNCS_BY_MCC.get(digits.slice(0, 3));

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConsentStateSchema } from '../../schema/flowRecord.ts';
+import { ConfigFileError, parseConfigText, unknownName } from '../config/strictParse.ts';
 import bundled from './profiles.json' with { type: 'json' };
 
 /**
@@ -8,11 +9,11 @@ import bundled from './profiles.json' with { type: 'json' };
  * session (`out-of-box`, `vendor-account`). A lab session names one and may override services.
  * Services are the names catalog entries map destinations to (core/catalog/destinations.json).
  */
-export const ConsentProfileSchema = z.object({
+export const ConsentProfileSchema = z.strictObject({
   description: z.string().min(1),
   consent: z.record(z.string().min(1), ConsentStateSchema),
 });
-export const ConsentProfilesFileSchema = z.object({
+export const ConsentProfilesFileSchema = z.strictObject({
   profiles: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/), ConsentProfileSchema),
 });
 export type ConsentProfile = z.infer<typeof ConsentProfileSchema>;
@@ -27,22 +28,17 @@ export function loadConsentProfiles(
 ): Map<string, ConsentProfile> {
   const profiles = new Map(Object.entries(ConsentProfilesFileSchema.parse(bundled).profiles));
   if (!path) return profiles;
-  let json: unknown;
+  let parsed: z.infer<typeof ConsentProfilesFileSchema>;
   try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
+    parsed = parseConfigText(ConsentProfilesFileSchema, readFileSync(path, 'utf8'), 'consent profiles', path);
   } catch (error) {
-    throw new ConsentProfileError(`cannot read consent profiles ${path}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    const message =
+      error instanceof ConfigFileError
+        ? error.message
+        : `cannot read consent profiles ${path}: ${(error as Error).message}`;
+    throw new ConsentProfileError(message, { cause: error });
   }
-  const parsed = ConsentProfilesFileSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new ConsentProfileError(
-      `consent profiles ${path} are invalid at ${issue.path.join('.') || '(file)'}: ${issue.message}`,
-    );
-  }
-  for (const [name, profile] of Object.entries(parsed.data.profiles)) profiles.set(name, profile);
+  for (const [name, profile] of Object.entries(parsed.profiles)) profiles.set(name, profile);
   return profiles;
 }
 
@@ -54,7 +50,7 @@ export function consentOfProfile(
   const profile = profiles.get(name);
   if (!profile) {
     throw new ConsentProfileError(
-      `unknown consent profile "${name}"; known: ${[...profiles.keys()].sort().join(', ')}`,
+      `${unknownName('consent profile', name, [...profiles.keys()])}; known: ${[...profiles.keys()].sort().join(', ')}`,
     );
   }
   return { ...profile.consent };

@@ -140,7 +140,7 @@ describe('leakwatch probe (command line)', () => {
       '--built-at',
       '--consent',
       '--kinesis-stream',
-      '--endpoint',
+      '--kinesis-endpoint',
       '--ndjson',
     ]) {
       expect(stdout).toContain(flag);

@@ -74,6 +74,6 @@ describe('destination catalog', () => {
     );
 
     expect(() => loadCatalog(join(dir, 'missing.json'))).toThrow(CatalogError);
-    expect(() => loadCatalog(bad)).toThrow(/catalog .*bad\.json is invalid: entries\.0\.category/);
+    expect(() => loadCatalog(bad)).toThrow(/catalog .*bad\.json is invalid:\n  entries\[0\]\.category: Invalid option/);
   });
 });
