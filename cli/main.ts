@@ -15,6 +15,7 @@ import {
   sentCommand,
 } from './historyCommands.ts';
 import { CliUsageError } from './openStore.ts';
+import { runCommand } from './runCommand.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -89,6 +90,57 @@ Examples:
     )
     .action(async (captures: string[], options) => {
       exitCode = await probeCommand(captures, options, process);
+    });
+
+  program
+    .command('run')
+    .description(
+      'Run your own captures through the local pipeline (no AWS): probe, stream, ingest, history, alerts and notifications on this machine, then a per-build summary',
+    )
+    .argument(
+      '[captures...]',
+      'pcap, pcapng or HAR files (gzip or not), each after the --lab-config that describes it',
+    )
+    .option(
+      '--lab-config <file>',
+      'lab config (device, firmware build, session) of the captures that follow it; repeat it for each build',
+      collect,
+    )
+    .option(
+      '--manifest <file>',
+      'a JSON file listing runs ({ labConfig, captures }) and registrations, paths relative to it',
+    )
+    .option(
+      '--register <file>',
+      "a device's identifiers and canaries to register first (JSON, digests only are kept)",
+      collect,
+    )
+    .option(
+      '--data-dir <dir>',
+      'the local store (default: $LEAKWATCH_DATA_DIR or .leakwatch); a later run adds to it',
+    )
+    .option(
+      '--consent-profiles <file>',
+      "the lab's own consent profiles (default $LEAKWATCH_CONSENT_PROFILES)",
+    )
+    .option('--catalog <file>', "the deployment's own destination catalog (default $LEAKWATCH_CATALOG)")
+    .addHelpText(
+      'after',
+      `
+Each capture is read by the probe under the lab config before it; the captures of one lab config are
+one session. Builds are compared in build-date order, whatever order they are given in. Notifications go
+to the console, <data dir>/alerts-outbox.jsonl and Slack when LEAKWATCH_SLACK_WEBHOOK is set.
+
+Exit codes: 0 done, 1 records dead-lettered, 2 bad flag, lab config, registration or manifest (nothing run),
+3 a capture missing or damaged, 75 notifications left pending (a channel unreachable; the next run delivers them).
+
+Examples:
+  leakwatch run --register lab/phone-07.json --lab-config lab/build-411.json b411.pcapng \\
+      --lab-config lab/build-412.json b412.pcapng b412-app.har
+  leakwatch run --manifest scenario/manifest.json          # what npm start runs`,
+    )
+    .action(async (_captures: string[], options) => {
+      exitCode = await runCommand(argv.slice(argv.indexOf('run') + 1), options, process);
     });
 
   const devices = program

@@ -1,6 +1,5 @@
-import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { StoredAlert } from '../core/alerts/alert.ts';
 import { loadCatalog } from '../core/catalog/bundledCatalog.ts';
@@ -19,7 +18,8 @@ import {
 import { createIngestHandler } from '../lambdas/ingest/createIngestHandler.ts';
 import { createNotifyHandler } from '../lambdas/notify/createNotifyHandler.ts';
 import { CountingMetrics, observability } from '../lambdas/shared/observability.ts';
-import { runProbe } from '../probe/runProbe.ts';
+import { CaptureFormatError } from '../probe/errors.ts';
+import { probeCapture } from '../probe/probeCapture.ts';
 import { KinesisSink } from '../probe/sinks/kinesisSink.ts';
 import { SessionSink } from '../probe/sinks/sessionSink.ts';
 import type { LabContext } from '../schema/flowRecord.ts';
@@ -29,8 +29,9 @@ import { LocalArchive } from './localArchive.ts';
 import { LocalDeadLetterFile } from './localDeadLetterSink.ts';
 import { ConsoleOutboxChannel, drainOutbox, type OutboxDrainStats } from './localNotifier.ts';
 
+/** One probe run (one lab session): its captures, read in order, then its session-end record. */
 export interface CaptureJob {
-  readonly path: string;
+  readonly captures: readonly string[];
   readonly context: LabContext;
 }
 
@@ -68,8 +69,27 @@ export interface LineReport {
   readonly alerts: StoredAlert[];
 }
 
+/** How one notification channel fared this run. */
+export interface ChannelReport {
+  readonly channel: string;
+  readonly delivered: number;
+  /** Notifications this channel has not had yet (kept in the outbox; the next run or serve retries). */
+  readonly pending: number;
+  readonly failedAttempts: number;
+  /** Each distinct error and how often it happened. */
+  readonly causes: readonly (readonly [cause: string, count: number])[];
+}
+
+/** A capture the probe could not read to the end (its session is not ended: no alert resolves from it). */
+export interface CaptureFailure {
+  readonly capture: string;
+  readonly message: string;
+}
+
 export interface LocalPipelineResult {
   readonly recordsPut: number;
+  readonly captureFailures: readonly CaptureFailure[];
+  readonly channels: readonly ChannelReport[];
   readonly poller: PollerStats;
   /** Notifications delivered in this run (alerts raised, resolved, reopened). */
   readonly notifications: StoredNotification[];
@@ -105,22 +125,29 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
     );
 
     let recordsPut = 0;
+    const captureFailures: CaptureFailure[] = [];
     for (const job of options.captures) {
-      // One probe run per capture, as `leakwatch probe` would do: flows, then the session-end record.
-      const sink = new SessionSink(
-        new KinesisSink({ client: emulators.kinesis, streamName: LOCAL_NAMES.stream }),
-        job.context,
-      );
-      const stats = await runProbe(createReadStream(job.path), basename(job.path), job.context, (record) =>
-        sink.write(record),
-      );
-      recordsPut += (await sink.close()).delivered + 1;
-      const skipped = stats.skipped.total
-        ? `, ${stats.skipped.total} packets skipped (${stats.skipped.summary()})`
-        : '';
-      print(
-        `  probe ${basename(job.path)} (${job.context.firmware.build}): ${stats.packets} packets → ${stats.flows} flow records${skipped}`,
-      );
+      // One probe run per session, as `leakwatch probe` does: its flows, then the session-end record.
+      const stream = new KinesisSink({ client: emulators.kinesis, streamName: LOCAL_NAMES.stream });
+      const sink = new SessionSink(stream, job.context);
+      const build = job.context.firmware.build;
+      let capture = '';
+      try {
+        for (capture of job.captures)
+          print(
+            `  probe ${await probeCapture(capture, job.context, (record) => sink.write(record))} (build ${build})`,
+          );
+        recordsPut += (await sink.close()).delivered + 1;
+      } catch (error) {
+        if (!(error instanceof CaptureFormatError)) throw error;
+        // What was read before the damage is real traffic: it is sent and counted. The session is
+        // not ended, though: a capture cut short must not look like a build that stopped leaking.
+        recordsPut += (await stream.close()).delivered;
+        captureFailures.push({ capture, message: error.message });
+        print(
+          `  probe ${capture}: ${error.message}\n    session ${job.context.session.id} (build ${build}) is not ended: flows read before this are counted, no alert is resolved from it`,
+        );
+      }
     }
     if (options.extraRecords?.length) {
       await emulators.kinesis.send(
@@ -139,9 +166,13 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
     }
     const registry = await loadKnownValueIndexes(options.dataDir, digestKey);
     const console_ = new ConsoleOutboxChannel(paths.outbox, print);
-    const channels: NotificationChannel[] = [console_];
+    const channels = [new TalliedChannel(console_)];
     if (options.slackWebhookUrl)
-      channels.push(new SlackWebhookChannel(() => options.slackWebhookUrl, options.fetchImpl ?? fetch));
+      channels.push(
+        new TalliedChannel(
+          new SlackWebhookChannel(() => options.slackWebhookUrl, options.fetchImpl ?? fetch),
+        ),
+      );
     const deadLetters = new LocalDeadLetterFile(paths.deadLetters);
     archive = new LocalArchive(paths.archive);
     const recovered = await archive.recover();
@@ -175,22 +206,23 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
     });
     const pollerStats = await poller.drain();
     // The outbox: the same notify handler the Lambda runs, fed as the table's stream would feed it.
+    // Failed deliveries are summed per channel below (one line each), not logged per attempt.
     const notifyHandler = createNotifyHandler({
       observability: observability('notify', { metrics }),
       store,
       channels,
-      log: (entry) => {
-        if (entry.level === 'ERROR') (options.warn ?? console.error)(`  notify: ${String(entry.reason)}`);
-      },
+      log: () => undefined,
     });
     const outbox = await drainOutbox(store, notifyHandler, {
       maxAttempts: options.notifyAttempts ?? 4,
       backoffMs: options.notifyBackoffMs ?? 200,
-      warn: options.warn ?? console.error,
     });
+    const stillPending = await store.pendingNotifications();
+    const channelReports = channels.map((c) => c.report(stillPending));
     print(
-      `  ingest: ${pollerStats.records} records in ${pollerStats.batches} batches (${pollerStats.invocations} invocations), ${console_.delivered.length} notifications delivered${outbox.pending ? `, ${outbox.pending} pending` : ''}, ${deadLetters.count} dead letters, ${archive.written} rows archived to ${paths.archive}`,
+      `  ingest: ${pollerStats.records} records in ${pollerStats.batches} batches (${pollerStats.invocations} invocations), ${deadLetters.count} dead letters, ${archive.written} rows archived to ${paths.archive}`,
     );
+    for (const line of deliveryLines(channelReports)) print(`  ${line}`);
     print(
       `  metrics: ${Object.entries(metrics.totals)
         .filter(([name]) => name !== 'ColdStart')
@@ -217,6 +249,8 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
     }
     return {
       recordsPut,
+      captureFailures,
+      channels: channelReports,
       poller: pollerStats,
       notifications: console_.delivered,
       outbox,
@@ -260,10 +294,69 @@ export function formatReport(result: LocalPipelineResult): string {
         out.push(`    alerts resolved: ${resolved.map((a) => `${a.rule}/${a.dataType}`).join(', ')}`);
     }
   }
+  const alerts = result.lines.flatMap((l) => l.alerts);
+  out.push('');
   out.push(
-    `\n${result.notifications.length} notification(s) delivered this run${result.outbox.pending ? ` (${result.outbox.pending} still pending)` : ''}; ${result.lines.reduce((n, l) => n + l.alerts.length, 0)} alert(s) in history, ${result.lines.reduce((n, l) => n + l.alerts.filter((a) => a.state === 'open').length, 0)} open. Outbox: ${result.paths.outbox}`,
+    `${alerts.length} alert(s) in the history of ${result.lines.length === 1 ? 'this line' : `these ${result.lines.length} lines`}, ${alerts.filter((a) => a.state === 'open').length} open.`,
   );
+  out.push(...deliveryLines(result.channels), `Outbox: ${result.paths.outbox}`);
   if (result.deadLetters > 0)
     out.push(`${result.deadLetters} record(s) in the dead-letter file ${result.paths.deadLetters}`);
+  for (const failure of result.captureFailures)
+    out.push(`capture not read to the end: ${failure.message} (its session was not ended)`);
   return out.join('\n');
+}
+
+/**
+ * What each channel delivered and what it still owes: one line per channel, each distinct failure
+ * cause once with its count. Delivered and pending never contradict: a notification is pending on
+ * a channel until that channel has had it.
+ */
+export function deliveryLines(reports: readonly ChannelReport[]): string[] {
+  const lines = reports.map((r) => {
+    const name = r.channel === 'sns' ? 'console and outbox (SNS stand-in)' : r.channel;
+    const pending = r.pending > 0 ? `, ${r.pending} pending` : '';
+    const causes = r.causes.map(([cause, n]) => `${cause} (${n}×)`).join('; ');
+    const failed = r.failedAttempts > 0 ? `; ${r.failedAttempts} failed attempts: ${causes}` : '';
+    return `notifications to ${name}: ${r.delivered} delivered this run${pending}${failed}`;
+  });
+  if (reports.some((r) => r.pending > 0))
+    lines.push(
+      'pending notifications stay in the outbox: the next leakwatch run (or leakwatch serve) delivers them',
+    );
+  return lines;
+}
+
+/** A channel that counts its deliveries and failures (by cause) for the run's summary. */
+class TalliedChannel implements NotificationChannel {
+  readonly name: string;
+  private delivered = 0;
+  private failedAttempts = 0;
+  private readonly causes = new Map<string, number>();
+
+  constructor(private readonly inner: NotificationChannel) {
+    this.name = inner.name;
+  }
+
+  async deliver(n: StoredNotification): Promise<void> {
+    try {
+      await this.inner.deliver(n);
+      this.delivered++;
+    } catch (error) {
+      this.failedAttempts++;
+      const cause = (error as Error).message;
+      this.causes.set(cause, (this.causes.get(cause) ?? 0) + 1);
+      throw error;
+    }
+  }
+
+  report(pending: readonly StoredNotification[]): ChannelReport {
+    return {
+      channel: this.name,
+      delivered: this.delivered,
+      pending: pending.filter((n) => !n.delivered?.[this.name]).length,
+      failedAttempts: this.failedAttempts,
+      causes: [...this.causes],
+    };
+  }
 }

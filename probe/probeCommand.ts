@@ -1,16 +1,12 @@
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import { access, constants, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { AwsSetupError, checkAwsSetup } from '../core/config/awsSetup.ts';
 import type { FlowRecord } from '../schema/flowRecord.ts';
 import { CaptureFormatError, DeliveryError, ProbeUsageError } from './errors.ts';
-import { readHar } from './har/readHar.ts';
 import { type LabContextFlags, loadLabContext } from './labContext.ts';
 import { type LiveListener, listenPcapdroidUdp } from './live/pcapdroidUdpListener.ts';
 import { listenPcapOverTcp } from './live/pcapOverTcpListener.ts';
-import { ProgressBar, type TerminalStream } from './progressBar.ts';
-import { runProbe } from './runProbe.ts';
+import { checkCaptureReadable, probeCapture } from './probeCapture.ts';
 import type { FlowSink } from './sinks/flowSink.ts';
 import { NdjsonSink } from './sinks/ndjsonSink.ts';
 import { SessionSink } from './sinks/sessionSink.ts';
@@ -48,18 +44,6 @@ export interface ProbeIo {
   readonly stdin: NodeJS.ReadableStream;
   readonly stdout: NodeJS.WritableStream;
   readonly stderr: NodeJS.WritableStream;
-}
-
-async function checkReadable(path: string): Promise<void> {
-  try {
-    await access(path, constants.R_OK);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(code);
-    throw new CaptureFormatError(`cannot read capture ${path}: ${why}`, { cause: error });
-  }
-  if ((await stat(path)).isDirectory())
-    throw new CaptureFormatError(`cannot read capture ${path}: it is a directory`);
 }
 
 async function makeSink(
@@ -143,36 +127,6 @@ export const untilSignalled = () =>
     process.once('SIGTERM', done);
   });
 
-/** A HAR file is JSON: its first non-blank character (after an optional BOM) is `{`. */
-function looksLikeHar(path: string): boolean {
-  const fd = openSync(path, 'r');
-  try {
-    const head = Buffer.alloc(64);
-    const n = readSync(fd, head, 0, head.length, 0);
-    return /^(\uFEFF)?\s*\{/.test(head.toString('utf8', 0, n));
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * Reads a file with synchronous reads into one reused buffer: no thread-pool round trip and no
- * allocation per chunk. Safe because everything downstream copies the bytes it keeps.
- */
-export async function* readFileChunks(path: string, chunkSize = 1024 * 1024): AsyncGenerator<Buffer> {
-  const fd = openSync(path, 'r');
-  const buffer = Buffer.allocUnsafe(chunkSize);
-  try {
-    while (true) {
-      const n = readSync(fd, buffer, 0, chunkSize, null);
-      if (n === 0) return;
-      yield buffer.subarray(0, n);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
  * `leakwatch probe`: reads each capture in turn and sends its flow records to Kinesis or stdout.
  * Returns the exit code; messages go to stderr and say what was wrong and where.
@@ -238,43 +192,14 @@ export async function probeCommand(
       );
       return delivered.spooled ? EXIT.spooled : EXIT.ok;
     }
-    for (const capture of captures) if (capture !== '-') await checkReadable(capture);
+    for (const capture of captures) if (capture !== '-') await checkCaptureReadable(capture);
     const sink = new SessionSink(await makeSink(options, io, say), context);
     for (const capture of captures) {
-      if (capture !== '-' && looksLikeHar(capture)) {
-        const har = readHar(await readFile(capture, 'utf8'), basename(capture), context);
-        for (const record of har.records) await sink.write(record);
-        const skipped =
-          har.skipped.length > 0
-            ? `; skipped ${har.skipped.length}: ${har.skipped.slice(0, 5).join('; ')}${har.skipped.length > 5 ? '; …' : ''}`
-            : '';
-        say(`${capture}: HAR, ${har.entries} entries, ${har.records.length} flow records${skipped}`);
-        continue;
-      }
-      const input = capture === '-' ? (io.stdin as AsyncIterable<Buffer>) : readFileChunks(capture);
-      const progress =
-        capture === '-'
-          ? undefined
-          : new ProgressBar(io.stderr as TerminalStream, basename(capture), statSync(capture).size);
-      const stats = await runProbe(
-        input,
-        capture === '-' ? 'stdin' : basename(capture),
-        context,
-        (record) => sink.write(record),
-        {
-          onProgress: (state) => progress?.update(state),
-        },
-      ).finally(() => progress?.finish());
-      const skipped =
-        stats.skipped.total > 0
-          ? `; skipped ${stats.skipped.total} packets (${stats.skipped.summary()})`
-          : '';
-      const tail =
-        stats.truncatedTailBytes > 0
-          ? `; last record cut short (${stats.truncatedTailBytes} bytes ignored)`
-          : '';
       say(
-        `${capture}: ${stats.format}${stats.compressed ? ' (gzip)' : ''}, ${stats.packets} packets, ${stats.flows} flows${skipped}${tail}`,
+        await probeCapture(capture, context, (record) => sink.write(record), {
+          stdin: io.stdin,
+          progress: io.stderr,
+        }),
       );
     }
     const delivered = await sink.close();

@@ -53,12 +53,22 @@ export class SlackWebhookChannel implements NotificationChannel {
   async deliver(n: StoredNotification): Promise<void> {
     const url = await this.webhookUrl();
     if (!url) return; // Slack not configured: nothing to deliver
-    const response = await this.fetchImpl(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(slackMessage(n.alert, n.event, n.build)),
-      signal: AbortSignal.timeout(10_000),
-    });
+    let response: Response;
+    try {
+      response = await this.fetchImpl(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(slackMessage(n.alert, n.event, n.build)),
+        signal: AbortSignal.timeout(10_000),
+      });
+    } catch (error) {
+      // fetch says only "fetch failed"; the cause (refused, no such host, timeout) is what helps.
+      // The URL is a secret and stays out of the message.
+      const cause = (error as Error).cause as Error | undefined;
+      throw new Error(`Slack webhook unreachable: ${cause?.message ?? (error as Error).message}`, {
+        cause: error,
+      });
+    }
     if (!response.ok) {
       throw new Error(`Slack webhook answered ${response.status} ${(await response.text()).slice(0, 200)}`);
     }

@@ -9,9 +9,11 @@ export const SCENARIO_BUILDS = ['build-1', 'build-2', 'build-3'] as const;
 
 export async function scenarioJob(
   name: (typeof SCENARIO_BUILDS)[number],
-): Promise<{ path: string; context: LabContext }> {
+): Promise<{ path: string; captures: string[]; context: LabContext }> {
+  const path = join(projectRoot, 'scenario', 'captures', `${name}.pcap`);
   return {
-    path: join(projectRoot, 'scenario', 'captures', `${name}.pcap`),
+    path,
+    captures: [path],
     context: LabContextSchema.parse(
       JSON.parse(await readFile(join(projectRoot, 'scenario', 'lab', `${name}.json`), 'utf8')),
     ),

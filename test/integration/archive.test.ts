@@ -192,7 +192,11 @@ describe('flow archive on the scenario', () => {
       try {
         // A directory without a store is a usage error (a mistyped --data-dir), not an empty answer.
         await expect(
-          archiveQueryCommand('data-by-build', { dataDir: empty, param: ['model=x', 'since=2014-01-01'] }, io),
+          archiveQueryCommand(
+            'data-by-build',
+            { dataDir: empty, param: ['model=x', 'since=2014-01-01'] },
+            io,
+          ),
         ).rejects.toThrow(/holds no leakwatch store \(no dynamodb\/ in it\)/);
         await mkdir(join(empty, 'dynamodb'));
         const emptyIo = captureIo();

@@ -74,6 +74,8 @@ describe('destination catalog', () => {
     );
 
     expect(() => loadCatalog(join(dir, 'missing.json'))).toThrow(CatalogError);
-    expect(() => loadCatalog(bad)).toThrow(/catalog .*bad\.json is invalid:\n  entries\[0\]\.category: Invalid option/);
+    expect(() => loadCatalog(bad)).toThrow(
+      /catalog .*bad\.json is invalid:\n {2}entries\[0\]\.category: Invalid option/,
+    );
   });
 });

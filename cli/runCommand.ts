@@ -1,0 +1,185 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { ConfigFileError, parseConfigText } from '../core/config/strictParse.ts';
+import { type Registration, readRegistrationFile } from '../core/registry/registrationFile.ts';
+import { CaptureFormatError, ProbeUsageError } from '../probe/errors.ts';
+import { loadLabContext } from '../probe/labContext.ts';
+import { checkCaptureReadable } from '../probe/probeCapture.ts';
+import { EXIT } from '../probe/probeCommand.ts';
+import type { CliIo } from './openStore.ts';
+import { dataDirOf } from './stackOutputs.ts';
+
+/**
+ * A run manifest: a lab's builds 1..N in one file, each lab config with its captures, and the
+ * registrations to add first. Paths are relative to the manifest.
+ */
+export const RunManifestSchema = z.strictObject({
+  $comment: z.string().optional(),
+  registrations: z.array(z.string().min(1)).optional(),
+  runs: z
+    .array(
+      z.strictObject({
+        labConfig: z.string().min(1),
+        captures: z.array(z.string().min(1)).min(1, 'a run needs at least one capture'),
+      }),
+    )
+    .min(1, 'no runs: list { "labConfig": …, "captures": [ … ] } for each session'),
+});
+
+/** One session of a run: a lab config and the captures it describes. */
+export interface RunSession {
+  readonly labConfig: string;
+  readonly captures: string[];
+}
+
+export interface RunPlan {
+  readonly sessions: RunSession[];
+  readonly registrations: string[];
+}
+
+export class RunUsageError extends Error {
+  override name = 'RunUsageError';
+}
+
+/**
+ * The sessions of `leakwatch run`'s arguments: each capture belongs to the `--lab-config` before it
+ * (`--lab-config a.json a.pcap --lab-config b.json b.pcap b2.har`), after the manifest's runs.
+ */
+export async function planRun(args: readonly string[], manifest?: string): Promise<RunPlan> {
+  const plan: RunPlan = { sessions: [], registrations: [] };
+  if (manifest) {
+    let text: string;
+    try {
+      text = await readFile(manifest, 'utf8');
+    } catch (error) {
+      throw new RunUsageError(`cannot read manifest ${manifest}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    const parsed = parseConfigText(RunManifestSchema, text, 'run manifest', manifest);
+    const base = dirname(resolve(manifest));
+    // Shown as the user would write them: relative to the working directory when inside it.
+    const near = (path: string) => {
+      const full = resolve(base, path);
+      const shown = relative(process.cwd(), full);
+      return shown.startsWith('..') || isAbsolute(shown) ? full : shown;
+    };
+    for (const run of parsed.runs)
+      plan.sessions.push({
+        labConfig: near(run.labConfig),
+        captures: run.captures.map(near),
+      });
+    for (const path of parsed.registrations ?? []) plan.registrations.push(near(path));
+  }
+  const { tokens } = parseArgs({
+    args: [...args],
+    options: {
+      'lab-config': { type: 'string', multiple: true },
+      register: { type: 'string', multiple: true },
+      manifest: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'consent-profiles': { type: 'string' },
+      catalog: { type: 'string' },
+    },
+    allowPositionals: true,
+    strict: false,
+    tokens: true,
+  });
+  let current: RunSession | undefined;
+  for (const token of tokens) {
+    if (token.kind === 'option' && token.name === 'lab-config') {
+      current = { labConfig: String(token.value), captures: [] };
+      plan.sessions.push(current);
+    } else if (token.kind === 'option' && token.name === 'register') {
+      plan.registrations.push(String(token.value));
+    } else if (token.kind === 'positional') {
+      if (!current)
+        throw new RunUsageError(
+          `capture ${token.value} comes before any --lab-config: write --lab-config LAB.json before the captures it describes`,
+        );
+      current.captures.push(token.value);
+    }
+  }
+  for (const session of plan.sessions)
+    if (session.captures.length === 0)
+      throw new RunUsageError(`--lab-config ${session.labConfig} has no capture after it`);
+  if (plan.sessions.length === 0)
+    throw new RunUsageError(
+      'nothing to run: give --lab-config LAB.json CAPTURE… (once per build) or --manifest FILE',
+    );
+  return plan;
+}
+
+/**
+ * `leakwatch run`: the lab's own captures through the local pipeline (the same handlers, emulators
+ * and data directory as `npm start`), notifications delivered, the per-build summary printed.
+ * Exit codes: 0 done; 1 records dead-lettered; 2 bad flag, lab config, registration or manifest
+ * (before anything is read); 3 a capture missing or damaged; 75 notifications left pending.
+ */
+export async function runCommand(
+  args: readonly string[],
+  options: Record<string, unknown>,
+  io: CliIo,
+): Promise<number> {
+  const say = (text: string) => io.stderr.write(`leakwatch run: ${text}\n`);
+  let sessions: { captures: string[]; context: Awaited<ReturnType<typeof loadLabContext>> }[];
+  let registrations: Registration[];
+  try {
+    const plan = await planRun(args, options.manifest as string | undefined);
+    sessions = [];
+    for (const session of plan.sessions) {
+      const context = await loadLabContext({
+        labConfig: session.labConfig,
+        ...(options.consentProfiles ? { consentProfiles: String(options.consentProfiles) } : {}),
+        ...(options.catalog ? { catalog: String(options.catalog) } : {}),
+      });
+      sessions.push({ captures: session.captures, context });
+    }
+    registrations = [];
+    for (const path of plan.registrations) registrations.push(await readRegistrationFile(path));
+    for (const session of sessions)
+      for (const capture of session.captures) await checkCaptureReadable(capture);
+  } catch (error) {
+    if (
+      error instanceof RunUsageError ||
+      error instanceof ProbeUsageError ||
+      error instanceof ConfigFileError
+    ) {
+      say(`${error.message}\nRun 'leakwatch run --help' for the flags.`);
+      return EXIT.usage;
+    }
+    if (error instanceof CaptureFormatError) {
+      say(error.message);
+      return EXIT.capture;
+    }
+    throw error;
+  }
+  const { runLocalPipeline, formatReport } = await import('../local/localPipeline.ts');
+  const { LocalTableError } = await import('../local/emulators.ts');
+  const slack = process.env.LEAKWATCH_SLACK_WEBHOOK;
+  let result: Awaited<ReturnType<typeof runLocalPipeline>>;
+  try {
+    result = await runLocalPipeline({
+      dataDir: dataDirOf(options.dataDir as string | undefined),
+      captures: sessions,
+      registrations,
+      ...(slack ? { slackWebhookUrl: slack } : {}),
+      ...(options.catalog ? { catalogPath: String(options.catalog) } : {}),
+      print: (text) => io.stdout.write(`${text}\n`),
+      warn: (text) => io.stderr.write(`${text}\n`),
+    });
+  } catch (error) {
+    if (error instanceof LocalTableError) {
+      say(error.message);
+      return EXIT.usage;
+    }
+    throw error;
+  }
+  io.stdout.write(`${formatReport(result)}\n`);
+  if (result.captureFailures.length > 0) return EXIT.capture;
+  if (result.deadLetters > 0) return EXIT.delivery;
+  if (result.channels.some((c) => c.pending > 0)) return EXIT.spooled;
+  return EXIT.ok;
+}

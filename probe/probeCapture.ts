@@ -1,0 +1,111 @@
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { access, constants as fsConstants, readFile, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { constants, gunzipSync } from 'node:zlib';
+import type { FlowRecord, LabContext } from '../schema/flowRecord.ts';
+import { CaptureFormatError } from './errors.ts';
+import { readHar } from './har/readHar.ts';
+import { ProgressBar, type TerminalStream } from './progressBar.ts';
+import { runProbe } from './runProbe.ts';
+
+/**
+ * One capture through the probe, whatever it is: pcap or pcapng (gzip or not, a file or stdin) or a
+ * HAR file (gzip or not, recognised by content). `leakwatch probe` and `leakwatch run` both read
+ * their captures with this. Returns the line that says what was read.
+ */
+export async function probeCapture(
+  capture: string,
+  context: LabContext,
+  write: (record: FlowRecord) => Promise<void>,
+  io: { stdin?: NodeJS.ReadableStream; progress?: NodeJS.WritableStream } = {},
+): Promise<string> {
+  if (capture !== '-') {
+    const head = fileHead(capture);
+    if (looksLikeJson(head)) return probeHar(capture, await readFile(capture), context, write);
+    if (isGzip(head) && looksLikeJson(gunzipPrefix(head)))
+      return probeHar(capture, gunzipSync(await readFile(capture)), context, write, ' (gzip)');
+  }
+  const input = capture === '-' ? (io.stdin as AsyncIterable<Buffer>) : readFileChunks(capture);
+  const progress =
+    capture === '-' || !io.progress
+      ? undefined
+      : new ProgressBar(io.progress as TerminalStream, basename(capture), statSync(capture).size);
+  const stats = await runProbe(input, capture === '-' ? 'stdin' : basename(capture), context, write, {
+    onProgress: (state) => progress?.update(state),
+  }).finally(() => progress?.finish());
+  const skipped =
+    stats.skipped.total > 0 ? `; skipped ${stats.skipped.total} packets (${stats.skipped.summary()})` : '';
+  const tail =
+    stats.truncatedTailBytes > 0 ? `; last record cut short (${stats.truncatedTailBytes} bytes ignored)` : '';
+  return `${capture}: ${stats.format}${stats.compressed ? ' (gzip)' : ''}, ${stats.packets} packets, ${stats.flows} flows${skipped}${tail}`;
+}
+
+async function probeHar(
+  capture: string,
+  bytes: Buffer,
+  context: LabContext,
+  write: (record: FlowRecord) => Promise<void>,
+  compressed = '',
+): Promise<string> {
+  const har = readHar(bytes.toString('utf8'), basename(capture), context);
+  for (const record of har.records) await write(record);
+  const skipped =
+    har.skipped.length > 0
+      ? `; skipped ${har.skipped.length}: ${har.skipped.slice(0, 5).join('; ')}${har.skipped.length > 5 ? '; …' : ''}`
+      : '';
+  return `${capture}: HAR${compressed}, ${har.entries} entries, ${har.records.length} flow records${skipped}`;
+}
+
+/** A capture that is missing, unreadable or a directory: CaptureFormatError saying which. */
+export async function checkCaptureReadable(path: string): Promise<void> {
+  try {
+    await access(path, fsConstants.R_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(code);
+    throw new CaptureFormatError(`cannot read capture ${path}: ${why}`, { cause: error });
+  }
+  if ((await stat(path)).isDirectory())
+    throw new CaptureFormatError(`cannot read capture ${path}: it is a directory`);
+}
+
+/** The first bytes of a file (enough to tell its format). */
+function fileHead(path: string): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(4096);
+    return head.subarray(0, readSync(fd, head, 0, head.length, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A HAR file is JSON: its first non-blank character (after an optional BOM) is `{`. */
+const looksLikeJson = (head: Buffer) => /^(\uFEFF)?\s*\{/.test(head.toString('utf8', 0, 64));
+const isGzip = (head: Buffer) => head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
+/** What the start of a gzip stream decompresses to (a prefix: the rest of the file is not read). */
+function gunzipPrefix(head: Buffer): Buffer {
+  try {
+    return gunzipSync(head, { finishFlush: constants.Z_SYNC_FLUSH });
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
+
+/**
+ * Reads a file with synchronous reads into one reused buffer: no thread-pool round trip and no
+ * allocation per chunk. Safe because everything downstream copies the bytes it keeps.
+ */
+export async function* readFileChunks(path: string, chunkSize = 1024 * 1024): AsyncGenerator<Buffer> {
+  const fd = openSync(path, 'r');
+  const buffer = Buffer.allocUnsafe(chunkSize);
+  try {
+    while (true) {
+      const n = readSync(fd, buffer, 0, chunkSize, null);
+      if (n === 0) return;
+      yield buffer.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
