@@ -4,6 +4,7 @@ import { EXIT, probeCommand } from '../probe/probeCommand.ts';
 import { PROBE_VERSION } from '../probe/version.ts';
 import { alertsList, alertsVerify } from './alertsCommand.ts';
 import { archiveQueriesCommand, archiveQueryCommand } from './archiveCommand.ts';
+import { checkCommand } from './checkCommand.ts';
 import { devicesList, devicesRegister, REGISTER_FLAGS } from './devicesCommand.ts';
 import {
   buildCommand,
@@ -141,6 +142,48 @@ Examples:
     )
     .action(async (_captures: string[], options) => {
       exitCode = await runCommand(argv.slice(argv.indexOf('run') + 1), options, process);
+    });
+
+  program
+    .command('check')
+    .description(
+      "Firmware CI gate: run one build's capture through the local pipeline and fail (exit 1) when the build raises an alert against its baseline",
+    )
+    .argument('[captures...]', 'pcap, pcapng or HAR files of the build (gzip or not), after --lab-config')
+    .option('--lab-config <file>', 'lab config (device, firmware build, session) of the captures', collect)
+    .option(
+      '--baseline <build>',
+      "compare with this build of the line (default: the line's previous build by date)",
+    )
+    .option('--junit <file>', 'write JUnit XML: one test case per rule × data type × destination')
+    .option('--sarif <file>', 'write SARIF 2.1.0 (code-scanning dashboards): one result per regression')
+    .option('--register <file>', "a device's identifiers and canaries to register first (JSON)", collect)
+    .option(
+      '--data-dir <dir>',
+      "the local store holding the line's earlier builds (default: $LEAKWATCH_DATA_DIR or .leakwatch)",
+    )
+    .option(
+      '--consent-profiles <file>',
+      "the lab's own consent profiles (default $LEAKWATCH_CONSENT_PROFILES)",
+    )
+    .option('--catalog <file>', "the deployment's own destination catalog (default $LEAKWATCH_CATALOG)")
+    .addOption(new Option('--manifest <file>').hideHelp())
+    .addHelpText(
+      'after',
+      `
+The build's flows join the history in the data directory (as with leakwatch run), so the baseline
+build must be there already: run its capture with leakwatch run (or check) first.
+
+Exit codes: 0 nothing new against the baseline, 1 the build regresses (each regression printed),
+2 bad flag, lab config or baseline, 3 the capture could not be read whole (nothing judged).
+
+Example (in a firmware team's CI):
+  leakwatch run --lab-config lab/build-411.json b411.pcapng              # the release
+  leakwatch check --lab-config lab/build-412.json b412.pcapng --baseline V411 \\
+      --junit reports/leakwatch.xml --sarif reports/leakwatch.sarif`,
+    )
+    .action(async (_captures: string[], options) => {
+      exitCode = await checkCommand(argv.slice(argv.indexOf('check') + 1), options, process);
     });
 
   const devices = program

@@ -4,6 +4,8 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { ConfigFileError, parseConfigText } from '../core/config/strictParse.ts';
 import { type Registration, readRegistrationFile } from '../core/registry/registrationFile.ts';
+import type { LeakwatchStore } from '../core/store/leakwatchStore.ts';
+import type { CaptureJob, LocalPipelineResult } from '../local/localPipeline.ts';
 import { CaptureFormatError, ProbeUsageError } from '../probe/errors.ts';
 import { loadLabContext } from '../probe/labContext.ts';
 import { checkCaptureReadable } from '../probe/probeCapture.ts';
@@ -82,6 +84,10 @@ export async function planRun(args: readonly string[], manifest?: string): Promi
       'data-dir': { type: 'string' },
       'consent-profiles': { type: 'string' },
       catalog: { type: 'string' },
+      // check's: taken here only so that their values are not read as captures
+      baseline: { type: 'string' },
+      junit: { type: 'string' },
+      sarif: { type: 'string' },
     },
     allowPositionals: true,
     strict: false,
@@ -112,6 +118,88 @@ export async function planRun(args: readonly string[], manifest?: string): Promi
   return plan;
 }
 
+export interface PreparedRun {
+  readonly sessions: CaptureJob[];
+  readonly registrations: Registration[];
+}
+
+/**
+ * Everything `run` and `check` read before the pipeline starts, checked: the manifest, each lab
+ * config, each registration, each capture's presence. Returns the exit code when something is wrong
+ * (said on stderr), so a bad input never leaves a half-run behind.
+ */
+export async function prepareRun(
+  command: string,
+  args: readonly string[],
+  options: Record<string, unknown>,
+  say: (text: string) => void,
+): Promise<PreparedRun | number> {
+  try {
+    const plan = await planRun(args, options.manifest as string | undefined);
+    const sessions: CaptureJob[] = [];
+    for (const session of plan.sessions) {
+      const context = await loadLabContext({
+        labConfig: session.labConfig,
+        ...(options.consentProfiles ? { consentProfiles: String(options.consentProfiles) } : {}),
+        ...(options.catalog ? { catalog: String(options.catalog) } : {}),
+      });
+      sessions.push({ captures: session.captures, context });
+    }
+    const registrations: Registration[] = [];
+    for (const path of plan.registrations) registrations.push(await readRegistrationFile(path));
+    for (const session of sessions)
+      for (const capture of session.captures) await checkCaptureReadable(capture);
+    return { sessions, registrations };
+  } catch (error) {
+    if (
+      error instanceof RunUsageError ||
+      error instanceof ProbeUsageError ||
+      error instanceof ConfigFileError
+    ) {
+      say(`${error.message}\nRun 'leakwatch ${command} --help' for the flags.`);
+      return EXIT.usage;
+    }
+    if (error instanceof CaptureFormatError) {
+      say(error.message);
+      return EXIT.capture;
+    }
+    throw error;
+  }
+}
+
+/**
+ * Runs prepared sessions through the local pipeline on the data directory; a store made by an
+ * older leakwatch is a usage error (exit code returned).
+ */
+export async function executeRun(
+  prepared: PreparedRun,
+  options: Record<string, unknown>,
+  io: { print: (text: string) => void; warn: (text: string) => void; say: (text: string) => void },
+  inspect?: (store: LeakwatchStore) => Promise<void>,
+): Promise<LocalPipelineResult | number> {
+  const { runLocalPipeline } = await import('../local/localPipeline.ts');
+  const { LocalTableError } = await import('../local/emulators.ts');
+  const slack = process.env.LEAKWATCH_SLACK_WEBHOOK;
+  try {
+    return await runLocalPipeline({
+      dataDir: dataDirOf(options.dataDir as string | undefined),
+      captures: prepared.sessions,
+      registrations: prepared.registrations,
+      ...(slack ? { slackWebhookUrl: slack } : {}),
+      ...(options.catalog ? { catalogPath: String(options.catalog) } : {}),
+      print: io.print,
+      warn: io.warn,
+      ...(inspect ? { inspect } : {}),
+    });
+  } catch (error) {
+    if (error instanceof LocalTableError) {
+      io.say(error.message);
+      return EXIT.usage;
+    }
+    throw error;
+  }
+}
+
 /**
  * `leakwatch run`: the lab's own captures through the local pipeline (the same handlers, emulators
  * and data directory as `npm start`), notifications delivered, the per-build summary printed.
@@ -124,59 +212,15 @@ export async function runCommand(
   io: CliIo,
 ): Promise<number> {
   const say = (text: string) => io.stderr.write(`leakwatch run: ${text}\n`);
-  let sessions: { captures: string[]; context: Awaited<ReturnType<typeof loadLabContext>> }[];
-  let registrations: Registration[];
-  try {
-    const plan = await planRun(args, options.manifest as string | undefined);
-    sessions = [];
-    for (const session of plan.sessions) {
-      const context = await loadLabContext({
-        labConfig: session.labConfig,
-        ...(options.consentProfiles ? { consentProfiles: String(options.consentProfiles) } : {}),
-        ...(options.catalog ? { catalog: String(options.catalog) } : {}),
-      });
-      sessions.push({ captures: session.captures, context });
-    }
-    registrations = [];
-    for (const path of plan.registrations) registrations.push(await readRegistrationFile(path));
-    for (const session of sessions)
-      for (const capture of session.captures) await checkCaptureReadable(capture);
-  } catch (error) {
-    if (
-      error instanceof RunUsageError ||
-      error instanceof ProbeUsageError ||
-      error instanceof ConfigFileError
-    ) {
-      say(`${error.message}\nRun 'leakwatch run --help' for the flags.`);
-      return EXIT.usage;
-    }
-    if (error instanceof CaptureFormatError) {
-      say(error.message);
-      return EXIT.capture;
-    }
-    throw error;
-  }
-  const { runLocalPipeline, formatReport } = await import('../local/localPipeline.ts');
-  const { LocalTableError } = await import('../local/emulators.ts');
-  const slack = process.env.LEAKWATCH_SLACK_WEBHOOK;
-  let result: Awaited<ReturnType<typeof runLocalPipeline>>;
-  try {
-    result = await runLocalPipeline({
-      dataDir: dataDirOf(options.dataDir as string | undefined),
-      captures: sessions,
-      registrations,
-      ...(slack ? { slackWebhookUrl: slack } : {}),
-      ...(options.catalog ? { catalogPath: String(options.catalog) } : {}),
-      print: (text) => io.stdout.write(`${text}\n`),
-      warn: (text) => io.stderr.write(`${text}\n`),
-    });
-  } catch (error) {
-    if (error instanceof LocalTableError) {
-      say(error.message);
-      return EXIT.usage;
-    }
-    throw error;
-  }
+  const prepared = await prepareRun('run', args, options, say);
+  if (typeof prepared === 'number') return prepared;
+  const result = await executeRun(prepared, options, {
+    print: (text) => io.stdout.write(`${text}\n`),
+    warn: (text) => io.stderr.write(`${text}\n`),
+    say,
+  });
+  if (typeof result === 'number') return result;
+  const { formatReport } = await import('../local/localPipeline.ts');
   io.stdout.write(`${formatReport(result)}\n`);
   if (result.captureFailures.length > 0) return EXIT.capture;
   if (result.deadLetters > 0) return EXIT.delivery;

@@ -57,6 +57,8 @@ export interface LocalPipelineOptions {
   }[];
   /** A catalog file extending the shipped one. @default $LEAKWATCH_CATALOG */
   readonly catalogPath?: string;
+  /** Called with the store once the run is ingested and delivered, before the emulators stop (leakwatch check). */
+  readonly inspect?: (store: LeakwatchStore) => Promise<void>;
   /** Extra raw records to put on the stream after the captures (tests: malformed input). */
   readonly extraRecords?: readonly Buffer[];
 }
@@ -230,6 +232,7 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
         .join(' · ')}`,
     );
 
+    await options.inspect?.(store);
     const lines: LineReport[] = [];
     const seen = new Set<string>();
     for (const { context } of options.captures) {
