@@ -35,6 +35,12 @@ function bundleIsFresh() {
 // Lambda functions run nodejs24.x).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+// A reader that goes away (leakwatch alerts | head) ends the command quietly, as other tools do.
+process.stdout.on('error', (error) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
 let main;
 if (bundleIsFresh() && process.env.LEAKWATCH_FROM_SOURCE !== '1') {
   ({ main } = await import('../dist/cli/main.mjs'));

@@ -17,6 +17,7 @@ import {
 } from './historyCommands.ts';
 import { CliUsageError } from './openStore.ts';
 import { runCommand } from './runCommand.ts';
+import { serveCommand } from './serveCommand.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -184,6 +185,38 @@ Example (in a firmware team's CI):
     )
     .action(async (_captures: string[], options) => {
       exitCode = await checkCommand(argv.slice(argv.indexOf('check') + 1), options, process);
+    });
+
+  program
+    .command('serve')
+    .description(
+      'Keep the local stack running for live collection without AWS: a Kinesis endpoint probes on other lab hosts stream into, ingest and alerts as records arrive',
+    )
+    .option(
+      '--host <address>',
+      'where the Kinesis endpoint listens (0.0.0.0: every interface, for other lab hosts)',
+      '127.0.0.1',
+    )
+    .option('--port <port>', 'Kinesis endpoint port (0: any free port)', '4567')
+    .option('--data-dir <dir>', 'the local store (default: $LEAKWATCH_DATA_DIR or .leakwatch)')
+    .option('--register <file>', "a device's identifiers and canaries to register first (JSON)", collect)
+    .option('--catalog <file>', "the deployment's own destination catalog (default $LEAKWATCH_CATALOG)")
+    .addOption(new Option('--poll-ms <ms>', 'how often the stream is polled').default('250').hideHelp())
+    .addHelpText(
+      'after',
+      `
+Records the endpoint accepted are kept on disk until ingested: Ctrl-C (or SIGTERM) stops after the
+batch under way and the pending notifications, and a restart goes on where it stopped. The history
+commands (alerts, builds, report, …) on the same data directory read the store through serve while it
+runs. Devices registered meanwhile (leakwatch devices register) are picked up.
+
+Examples:
+  leakwatch serve --host 0.0.0.0 --register lab/phone-07.json
+  leakwatch probe --kinesis-endpoint http://lab-server:4567 --kinesis-stream leakwatch-flows-local \\
+      --lab-config lab/build-412.json capture.pcapng                   # on another lab host`,
+    )
+    .action(async (options) => {
+      exitCode = await serveCommand(options, process);
     });
 
   const devices = program

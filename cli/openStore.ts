@@ -33,7 +33,10 @@ export async function openStore(options: Record<string, unknown>): Promise<OpenS
     return open(documentClient(new DynamoDBClient(region)), outputs.HistoryTableName, async () => undefined);
   }
   // Local mode's store: dynalite on the data directory (only started when asked for).
-  const { startEmulators, ensureTable, LOCAL_NAMES, LocalTableError } = await import('../local/emulators.ts');
+  const { startEmulators, ensureTable, LOCAL_NAMES, LocalTableError, clientConfig } = await import(
+    '../local/emulators.ts'
+  );
+  const { lockDataDir, ownerOf, DataDirBusyError } = await import('../local/dataDirLock.ts');
   let dataDir: string;
   try {
     dataDir = existingDataDir(options.dataDir as string | undefined, 'dynamodb');
@@ -41,15 +44,38 @@ export async function openStore(options: Record<string, unknown>): Promise<OpenS
     if (error instanceof NoStoreError) throw new CliUsageError(error.message, { cause: error });
     throw error;
   }
-  const emulators = await startEmulators(dataDir);
+  // A running leakwatch serve holds the store: read it through serve's DynamoDB endpoint.
+  const owner = ownerOf(dataDir);
+  if (owner?.command === 'serve' && owner.pid !== process.pid && owner.dynamoEndpoint) {
+    const dynamo = new DynamoDBClient(clientConfig(owner.dynamoEndpoint));
+    return open(documentClient(dynamo), LOCAL_NAMES.table, async () => dynamo.destroy());
+  }
+  let lock: Awaited<ReturnType<typeof lockDataDir>>;
+  try {
+    lock = await lockDataDir(dataDir, 'history command');
+  } catch (error) {
+    if (error instanceof DataDirBusyError) throw new CliUsageError(error.message, { cause: error });
+    throw error;
+  }
+  let emulators: Awaited<ReturnType<typeof startEmulators>>;
+  try {
+    emulators = await startEmulators(dataDir);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+  const close = async () => {
+    await emulators.close();
+    lock.release();
+  };
   try {
     await ensureTable(emulators.dynamo, LOCAL_NAMES.table, { create: false });
   } catch (error) {
-    await emulators.close();
+    await close();
     if (error instanceof LocalTableError) throw new CliUsageError(error.message, { cause: error });
     throw error;
   }
-  return open(emulators.documents, LOCAL_NAMES.table, () => emulators.close());
+  return open(emulators.documents, LOCAL_NAMES.table, close);
 }
 
 /**

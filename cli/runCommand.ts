@@ -179,6 +179,7 @@ export async function executeRun(
 ): Promise<LocalPipelineResult | number> {
   const { runLocalPipeline } = await import('../local/localPipeline.ts');
   const { LocalTableError } = await import('../local/emulators.ts');
+  const { DataDirBusyError } = await import('../local/dataDirLock.ts');
   const slack = process.env.LEAKWATCH_SLACK_WEBHOOK;
   try {
     return await runLocalPipeline({
@@ -192,7 +193,7 @@ export async function executeRun(
       ...(inspect ? { inspect } : {}),
     });
   } catch (error) {
-    if (error instanceof LocalTableError) {
+    if (error instanceof LocalTableError || error instanceof DataDirBusyError) {
       io.say(error.message);
       return EXIT.usage;
     }

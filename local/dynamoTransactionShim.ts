@@ -1,5 +1,8 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 
 /**
  * dynalite implements DynamoDB's item API but not TransactWriteItems (architect/dynalite#151).
@@ -8,8 +11,15 @@ import type { AddressInfo } from 'node:net';
  * the writes already applied are undone from the old items their writes returned, then
  * TransactionCanceledException is returned with CancellationReasons, as DynamoDB does. Put, Update
  * and Delete are supported; ConditionCheck is not.
- * Atomic against the emulator's other clients, which all come through this proxy; not crash-safe
- * (the emulator is a development stand-in, not a database).
+ * Atomic against the emulator's other clients, which all come through this proxy.
+ *
+ * Crash-safe with a journal directory (the on-disk store of `leakwatch run` and `serve`): before a
+ * transaction writes, the items as they are (one BatchGetItem) go to a journal file, which is
+ * removed once the transaction is applied or undone. A process killed in between leaves the file,
+ * and the next start restores those items before taking requests, so a transaction is never half
+ * applied; its caller got no answer and retries it, as with DynamoDB. Without a journal (in-memory
+ * stores: tests, benchmarks) the undo uses the old items the writes return and a crash loses the
+ * store anyway.
  */
 const TARGET_PREFIX = 'DynamoDB_20120810.';
 type AttributeMap = Record<string, unknown>;
@@ -97,9 +107,37 @@ export class DynamoTransactionShim {
   private readonly locks = new ItemLocks();
   private readonly keySchemas = new Map<string, string[]>();
 
-  constructor(private readonly upstreamPort: number) {}
+  constructor(
+    private readonly upstreamPort: number,
+    private readonly journalDir?: string,
+  ) {}
+
+  /** Restores the items of transactions a killed process left half applied. Returns how many. */
+  async recover(): Promise<number> {
+    if (!this.journalDir) return 0;
+    mkdirSync(this.journalDir, { recursive: true });
+    let recovered = 0;
+    for (const name of readdirSync(this.journalDir)
+      .filter((n) => n.endsWith('.json'))
+      .sort()) {
+      const path = join(this.journalDir, name);
+      let steps: JournalStep[];
+      try {
+        steps = JSON.parse(readFileSync(path, 'utf8')) as JournalStep[];
+      } catch {
+        // Killed while the journal itself was written: no write of that transaction was sent yet.
+        unlinkSync(path);
+        continue;
+      }
+      await this.restore(steps, INTERNAL_HEADERS);
+      unlinkSync(path);
+      recovered++;
+    }
+    return recovered;
+  }
 
   async listen(port = 0): Promise<number> {
+    await this.recover();
     this.server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -225,19 +263,85 @@ export class DynamoTransactionShim {
     }
     return this.locks.transaction(
       planned.map((step) => step.lock),
-      () => this.apply(planned, headers),
+      () => (this.journalDir ? this.applyJournalled(planned, headers) : this.apply(planned, headers)),
     );
   }
 
-  private async apply(planned: readonly PlannedWrite[], headers: IncomingHttpHeaders): Promise<Reply> {
-    // Each write returns the item as it was (ALL_OLD): what the undo restores, with no reads first.
-    const snapshots: (AttributeMap | undefined)[] = [];
+  /** As `apply`, with the items' prior state in a journal file while the writes are under way. */
+  private async applyJournalled(
+    planned: readonly PlannedWrite[],
+    headers: IncomingHttpHeaders,
+  ): Promise<Reply> {
+    const steps = await this.currentItems(planned, headers);
+    const journal = join(this.journalDir!, `${Date.now().toString().padStart(15, '0')}-${randomUUID()}.json`);
+    writeFileSync(journal, JSON.stringify(steps));
+    let reply: Reply;
+    try {
+      reply = await this.apply(planned, headers, steps);
+    } catch (error) {
+      // A write failed without an answer (the emulator went away): put back what was there, or
+      // leave the journal for the next start if even that fails.
+      await this.restore(steps, headers);
+      unlinkSync(journal);
+      throw error;
+    }
+    unlinkSync(journal);
+    return reply;
+  }
+
+  /** The transaction's items as they are now (undefined: absent), read together. */
+  private async currentItems(
+    planned: readonly PlannedWrite[],
+    headers: IncomingHttpHeaders,
+  ): Promise<JournalStep[]> {
+    const found = new Map<string, AttributeMap>();
+    let request: Record<string, { Keys: AttributeMap[]; ConsistentRead: boolean }> = {};
+    for (const step of planned) {
+      request[step.table] ??= { Keys: [], ConsistentRead: true };
+      request[step.table]!.Keys.push(step.key);
+    }
+    while (Object.keys(request).length > 0) {
+      const reply = await this.call('BatchGetItem', { RequestItems: request }, headers);
+      if (reply.status !== 200)
+        throw new Error(`BatchGetItem for the transaction journal failed: ${reply.body}`);
+      const body = JSON.parse(reply.body) as {
+        Responses?: Record<string, AttributeMap[]>;
+        UnprocessedKeys?: Record<string, { Keys: AttributeMap[]; ConsistentRead: boolean }>;
+      };
+      for (const [table, items] of Object.entries(body.Responses ?? {}))
+        for (const item of items) {
+          const step = planned.find((s) => s.table === table && sameKey(s.key, item));
+          if (step) found.set(step.lock, item);
+        }
+      request = body.UnprocessedKeys ?? {};
+    }
+    return planned.map((step) => ({ table: step.table, key: step.key, before: found.get(step.lock) }));
+  }
+
+  private async restore(steps: readonly JournalStep[], headers: IncomingHttpHeaders): Promise<void> {
+    for (const { table, key, before } of [...steps].reverse()) {
+      const reply = before
+        ? await this.call('PutItem', { TableName: table, Item: before }, headers)
+        : await this.call('DeleteItem', { TableName: table, Key: key }, headers);
+      if (reply.status !== 200)
+        throw new Error(`restoring ${table} ${JSON.stringify(key)} failed: ${reply.body}`);
+    }
+  }
+
+  private async apply(
+    planned: readonly PlannedWrite[],
+    headers: IncomingHttpHeaders,
+    journalled?: readonly JournalStep[],
+  ): Promise<Reply> {
+    // Each write returns the item as it was (ALL_OLD): what the undo restores, with no reads first
+    // (with a journal, the items read before are used instead).
+    const snapshots: (AttributeMap | undefined)[] = journalled ? journalled.map((s) => s.before) : [];
     for (let i = 0; i < planned.length; i++) {
       const step = planned[i]!;
       const { ReturnValuesOnConditionCheckFailure: _ignored, ...params } = step.params;
       const reply = await this.call(`${step.action}Item`, { ...params, ReturnValues: 'ALL_OLD' }, headers);
       if (reply.status === 200) {
-        snapshots.push((JSON.parse(reply.body) as { Attributes?: AttributeMap }).Attributes);
+        if (!journalled) snapshots.push((JSON.parse(reply.body) as { Attributes?: AttributeMap }).Attributes);
         continue;
       }
       await this.undo(planned.slice(0, i), snapshots, headers);
@@ -273,6 +377,25 @@ export class DynamoTransactionShim {
     }
   }
 }
+
+interface JournalStep {
+  readonly table: string;
+  readonly key: AttributeMap;
+  /** The item before the transaction; undefined when there was none. */
+  readonly before?: AttributeMap | undefined;
+}
+
+/** Headers for the shim's own requests at start (recovery): dynalite checks their form, not the signature. */
+const INTERNAL_HEADERS: IncomingHttpHeaders = {
+  'content-type': 'application/x-amz-json-1.0',
+  authorization:
+    'AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=0000',
+  'x-amz-date': '20260101T000000Z',
+};
+
+/** Whether an item has the key's attribute values (DynamoDB JSON compared as text). */
+const sameKey = (key: AttributeMap, item: AttributeMap) =>
+  Object.entries(key).every(([name, value]) => JSON.stringify(item[name]) === JSON.stringify(value));
 
 function validation(message: string): Reply {
   return {

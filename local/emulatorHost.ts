@@ -15,20 +15,27 @@ import { DynamoTransactionShim } from './dynamoTransactionShim.ts';
 export interface EmulatorHostOptions {
   /** dynalite's data directory; null keeps the table in memory. */
   readonly dynamoPath: string | null;
+  /** The transaction shim's journal (crash safety of an on-disk store); null for none. */
+  readonly journalPath?: string | null;
+  /**
+   * kinesalite's data directory (records accepted survive a restart: leakwatch serve) and where it
+   * listens; by default in memory on a free loopback port (the stream is only a conveyor).
+   */
+  readonly kinesis?: { readonly path?: string; readonly host?: string; readonly port?: number };
 }
 export interface EmulatorHostReady {
   readonly dynamoPort: number;
   readonly kinesisPort: number;
 }
 
-const listen = (server: Server) =>
+const listen = (server: Server, port = 0, host = '127.0.0.1') =>
   new Promise<number>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
   });
 const closeServer = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));
 
-const { dynamoPath } = workerData as EmulatorHostOptions;
+const { dynamoPath, journalPath, kinesis } = workerData as EmulatorHostOptions;
 const dynamoServer: Server = dynalite({
   ...(dynamoPath ? { path: dynamoPath } : {}),
   createTableMs: 0,
@@ -36,15 +43,16 @@ const dynamoServer: Server = dynalite({
   updateTableMs: 0,
 });
 const kinesisServer: Server = kinesalite({
+  ...(kinesis?.path ? { path: kinesis.path } : {}),
   createStreamMs: 0,
   deleteStreamMs: 0,
   updateStreamMs: 0,
   shardLimit: 50,
 });
-const shim = new DynamoTransactionShim(await listen(dynamoServer));
+const shim = new DynamoTransactionShim(await listen(dynamoServer), journalPath ?? undefined);
 const ready: EmulatorHostReady = {
   dynamoPort: await shim.listen(),
-  kinesisPort: await listen(kinesisServer),
+  kinesisPort: await listen(kinesisServer, kinesis?.port, kinesis?.host),
 };
 parentPort!.on('message', async (message: unknown) => {
   if (message !== 'close') return;

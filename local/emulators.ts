@@ -10,7 +10,12 @@ import {
   PutItemCommand,
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
-import { CreateStreamCommand, DescribeStreamSummaryCommand, KinesisClient } from '@aws-sdk/client-kinesis';
+import {
+  CreateStreamCommand,
+  DescribeStreamSummaryCommand,
+  KinesisClient,
+  ResourceInUseException,
+} from '@aws-sdk/client-kinesis';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -23,7 +28,7 @@ import type { EmulatorHostOptions, EmulatorHostReady } from './emulatorHost.ts';
 export const LOCAL_NAMES = { table: 'leakwatch-local', stream: 'leakwatch-flows-local', shards: 2 } as const;
 
 /** Emulators take any credentials but the SDK insists on having some. */
-const clientConfig = (endpoint: string) => ({
+export const clientConfig = (endpoint: string) => ({
   endpoint,
   region: 'us-east-1',
   credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
@@ -55,14 +60,37 @@ async function whenActive<T>(what: string, active: () => Promise<T | undefined>)
  * `dataDir`, so history survives between runs) on loopback ports, on a worker thread of their own
  * (local/emulatorHost.ts). `dataDir` null keeps DynamoDB in memory too (tests).
  */
-export async function startEmulators(dataDir: string | null): Promise<LocalEmulators> {
+export interface EmulatorOptions {
+  /**
+   * Kinesis for leakwatch serve: on disk under the data directory (records accepted survive a
+   * restart) and listening where probes on other hosts reach it.
+   */
+  readonly kinesis?: { readonly persist?: boolean; readonly host?: string; readonly port?: number };
+}
+
+export async function startEmulators(
+  dataDir: string | null,
+  options: EmulatorOptions = {},
+): Promise<LocalEmulators> {
   let dynamoPath: string | null = null;
+  let journalPath: string | null = null;
   if (dataDir) {
     dynamoPath = join(dataDir, 'dynamodb');
+    journalPath = join(dataDir, 'dynamodb-journal');
     await mkdir(dynamoPath, { recursive: true });
   }
+  const kinesisPath = dataDir && options.kinesis?.persist ? join(dataDir, 'kinesis') : undefined;
+  if (kinesisPath) await mkdir(kinesisPath, { recursive: true });
   const worker = new Worker(new URL('./emulatorWorker.mjs', import.meta.url), {
-    workerData: { dynamoPath } satisfies EmulatorHostOptions,
+    workerData: {
+      dynamoPath,
+      journalPath,
+      kinesis: {
+        ...(kinesisPath ? { path: kinesisPath } : {}),
+        ...(options.kinesis?.host ? { host: options.kinesis.host } : {}),
+        ...(options.kinesis?.port !== undefined ? { port: options.kinesis.port } : {}),
+      },
+    } satisfies EmulatorHostOptions,
   });
   const { dynamoPort, kinesisPort } = await new Promise<EmulatorHostReady>((resolve, reject) => {
     const exited = (code: number) =>
@@ -75,7 +103,9 @@ export async function startEmulators(dataDir: string | null): Promise<LocalEmula
       resolve(ready);
     });
   });
-  const kinesisEndpoint = `http://127.0.0.1:${kinesisPort}`;
+  const kinesisHost =
+    options.kinesis?.host && options.kinesis.host !== '0.0.0.0' ? options.kinesis.host : '127.0.0.1';
+  const kinesisEndpoint = `http://${kinesisHost.includes(':') ? `[${kinesisHost}]` : kinesisHost}:${kinesisPort}`;
   const dynamoEndpoint = `http://127.0.0.1:${dynamoPort}`;
   const kinesis = new KinesisClient(clientConfig(kinesisEndpoint));
   const dynamo = new DynamoDBClient(clientConfig(dynamoEndpoint));
@@ -178,13 +208,17 @@ export class LocalTableError extends Error {
   override name = 'LocalTableError';
 }
 
-/** Creates the stream and waits until it is ACTIVE. */
+/** Creates the stream (unless it is there already: a persistent one) and waits until it is ACTIVE. */
 export async function ensureStream(
   client: KinesisClient,
   streamName: string,
   shards: number,
 ): Promise<string> {
-  await client.send(new CreateStreamCommand({ StreamName: streamName, ShardCount: shards }));
+  try {
+    await client.send(new CreateStreamCommand({ StreamName: streamName, ShardCount: shards }));
+  } catch (error) {
+    if (!(error instanceof ResourceInUseException)) throw error;
+  }
   return whenActive(`stream ${streamName}`, async () => {
     const { StreamDescriptionSummary: summary } = await client.send(
       new DescribeStreamSummaryCommand({ StreamName: streamName }),

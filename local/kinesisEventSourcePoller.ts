@@ -40,6 +40,18 @@ export interface PollerOptions {
   /** @default true */
   readonly bisectBatchOnError?: boolean;
   readonly functionName?: string;
+  /**
+   * Where each shard's position is kept (leakwatch serve: on disk), so a restarted poller goes on
+   * after the last batch it finished instead of from the start of the stream. A crash between a
+   * batch and its checkpoint processes that batch again, which ingest counts once.
+   */
+  readonly checkpoints?: ShardCheckpoints;
+}
+
+export interface ShardCheckpoints {
+  /** The sequence number of the last record processed on the shard, if any. */
+  get(shardId: string): string | undefined;
+  set(shardId: string, sequenceNumber: string): Promise<void>;
 }
 
 export type KinesisHandler = (
@@ -127,11 +139,14 @@ export class KinesisEventSourcePoller {
   private async drainShard(shardId: string, handler: KinesisHandler): Promise<void> {
     let iterator = this.iterators.get(shardId);
     if (!iterator) {
+      const after = this.options.checkpoints?.get(shardId);
       const response = await this.options.client.send(
         new GetShardIteratorCommand({
           StreamName: this.options.streamName,
           ShardId: shardId,
-          ShardIteratorType: 'TRIM_HORIZON',
+          ...(after
+            ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: after }
+            : { ShardIteratorType: 'TRIM_HORIZON' }),
         }),
       );
       iterator = response.ShardIterator!;
@@ -145,6 +160,7 @@ export class KinesisEventSourcePoller {
         this.stats.batches++;
         this.stats.records += records.length;
         await this.processBatch(shardId, handler, records);
+        await this.options.checkpoints?.set(shardId, records[records.length - 1]!.SequenceNumber!);
       }
       iterator = page.NextShardIterator ?? '';
       if (records.length === 0) break;

@@ -1,4 +1,4 @@
-import { appendFile } from 'node:fs/promises';
+import { appendFile, readFile } from 'node:fs/promises';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBRecord } from 'aws-lambda';
 import { formatAlert } from '../core/alerts/formatAlert.ts';
@@ -9,21 +9,53 @@ import type { NotifyHandler } from '../lambdas/notify/createNotifyHandler.ts';
 /**
  * Local mode's stand-in for SNS (which has no local emulator here): the notification goes to the
  * console and is appended to the outbox file (JSONL: subject, message, attributes, alert).
+ * Exactly once per notification: a process killed after appending but before the store marked the
+ * channel delivered finds the notification in the file when it retries, and only marks it.
  */
 export class ConsoleOutboxChannel implements NotificationChannel {
   readonly name = 'sns';
   readonly delivered: StoredNotification[] = [];
+  private written: Promise<Set<string>> | undefined;
+  private separator = '';
   constructor(
     private readonly outboxPath: string,
     private readonly print: (text: string) => void = console.log,
   ) {}
 
+  /** The notification ids already in the outbox file (read once, then kept up to date). */
+  private inOutbox(): Promise<Set<string>> {
+    this.written ??= readFile(this.outboxPath, 'utf8').then(
+      (text) => {
+        // A line cut short by a crash is ended before the next one is appended.
+        this.separator = text.length > 0 && !text.endsWith('\n') ? '\n' : '';
+        return new Set(
+          text
+            .split('\n')
+            .filter((line) => line.startsWith('{'))
+            .flatMap((line) => {
+              try {
+                return [String(JSON.parse(line).notificationId)];
+              } catch {
+                return []; // a line cut short by a crash: its notification is delivered again
+              }
+            }),
+        );
+      },
+      () => new Set<string>(),
+    );
+    return this.written;
+  }
+
   async deliver(n: StoredNotification): Promise<void> {
+    const written = await this.inOutbox();
+    if (written.has(n.notificationId)) return;
     const { subject, text, attributes } = formatAlert(n.alert, n.event, n.build);
     await appendFile(
       this.outboxPath,
-      `${JSON.stringify({ notificationId: n.notificationId, subject, message: text, attributes, alert: n.alert })}\n`,
+      `${this.separator}${JSON.stringify({ notificationId: n.notificationId, subject, message: text, attributes, alert: n.alert })}\n`,
     );
+    this.separator = '';
+    written.add(n.notificationId);
     // The full message for a new alert; follow-ups (resolved, reopened) in one line (the outbox has all).
     this.print(
       n.event === 'opened'

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { StoredAlert } from '../core/alerts/alert.ts';
@@ -23,8 +23,20 @@ import { probeCapture } from '../probe/probeCapture.ts';
 import { KinesisSink } from '../probe/sinks/kinesisSink.ts';
 import { SessionSink } from '../probe/sinks/sessionSink.ts';
 import type { LabContext } from '../schema/flowRecord.ts';
-import { ensureStream, ensureTable, LOCAL_NAMES, type LocalEmulators, startEmulators } from './emulators.ts';
-import { KinesisEventSourcePoller, type PollerStats } from './kinesisEventSourcePoller.ts';
+import { type DataDirLock, lockDataDir } from './dataDirLock.ts';
+import {
+  type EmulatorOptions,
+  ensureStream,
+  ensureTable,
+  LOCAL_NAMES,
+  type LocalEmulators,
+  startEmulators,
+} from './emulators.ts';
+import {
+  KinesisEventSourcePoller,
+  type PollerStats,
+  type ShardCheckpoints,
+} from './kinesisEventSourcePoller.ts';
 import { LocalArchive } from './localArchive.ts';
 import { LocalDeadLetterFile } from './localDeadLetterSink.ts';
 import { ConsoleOutboxChannel, drainOutbox, type OutboxDrainStats } from './localNotifier.ts';
@@ -38,6 +50,8 @@ export interface CaptureJob {
 export interface LocalPipelineOptions {
   /** History (DynamoDB), outbox and dead letters live here; a second run adds to the same history. */
   readonly dataDir: string;
+  /** The command running it, named to whoever finds the data directory in use. @default run */
+  readonly command?: string;
   /** Keep DynamoDB in memory instead of under dataDir (tests). @default false */
   readonly inMemory?: boolean;
   readonly captures: readonly CaptureJob[];
@@ -105,27 +119,184 @@ export interface LocalPipelineResult {
   readonly paths: { outbox: string; deadLetters: string; archive: string };
 }
 
+/** What `run` and `serve` share: the emulators, the store, and the functions' handlers as Lambda runs them. */
+export interface LocalStackOptions {
+  readonly dataDir: string;
+  readonly command: string;
+  readonly inMemory?: boolean;
+  readonly kinesis?: EmulatorOptions['kinesis'];
+  readonly checkpoints?: ShardCheckpoints;
+  readonly slackWebhookUrl?: string;
+  readonly fetchImpl?: typeof fetch;
+  readonly catalogPath?: string;
+  readonly registrations?: LocalPipelineOptions['registrations'];
+  readonly print: (text: string) => void;
+  readonly warn: (text: string) => void;
+}
+
+export interface LocalStack {
+  readonly emulators: LocalEmulators;
+  readonly store: LeakwatchStore;
+  readonly lock: DataDirLock;
+  readonly table: 'created' | 'existed';
+  readonly poller: KinesisEventSourcePoller;
+  readonly console: ConsoleOutboxChannel;
+  readonly deadLetters: LocalDeadLetterFile;
+  readonly archive: LocalArchive;
+  readonly metrics: CountingMetrics;
+  readonly paths: LocalPipelineResult['paths'];
+  /** Reloads the device registry when registry.json changed (devices registered meanwhile). */
+  refreshRegistry(): Promise<boolean>;
+  /** Delivers what the outbox holds with the notify handler; per-channel counts of this stack's life. */
+  deliver(maxAttempts: number, backoffMs: number): Promise<OutboxDrainStats>;
+  channelReports(): Promise<ChannelReport[]>;
+  close(): Promise<void>;
+}
+
 /**
- * The whole pipeline on this machine: probe → Kinesis (kinesalite) → the ingest handler, driven
- * like Lambda's event source → DynamoDB (dynalite) → alerts to console, outbox file and Slack.
+ * Opens the local stack on a data directory: takes the directory (one process at a time), starts
+ * kinesalite and dynalite, makes the table and stream if they are not there, registers what is
+ * given, and builds the ingest and notify handlers exactly as the Lambda functions are built.
  */
-export async function runLocalPipeline(options: LocalPipelineOptions): Promise<LocalPipelineResult> {
-  const print = options.print ?? console.log;
+export async function openLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const { print, warn } = options;
   await mkdir(options.dataDir, { recursive: true });
   const paths = {
     outbox: join(options.dataDir, 'alerts-outbox.jsonl'),
     deadLetters: join(options.dataDir, 'dead-letters.jsonl'),
     archive: LocalArchive.dirOf(options.dataDir),
   };
-  const emulators: LocalEmulators = await startEmulators(options.inMemory ? null : options.dataDir);
-  let archive: LocalArchive | undefined;
+  const lock = await lockDataDir(options.dataDir, options.command);
+  let emulators: LocalEmulators;
+  try {
+    emulators = await startEmulators(options.inMemory ? null : options.dataDir, {
+      ...(options.kinesis ? { kinesis: options.kinesis } : {}),
+    });
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
   try {
     const table = await ensureTable(emulators.dynamo, LOCAL_NAMES.table);
     const streamArn = await ensureStream(emulators.kinesis, LOCAL_NAMES.stream, LOCAL_NAMES.shards);
-    print(
-      `leakwatch local: Kinesis (kinesalite) at ${emulators.kinesisEndpoint}, DynamoDB (dynalite) at ${emulators.dynamoEndpoint}, table ${table === 'created' ? 'created' : 'reused'} in ${options.dataDir}`,
-    );
+    const store = new LeakwatchStore(emulators.documents, LOCAL_NAMES.table);
+    const digestKey = (await loadDigestKey(options.dataDir, true))!;
+    for (const registration of options.registrations ?? []) {
+      await registerValues(options.dataDir, registration.deviceId, registration.values, new Date());
+    }
+    const registryPath = join(options.dataDir, 'registry.json');
+    const registryStamp = async () => (await stat(registryPath).catch(() => undefined))?.mtimeMs ?? 0;
+    let registryLoadedAt = await registryStamp();
+    let registry = await loadKnownValueIndexes(options.dataDir, digestKey);
+    const console_ = new ConsoleOutboxChannel(paths.outbox, print);
+    const channels = [new TalliedChannel(console_)];
+    if (options.slackWebhookUrl)
+      channels.push(
+        new TalliedChannel(
+          new SlackWebhookChannel(() => options.slackWebhookUrl, options.fetchImpl ?? fetch),
+        ),
+      );
+    const deadLetters = new LocalDeadLetterFile(paths.deadLetters);
+    const archive = new LocalArchive(paths.archive);
+    const recovered = await archive.recover();
+    if (recovered > 0) print(`  archive: converted ${recovered} spool file(s) an earlier run left`);
+    // The functions' metrics are kept as totals here (no CloudWatch).
+    const metrics = new CountingMetrics({ namespace: 'Leakwatch/local' });
+    const handler = createIngestHandler({
+      observability: observability('ingest', { metrics }),
+      store,
+      deadLetters,
+      archive,
+      catalog: loadCatalog(options.catalogPath ?? process.env.LEAKWATCH_CATALOG),
+      digester: new ValueDigester(digestKey),
+      // No network here by default: reverse DNS only when asked (LEAKWATCH_REVERSE_DNS=1).
+      ...(process.env.LEAKWATCH_REVERSE_DNS === '1' ? { reverseLookup: cachedReverseLookup() } : {}),
+      ipInfo: loadOfflineIpInfo({}, (message) => warn(`  ${message}`)),
+      knownValues: (deviceId) => registry.get(deviceId),
+      // Local mode shows failures only; the Lambda logs every processed flow to CloudWatch.
+      log: (entry) => {
+        if (entry.level === 'ERROR' || entry.level === 'WARN')
+          warn(`  ingest ${String(entry.level)}: ${JSON.stringify(entry)}`);
+      },
+    });
+    const poller = new KinesisEventSourcePoller({
+      client: emulators.kinesis,
+      streamName: LOCAL_NAMES.stream,
+      streamArn,
+      handler,
+      onFailure: (failure) => deadLetters.send(failure),
+      ...(options.checkpoints ? { checkpoints: options.checkpoints } : {}),
+    });
+    // The outbox: the same notify handler the Lambda runs, fed as the table's stream would feed it.
+    // Failed deliveries are summed per channel (channelReports), not logged per attempt.
+    const notifyHandler = createNotifyHandler({
+      observability: observability('notify', { metrics }),
+      store,
+      channels,
+      log: () => undefined,
+    });
+    return {
+      emulators,
+      store,
+      lock,
+      table,
+      poller,
+      console: console_,
+      deadLetters,
+      archive,
+      metrics,
+      paths,
+      async refreshRegistry() {
+        const stamp = await registryStamp();
+        if (stamp === registryLoadedAt) return false;
+        registryLoadedAt = stamp;
+        registry = await loadKnownValueIndexes(options.dataDir, digestKey);
+        return true;
+      },
+      deliver: (maxAttempts, backoffMs) => drainOutbox(store, notifyHandler, { maxAttempts, backoffMs }),
+      async channelReports() {
+        const pending = await store.pendingNotifications();
+        return channels.map((c) => c.report(pending));
+      },
+      async close() {
+        try {
+          await archive.close();
+        } finally {
+          await emulators.close();
+          lock.release();
+        }
+      },
+    };
+  } catch (error) {
+    await emulators.close();
+    lock.release();
+    throw error;
+  }
+}
 
+/**
+ * The whole pipeline on this machine: probe → Kinesis (kinesalite) → the ingest handler, driven
+ * like Lambda's event source → DynamoDB (dynalite) → alerts to console, outbox file and Slack.
+ */
+export async function runLocalPipeline(options: LocalPipelineOptions): Promise<LocalPipelineResult> {
+  const print = options.print ?? console.log;
+  const warn = options.warn ?? console.error;
+  const stack = await openLocalStack({
+    dataDir: options.dataDir,
+    command: options.command ?? 'run',
+    ...(options.inMemory ? { inMemory: true } : {}),
+    ...(options.slackWebhookUrl ? { slackWebhookUrl: options.slackWebhookUrl } : {}),
+    ...(options.fetchImpl ? { fetchImpl: options.fetchImpl } : {}),
+    ...(options.catalogPath ? { catalogPath: options.catalogPath } : {}),
+    ...(options.registrations ? { registrations: options.registrations } : {}),
+    print,
+    warn,
+  });
+  const { emulators, store, paths } = stack;
+  try {
+    print(
+      `leakwatch local: Kinesis (kinesalite) at ${emulators.kinesisEndpoint}, DynamoDB (dynalite) at ${emulators.dynamoEndpoint}, table ${stack.table} in ${options.dataDir}`,
+    );
     let recordsPut = 0;
     const captureFailures: CaptureFailure[] = [];
     for (const job of options.captures) {
@@ -160,78 +331,19 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
       );
       recordsPut += options.extraRecords.length;
     }
-
-    const store = new LeakwatchStore(emulators.documents, LOCAL_NAMES.table);
-    const digestKey = (await loadDigestKey(options.dataDir, true))!;
-    for (const registration of options.registrations ?? []) {
-      await registerValues(options.dataDir, registration.deviceId, registration.values, new Date());
-    }
-    const registry = await loadKnownValueIndexes(options.dataDir, digestKey);
-    const console_ = new ConsoleOutboxChannel(paths.outbox, print);
-    const channels = [new TalliedChannel(console_)];
-    if (options.slackWebhookUrl)
-      channels.push(
-        new TalliedChannel(
-          new SlackWebhookChannel(() => options.slackWebhookUrl, options.fetchImpl ?? fetch),
-        ),
-      );
-    const deadLetters = new LocalDeadLetterFile(paths.deadLetters);
-    archive = new LocalArchive(paths.archive);
-    const recovered = await archive.recover();
-    if (recovered > 0) print(`  archive: converted ${recovered} spool file(s) an earlier run left`);
-    // The functions' metrics are kept as totals here (no CloudWatch): reported in the result.
-    const metrics = new CountingMetrics({ namespace: 'Leakwatch/local' });
-    const handler = createIngestHandler({
-      observability: observability('ingest', { metrics }),
-      store,
-      deadLetters,
-      archive,
-      catalog: loadCatalog(options.catalogPath ?? process.env.LEAKWATCH_CATALOG),
-      digester: new ValueDigester(digestKey),
-      // No network here by default: reverse DNS only when asked (LEAKWATCH_REVERSE_DNS=1).
-      ...(process.env.LEAKWATCH_REVERSE_DNS === '1' ? { reverseLookup: cachedReverseLookup() } : {}),
-      ipInfo: loadOfflineIpInfo({}, (message) => (options.warn ?? console.error)(`  ${message}`)),
-      knownValues: (deviceId) => registry.get(deviceId),
-      // Local mode shows failures only; the Lambda logs every processed flow to CloudWatch.
-      log: (entry) => {
-        if (entry.level === 'ERROR' || entry.level === 'WARN') {
-          (options.warn ?? console.error)(`  ingest ${String(entry.level)}: ${JSON.stringify(entry)}`);
-        }
-      },
-    });
-    const poller = new KinesisEventSourcePoller({
-      client: emulators.kinesis,
-      streamName: LOCAL_NAMES.stream,
-      streamArn,
-      handler,
-      onFailure: (failure) => deadLetters.send(failure),
-    });
-    const pollerStats = await poller.drain();
-    // The outbox: the same notify handler the Lambda runs, fed as the table's stream would feed it.
-    // Failed deliveries are summed per channel below (one line each), not logged per attempt.
-    const notifyHandler = createNotifyHandler({
-      observability: observability('notify', { metrics }),
-      store,
-      channels,
-      log: () => undefined,
-    });
-    const outbox = await drainOutbox(store, notifyHandler, {
-      maxAttempts: options.notifyAttempts ?? 4,
-      backoffMs: options.notifyBackoffMs ?? 200,
-    });
-    const stillPending = await store.pendingNotifications();
-    const channelReports = channels.map((c) => c.report(stillPending));
+    const pollerStats = await stack.poller.drain();
+    const outbox = await stack.deliver(options.notifyAttempts ?? 4, options.notifyBackoffMs ?? 200);
+    const channelReports = await stack.channelReports();
     print(
-      `  ingest: ${pollerStats.records} records in ${pollerStats.batches} batches (${pollerStats.invocations} invocations), ${deadLetters.count} dead letters, ${archive.written} rows archived to ${paths.archive}`,
+      `  ingest: ${pollerStats.records} records in ${pollerStats.batches} batches (${pollerStats.invocations} invocations), ${stack.deadLetters.count} dead letters, ${stack.archive.written} rows archived to ${paths.archive}`,
     );
     for (const line of deliveryLines(channelReports)) print(`  ${line}`);
     print(
-      `  metrics: ${Object.entries(metrics.totals)
+      `  metrics: ${Object.entries(stack.metrics.totals)
         .filter(([name]) => name !== 'ColdStart')
         .map(([name, n]) => `${name} ${n}`)
         .join(' · ')}`,
     );
-
     await options.inspect?.(store);
     const lines: LineReport[] = [];
     const seen = new Set<string>();
@@ -255,17 +367,16 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
       captureFailures,
       channels: channelReports,
       poller: pollerStats,
-      notifications: console_.delivered,
+      notifications: stack.console.delivered,
       outbox,
-      deadLetters: deadLetters.count,
-      archived: archive.written,
-      metrics: metrics.totals,
+      deadLetters: stack.deadLetters.count,
+      archived: stack.archive.written,
+      metrics: stack.metrics.totals,
       lines,
       paths,
     };
   } finally {
-    await archive?.close();
-    await emulators.close();
+    await stack.close();
   }
 }
 
