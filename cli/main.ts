@@ -28,6 +28,9 @@ export async function main(argv: string[]): Promise<number> {
     .description('What personal data lab devices send, build by build.')
     .version(PROBE_VERSION, '-V, --version', 'print the version')
     .exitOverride()
+    // A subcommand's options are its own: `alerts verify ID --data-dir X` is verify's --data-dir
+    // (without this the parent `alerts` took it and verify silently used the default store).
+    .enablePositionalOptions()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
   program
@@ -130,8 +133,10 @@ Examples:
       'after',
       `
 Each capture is read by the probe under the lab config before it; the captures of one lab config are
-one session. Builds are compared in build-date order, whatever order they are given in. Notifications go
-to the console, <data dir>/alerts-outbox.jsonl and Slack when LEAKWATCH_SLACK_WEBHOOK is set.
+one session. Sessions run in build-date order (firmware.builtAt), whatever order they are given in, so
+each build is compared with the one before it and a fixed build resolves what an earlier one raised.
+Notifications go to the console, <data dir>/alerts-outbox.jsonl and Slack when LEAKWATCH_SLACK_WEBHOOK
+is set.
 
 Exit codes: 0 done, 1 records dead-lettered, 2 bad flag, lab config, registration or manifest (nothing run),
 3 a capture missing or damaged, 75 notifications left pending (a channel unreachable; the next run delivers them).
@@ -300,7 +305,10 @@ Example:
       'after',
       '\nExample:\n  leakwatch alerts verify A1b2c3d4e5f6 --as benign-positive --note "documented OTA check"',
     )
-    .action(async (alertId: string, options) => runAlerts(() => alertsVerify(alertId, options, process)));
+    // `alerts --data-dir X verify ID` gives the option to the parent: merged in.
+    .action(async (alertId: string, _options, command: Command) =>
+      runAlerts(() => alertsVerify(alertId, command.optsWithGlobals(), process)),
+    );
 
   const pages = (command: Command) =>
     command

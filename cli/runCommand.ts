@@ -149,6 +149,10 @@ export async function prepareRun(
     for (const path of plan.registrations) registrations.push(await readRegistrationFile(path));
     for (const session of sessions)
       for (const capture of session.captures) await checkCaptureReadable(capture);
+    // In build-date order, whatever order they were given in: each build is then compared with the
+    // one before it, and a fix's session resolves what an earlier build raised (a build ingested
+    // after a later one is compared correctly but leaves its alerts open).
+    sessions.sort((a, b) => a.context.firmware.builtAt.localeCompare(b.context.firmware.builtAt));
     return { sessions, registrations };
   } catch (error) {
     if (

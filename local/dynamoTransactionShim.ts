@@ -22,6 +22,8 @@ import { join } from 'node:path';
  * store anyway.
  */
 const TARGET_PREFIX = 'DynamoDB_20120810.';
+/** LEAKWATCH_FAULT_KILL_IN_TRANSACTION=N: kill the process inside its first journalled transaction of two or more writes from the Nth on (tests only). */
+const KILL_IN_TRANSACTION = Number(process.env.LEAKWATCH_FAULT_KILL_IN_TRANSACTION) || 0;
 type AttributeMap = Record<string, unknown>;
 interface Reply {
   status: number;
@@ -106,6 +108,7 @@ export class DynamoTransactionShim {
   private server: Server | undefined;
   private readonly locks = new ItemLocks();
   private readonly keySchemas = new Map<string, string[]>();
+  private journalled = 0;
 
   constructor(
     private readonly upstreamPort: number,
@@ -275,6 +278,7 @@ export class DynamoTransactionShim {
     const steps = await this.currentItems(planned, headers);
     const journal = join(this.journalDir!, `${Date.now().toString().padStart(15, '0')}-${randomUUID()}.json`);
     writeFileSync(journal, JSON.stringify(steps));
+    this.journalled++;
     let reply: Reply;
     try {
       reply = await this.apply(planned, headers, steps);
@@ -340,6 +344,10 @@ export class DynamoTransactionShim {
       const step = planned[i]!;
       const { ReturnValuesOnConditionCheckFailure: _ignored, ...params } = step.params;
       const reply = await this.call(`${step.action}Item`, { ...params, ReturnValues: 'ALL_OLD' }, headers);
+      // Fault injection for the crash tests (test/cli/serve.test.ts): the whole process dies with
+      // this transaction half applied, as kill -9 at the worst moment would leave it.
+      if (journalled && KILL_IN_TRANSACTION > 0 && this.journalled >= KILL_IN_TRANSACTION && planned.length > 1 && i === 0)
+        process.kill(process.pid, 'SIGKILL');
       if (reply.status === 200) {
         if (!journalled) snapshots.push((JSON.parse(reply.body) as { Attributes?: AttributeMap }).Attributes);
         continue;

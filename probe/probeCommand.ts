@@ -193,14 +193,27 @@ export async function probeCommand(
       return delivered.spooled ? EXIT.spooled : EXIT.ok;
     }
     for (const capture of captures) if (capture !== '-') await checkCaptureReadable(capture);
-    const sink = new SessionSink(await makeSink(options, io, say), context);
+    const out = await makeSink(options, io, say);
+    const sink = new SessionSink(out, context);
     for (const capture of captures) {
-      say(
-        await probeCapture(capture, context, (record) => sink.write(record), {
-          stdin: io.stdin,
-          progress: io.stderr,
-        }),
-      );
+      try {
+        say(
+          await probeCapture(capture, context, (record) => sink.write(record), {
+            stdin: io.stdin,
+            progress: io.stderr,
+          }),
+        );
+      } catch (error) {
+        if (!(error instanceof CaptureFormatError)) throw error;
+        // The flows read before the damage are delivered; the session is not ended (no
+        // session-end record), so it cannot make a build look like it stopped leaking.
+        const delivered = await out.close();
+        say(error.message);
+        say(
+          `${delivered.delivered} flow records read before the damage ${options.kinesisStream ? `put on stream ${options.kinesisStream}` : 'written'}; the session is not ended`,
+        );
+        return EXIT.capture;
+      }
     }
     const delivered = await sink.close();
     say(

@@ -1,6 +1,7 @@
 import type { FlowRecord, LabContext } from '../schema/flowRecord.ts';
 import { readCapture } from './capture/openCapture.ts';
 import type { SkipCounter } from './decode/skipReasons.ts';
+import { CaptureFormatError } from './errors.ts';
 import { type ProbeInput, ProbePipeline } from './pipeline.ts';
 
 export interface ProbeStats {
@@ -44,6 +45,16 @@ export async function runProbe(
     truncatedTailBytes: 0,
     bytesRead: 0,
   };
+  // A capture damaged part-way: the flows read up to the damage are real traffic, so they are
+  // emitted (as at the end of a capture) before the error goes up; nothing already read is lost.
+  const flushThenThrow = async (error: unknown): Promise<never> => {
+    if (error instanceof CaptureFormatError) {
+      stats.packets = pipeline.packets;
+      await pipeline.finish();
+      stats.flows = pipeline.flows;
+    }
+    throw error;
+  };
   const result = await readCapture(input, captureName, {
     onFormat: (format) => {
       pipeline.input = options.input ?? format;
@@ -56,7 +67,7 @@ export async function runProbe(
       stats.flows = pipeline.flowsSeen;
       options.onProgress?.(stats);
     },
-  });
+  }).catch(flushThenThrow);
   await pipeline.finish();
   stats.format = result.format;
   stats.compressed = result.compressed;
