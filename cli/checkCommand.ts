@@ -60,6 +60,8 @@ export async function checkCommand(
     },
   );
   if (typeof result === 'number') return result;
+  const { deliveryLines } = await import('../local/localPipeline.ts');
+  for (const line of deliveryLines(result.channels)) io.stderr.write(`  ${line}\n`);
   if (problem) {
     say(problem);
     return EXIT.usage;

@@ -337,7 +337,6 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
     print(
       `  ingest: ${pollerStats.records} records in ${pollerStats.batches} batches (${pollerStats.invocations} invocations), ${stack.deadLetters.count} dead letters, ${stack.archive.written} rows archived to ${paths.archive}`,
     );
-    for (const line of deliveryLines(channelReports)) print(`  ${line}`);
     print(
       `  metrics: ${Object.entries(stack.metrics.totals)
         .filter(([name]) => name !== 'ColdStart')

@@ -1,4 +1,6 @@
 import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -716,6 +718,72 @@ describe('the installed leakwatch command', () => {
       ]);
       expect(two.code).toBe(2);
     });
+  });
+
+  it('AWS commands without a region are setup errors (exit 2) before anything else', async () => {
+    const env = { HOME: work, AWS_EC2_METADATA_DISABLED: 'true' };
+    for (const args of [
+      ['alerts', '--stack', 'Leakwatch'],
+      ['builds', '--stack', 'Leakwatch'],
+      ['archive', 'queries', '--stack', 'Leakwatch'],
+      ['devices', 'register', '--stack', 'Leakwatch', '--device-id', 'd', '--imei', '864690020123454'],
+    ]) {
+      const result = await leakwatch(args, { env });
+      expect({ args, code: result.code }).toEqual({ args, code: 2 });
+      expect(result.stderr).toContain('no AWS region configured');
+    }
+  });
+
+  it('Slack unreachable: one line per channel with the cause once, exit 75; the next run delivers what is pending, once', async () => {
+    const dataDir = join(work, 'slack');
+    // A port nothing listens on: connection refused.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const webhook = `http://127.0.0.1:${port}/services/T000/B000/XXXX`;
+    const down = await leakwatch(['run', '--manifest', 'scenario/manifest.json', '--data-dir', dataDir], {
+      env: { LEAKWATCH_SLACK_WEBHOOK: webhook },
+    });
+    expect(down.code).toBe(75);
+    const cause = `Slack webhook unreachable: connect ECONNREFUSED 127.0.0.1:${port}`;
+    expect(down.stdout).toContain(
+      `notifications to slack: 0 delivered this run, 30 pending; 120 failed attempts: ${cause} (120×)`,
+    );
+    expect(down.stdout).toContain(
+      'notifications to console and outbox (SNS stand-in): 30 delivered this run',
+    );
+    expect(down.stdout.split(cause).length - 1).toBe(1); // once, in the summary
+    expect(`${down.stdout}${down.stderr}`).not.toContain('fetch failed');
+    expect(`${down.stdout}${down.stderr}`).not.toContain('/services/T000'); // the webhook URL is a secret
+
+    const received: string[] = [];
+    const slack = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => {
+        body += chunk;
+      });
+      req.on('end', () => {
+        received.push(body);
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => slack.listen(port, '127.0.0.1', resolve));
+    try {
+      const up = ok(
+        await leakwatch(['run', '--manifest', 'scenario/manifest.json', '--data-dir', dataDir], {
+          env: { LEAKWATCH_SLACK_WEBHOOK: webhook },
+        }),
+      );
+      expect(up.stdout).toContain('notifications to slack: 30 delivered this run');
+      expect(up.stdout).toContain('notifications to console and outbox (SNS stand-in): 0 delivered this run');
+      expect(received).toHaveLength(30);
+      expect((await readFile(join(dataDir, 'alerts-outbox.jsonl'), 'utf8')).trim().split('\n')).toHaveLength(
+        30,
+      );
+    } finally {
+      await new Promise((resolve) => slack.close(resolve));
+    }
   });
 
   it('npm start is leakwatch run on the bundled scenario', async () => {

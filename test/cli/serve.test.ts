@@ -1,0 +1,252 @@
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { type CliResult, leakwatch, startLeakwatch } from '../helpers/installedCli.ts';
+
+/**
+ * `leakwatch serve` as installed, with probes in other processes streaming the Mi Box S fixture
+ * into it: the same history and alerts as `leakwatch run`, the history commands reading the store
+ * while serve runs, a clean stop on SIGINT/SIGTERM, and a restart after kill -9 (inside a DynamoDB
+ * transaction, and while a probe was streaming) that loses and duplicates nothing.
+ */
+const F = 'test/fixtures/lab-device';
+const CAPTURES = [`${F}/mibox-build-1.pcapng`, `${F}/mibox-build-2.pcap.gz`, `${F}/mibox-build-3.pcapng`];
+const STREAM = 'leakwatch-flows-local';
+
+interface Serve {
+  readonly child: ChildProcess;
+  readonly endpoint: string;
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+async function startServe(dataDir: string, port: number, env: Record<string, string> = {}): Promise<Serve> {
+  const child = startLeakwatch(
+    ['serve', '--data-dir', dataDir, '--port', String(port), '--register', `${F}/lab/registration.json`],
+    { env },
+  );
+  let out = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    out += chunk.toString('utf8');
+  });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    out += chunk.toString('utf8');
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const endpoint = await waitFor(
+    `serve's banner`,
+    async () => /Kinesis endpoint (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1],
+    20_000,
+    () => out,
+  );
+  return { child, endpoint, output: () => out, exited };
+}
+
+async function waitFor<T>(
+  what: string,
+  value: () => Promise<T | undefined>,
+  timeoutMs: number,
+  context: () => string = () => '',
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const got = await value();
+    if (got !== undefined) return got;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${context()}`);
+    await delay(200);
+  }
+}
+
+const probe = (endpoint: string, build: number, spool: string, home: string): Promise<CliResult> =>
+  leakwatch(
+    [
+      'probe',
+      '--kinesis-endpoint',
+      endpoint,
+      '--kinesis-stream',
+      STREAM,
+      '--spool-dir',
+      spool,
+      '--lab-config',
+      `${F}/lab/build-${build}.json`,
+      CAPTURES[build - 1]!,
+    ],
+    {
+      env: { HOME: home },
+    },
+  );
+
+interface AlertRow {
+  rule: string;
+  dataType: string;
+  subject: string;
+  build: string;
+  state: string;
+  resolvedIn?: string;
+  alertId: string;
+}
+/** The history as the CLI reads it: alerts (without times) and each build's flows. */
+async function history(dataDir: string) {
+  const alerts = JSON.parse(
+    (await leakwatch(['alerts', '--json', '--data-dir', dataDir])).stdout,
+  ) as AlertRow[];
+  const builds = JSON.parse(
+    (await leakwatch(['builds', '--line', 'PatchWall-9-intl', '--json', '--data-dir', dataDir])).stdout,
+  ) as {
+    items: { build: string; flows: number; sessions: number }[];
+  };
+  return {
+    alerts: alerts
+      .map(
+        (a) =>
+          `${a.alertId} ${a.rule}/${a.dataType}/${a.subject} ${a.build} ${a.state} ${a.resolvedIn ?? '-'}`,
+      )
+      .sort(),
+    builds: builds.items.map((b) => `${b.build} flows ${b.flows} sessions ${b.sessions}`),
+  };
+}
+const settled = async (dataDir: string) => {
+  const result = await leakwatch(['alerts', '--json', '--data-dir', dataDir]);
+  if (result.code !== 0) return undefined;
+  const alerts = JSON.parse(result.stdout) as AlertRow[];
+  return alerts.length === 9 && alerts.every((a) => a.state === 'resolved') ? alerts : undefined;
+};
+const outboxIds = async (dataDir: string) =>
+  (await readFile(join(dataDir, 'alerts-outbox.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line).notificationId as string)
+    .sort();
+
+describe('leakwatch serve', () => {
+  let work: string;
+  let reference: Awaited<ReturnType<typeof history>>;
+  let referenceOutbox: string[];
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'leakwatch-serve-'));
+    const dataDir = join(work, 'reference');
+    const run = await leakwatch([
+      'run',
+      '--data-dir',
+      dataDir,
+      '--register',
+      `${F}/lab/registration.json`,
+      ...[1, 2, 3].flatMap((b) => ['--lab-config', `${F}/lab/build-${b}.json`, CAPTURES[b - 1]!]),
+    ]);
+    expect(run.code).toBe(0);
+    reference = await history(dataDir);
+    referenceOutbox = await outboxIds(dataDir);
+    expect(reference.alerts).toHaveLength(9);
+    expect(referenceOutbox).toHaveLength(18);
+  }, 60_000);
+  afterAll(async () => {
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('takes probes from other processes, gives the same alerts as run, answers history commands while running, stops on SIGINT and resumes', async () => {
+    const dataDir = join(work, 'live');
+    const serve = await startServe(dataDir, 0);
+    try {
+      expect(serve.output()).toContain(
+        `leakwatch probe --kinesis-endpoint ${serve.endpoint} --kinesis-stream ${STREAM}`,
+      );
+      for (const build of [1, 2, 3]) {
+        const sent = await probe(serve.endpoint, build, join(work, 'spool-live'), work);
+        expect({ build, code: sent.code, stderr: sent.stderr }).toEqual({
+          build,
+          code: 0,
+          stderr: expect.stringContaining('flow records put on stream'),
+        });
+      }
+      // Read through the running serve (it holds the store).
+      await waitFor('all alerts resolved', () => settled(dataDir), 30_000, serve.output);
+      expect(await history(dataDir)).toEqual(reference);
+      expect(serve.output()).toContain(
+        'ALERT [leakwatch high] Mi Box S MBS-9.0.3.0 begins sending Wi-Fi MAC address in plaintext',
+      );
+      const busy = await leakwatch([
+        'run',
+        '--data-dir',
+        dataDir,
+        '--lab-config',
+        `${F}/lab/build-1.json`,
+        CAPTURES[0]!,
+      ]);
+      expect(busy.code).toBe(2);
+      expect(busy.stderr).toMatch(
+        /is in use by leakwatch serve \(pid \d+, since .*\): stream captures into it with leakwatch probe --kinesis-endpoint/,
+      );
+    } finally {
+      serve.child.kill('SIGINT');
+    }
+    expect(await serve.exited).toEqual({ code: 0, signal: null });
+    expect(serve.output()).toMatch(/SIGINT: stopped after 19 records/);
+    expect(serve.output()).toContain(
+      'notifications to console and outbox (SNS stand-in): 18 delivered this run',
+    );
+    expect(existsSync(join(dataDir, 'in-use.json'))).toBe(false);
+    expect(await outboxIds(dataDir)).toEqual(referenceOutbox);
+
+    // A restart goes on after what was processed: nothing is ingested again.
+    const again = await startServe(dataDir, 0);
+    await delay(1500);
+    again.child.kill('SIGTERM');
+    expect(await again.exited).toEqual({ code: 0, signal: null });
+    expect(again.output()).toMatch(/SIGTERM: stopped after 0 records/);
+    expect(await history(dataDir)).toEqual(reference);
+  }, 120_000);
+
+  it('killed -9 inside a transaction and while a probe streams: restarted, it loses and duplicates nothing', async () => {
+    const dataDir = join(work, 'crash');
+    const spool = join(work, 'spool-crash');
+    // The process kills itself inside its third transaction of several writes: a flow half recorded.
+    const first = await startServe(dataDir, 0, { LEAKWATCH_FAULT_KILL_IN_TRANSACTION: '3' });
+    const port = Number(new URL(first.endpoint).port);
+    expect((await probe(first.endpoint, 1, spool, work)).code).toBe(0);
+    expect(await first.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    const journal = await readdir(join(dataDir, 'dynamodb-journal'));
+    expect(journal).toHaveLength(1); // the transaction it died in
+    expect(existsSync(join(dataDir, 'in-use.json'))).toBe(true); // left by the dead process
+
+    // While serve is down a probe streams build 2: it spools what the endpoint refuses (exit 75).
+    const down = await probe(first.endpoint, 2, spool, work);
+    expect(down.code).toBe(75);
+    expect(down.stderr).toContain(`are spooled in ${spool}`);
+
+    const second = await startServe(dataDir, port);
+    try {
+      expect(await readdir(join(dataDir, 'dynamodb-journal'))).toEqual([]); // restored at start
+      const sent = await leakwatch(
+        [
+          'probe',
+          '--send-spool',
+          '--kinesis-endpoint',
+          second.endpoint,
+          '--kinesis-stream',
+          STREAM,
+          '--spool-dir',
+          spool,
+        ],
+        { env: { HOME: work } },
+      );
+      expect({ code: sent.code, stderr: sent.stderr }).toEqual({
+        code: 0,
+        stderr: expect.stringContaining('spooled records put on stream'),
+      });
+      expect((await probe(second.endpoint, 3, spool, work)).code).toBe(0);
+      await waitFor('all alerts resolved', () => settled(dataDir), 30_000, second.output);
+      expect(await history(dataDir)).toEqual(reference);
+    } finally {
+      second.child.kill('SIGINT');
+    }
+    expect((await second.exited).code).toBe(0);
+    expect(await outboxIds(dataDir)).toEqual(referenceOutbox);
+  }, 180_000);
+});
