@@ -346,7 +346,13 @@ export class DynamoTransactionShim {
       const reply = await this.call(`${step.action}Item`, { ...params, ReturnValues: 'ALL_OLD' }, headers);
       // Fault injection for the crash tests (test/cli/serve.test.ts): the whole process dies with
       // this transaction half applied, as kill -9 at the worst moment would leave it.
-      if (journalled && KILL_IN_TRANSACTION > 0 && this.journalled >= KILL_IN_TRANSACTION && planned.length > 1 && i === 0)
+      if (
+        journalled &&
+        KILL_IN_TRANSACTION > 0 &&
+        this.journalled >= KILL_IN_TRANSACTION &&
+        planned.length > 1 &&
+        i === 0
+      )
         process.kill(process.pid, 'SIGKILL');
       if (reply.status === 200) {
         if (!journalled) snapshots.push((JSON.parse(reply.body) as { Attributes?: AttributeMap }).Attributes);
