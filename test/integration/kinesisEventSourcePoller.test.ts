@@ -177,4 +177,57 @@ describe('KinesisEventSourcePoller', () => {
     expect(succeeded.sort()).toEqual(['1', '2', '4']);
     expect(failures.map((f) => [f.KinesisBatchInfo.batchSize, f.lastError])).toEqual([[1, 'function error']]);
   });
+
+  it('a new poller given the checkpoints goes on after the last batch processed, not from the start', async () => {
+    const stream = await streamWith(['1', '2', '3', '4', '5']);
+    const saved = new Map<string, string>();
+    const checkpoints = {
+      get: (shardId: string) => saved.get(shardId),
+      set: async (shardId: string, sequenceNumber: string) => void saved.set(shardId, sequenceNumber),
+    };
+    const seen: string[][] = [];
+    const handler = async (event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> => {
+      seen.push(valuesOf(event));
+      return { batchItemFailures: [] };
+    };
+    const first = new KinesisEventSourcePoller({
+      client: emulators.kinesis,
+      ...stream,
+      handler,
+      batchSize: 2,
+      checkpoints,
+      onFailure: async () => undefined,
+    });
+    await first.drain();
+    expect(seen.flat()).toEqual(['1', '2', '3', '4', '5']);
+    expect([...saved.keys()]).toEqual(['shardId-000000000000']);
+
+    // As after a restart: a fresh poller (no iterators) on the same stream with more records on it.
+    await emulators.kinesis.send(
+      new PutRecordsCommand({
+        StreamName: stream.streamName,
+        Records: ['6', '7'].map((v) => ({ Data: Buffer.from(v), PartitionKey: 'k' })),
+      }),
+    );
+    seen.length = 0;
+    const second = new KinesisEventSourcePoller({
+      client: emulators.kinesis,
+      ...stream,
+      handler,
+      checkpoints,
+      onFailure: async () => undefined,
+    });
+    await second.drain();
+    expect(seen.flat()).toEqual(['6', '7']);
+
+    // Without checkpoints a fresh poller starts at the trim horizon.
+    seen.length = 0;
+    await new KinesisEventSourcePoller({
+      client: emulators.kinesis,
+      ...stream,
+      handler,
+      onFailure: async () => undefined,
+    }).drain();
+    expect(seen.flat()).toEqual(['1', '2', '3', '4', '5', '6', '7']);
+  });
 });
