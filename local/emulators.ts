@@ -66,6 +66,12 @@ export interface EmulatorOptions {
    * restart) and listening where probes on other hosts reach it.
    */
   readonly kinesis?: { readonly persist?: boolean; readonly host?: string; readonly port?: number };
+  /**
+   * Journal each transaction on disk before applying it, so one half applied by a killed process is
+   * restored at the next start (local/dynamoTransactionShim.ts). Off only to measure its cost
+   * (`npm run bench:load -- --no-journal`). @default true
+   */
+  readonly journal?: boolean;
 }
 
 export async function startEmulators(
@@ -76,7 +82,7 @@ export async function startEmulators(
   let journalPath: string | null = null;
   if (dataDir) {
     dynamoPath = join(dataDir, 'dynamodb');
-    journalPath = join(dataDir, 'dynamodb-journal');
+    if (options.journal !== false) journalPath = join(dataDir, 'dynamodb-journal');
     await mkdir(dynamoPath, { recursive: true });
   }
   const kinesisPath = dataDir && options.kinesis?.persist ? join(dataDir, 'kinesis') : undefined;

@@ -22,7 +22,7 @@ import { probeScenario } from '../../test/helpers/scenario.ts';
  * it → dynalite, then the outbox → the notify handler): ≥ 1,000,000 flow records by default,
  * reconciled count by count. A benchmark that prints its figures, not a timed test.
  *
- *   npm run bench:load [-- --flows 1000000 --lines 16 --builds 20 --shards 16 --chunk 50000 --in-memory]
+ *   npm run bench:load [-- --flows 1000000 --lines 16 --builds 20 --shards 16 --chunk 50000 --in-memory | --no-journal]
  *
  * On disk (the default) the run's progress is saved after each chunk; `--resume` with the same
  * options continues an interrupted run from its last whole chunk.
@@ -47,6 +47,8 @@ const { values } = parseArgs({
     shards: { type: 'string', default: '16' },
     'in-memory': { type: 'boolean', default: false },
     resume: { type: 'boolean', default: false },
+    // Measures what the crash-safety journal of the local transaction shim costs (on disk only).
+    'no-journal': { type: 'boolean', default: false },
   },
 });
 const FLOWS = Number(values.flows);
@@ -98,7 +100,11 @@ if (values.resume) {
 } else {
   await rm(dataDir, { recursive: true, force: true });
 }
-const emulators = await startEmulators(values['in-memory'] ? null : dataDir);
+if (values['no-journal'] && values['in-memory'])
+  fail('--no-journal is about the table on disk (drop --in-memory)');
+const emulators = await startEmulators(values['in-memory'] ? null : dataDir, {
+  journal: !values['no-journal'],
+});
 try {
   const table = 'leakwatch-load';
   await ensureTable(emulators.dynamo, table);
@@ -286,7 +292,7 @@ try {
     ],
   ];
   console.log(
-    `\nleakwatch load: ${flowsPut.toLocaleString('en')} flow records, ${LINES} lines × ${BUILDS} builds, ${invocations.toLocaleString('en')} ingest invocations`,
+    `\nleakwatch load: ${flowsPut.toLocaleString('en')} flow records, ${LINES} lines × ${BUILDS} builds, ${invocations.toLocaleString('en')} ingest invocations; table ${values['in-memory'] ? 'in memory' : `on disk, ${values['no-journal'] ? 'no transaction journal' : 'transactions journalled'}`}`,
   );
   console.log(
     `  put ${(put / (putMs / 1000)).toFixed(0)} records/s (kinesalite), ingest ${(delivered / (ingestMs / 1000)).toFixed(0)} records/s (handler + dynalite), notify ${outbox.delivered} in ${(notifyMs / 1000).toFixed(1)} s; total ${totalS.toFixed(0)} s`,
