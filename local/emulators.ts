@@ -13,6 +13,7 @@ import {
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
+  IncreaseStreamRetentionPeriodCommand,
   KinesisClient,
   ResourceInUseException,
 } from '@aws-sdk/client-kinesis';
@@ -214,7 +215,17 @@ export class LocalTableError extends Error {
   override name = 'LocalTableError';
 }
 
-/** Creates the stream (unless it is there already: a persistent one) and waits until it is ACTIVE. */
+/**
+ * How long the local stream keeps a record: the longest kinesalite takes (AWS's own default for the
+ * stack, `streamRetentionHours`, is the same 7 days). kinesalite drops older records when they are
+ * read, so a `leakwatch serve` stopped with records not yet ingested must be started again within it.
+ */
+export const LOCAL_STREAM_RETENTION_HOURS = 168;
+
+/**
+ * Creates the stream (unless it is there already: a persistent one), waits until it is ACTIVE and
+ * gives it LOCAL_STREAM_RETENTION_HOURS (kinesalite creates streams with 24).
+ */
 export async function ensureStream(
   client: KinesisClient,
   streamName: string,
@@ -225,10 +236,18 @@ export async function ensureStream(
   } catch (error) {
     if (!(error instanceof ResourceInUseException)) throw error;
   }
-  return whenActive(`stream ${streamName}`, async () => {
+  const summary = await whenActive(`stream ${streamName}`, async () => {
     const { StreamDescriptionSummary: summary } = await client.send(
       new DescribeStreamSummaryCommand({ StreamName: streamName }),
     );
-    return summary?.StreamStatus === 'ACTIVE' ? summary.StreamARN! : undefined;
+    return summary?.StreamStatus === 'ACTIVE' ? summary : undefined;
   });
+  if ((summary.RetentionPeriodHours ?? 0) < LOCAL_STREAM_RETENTION_HOURS)
+    await client.send(
+      new IncreaseStreamRetentionPeriodCommand({
+        StreamName: streamName,
+        RetentionPeriodHours: LOCAL_STREAM_RETENTION_HOURS,
+      }),
+    );
+  return summary.StreamARN!;
 }

@@ -1,7 +1,12 @@
-import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import { DescribeStreamSummaryCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
-import { ensureStream, type LocalEmulators, startEmulators } from '../../local/emulators.ts';
+import {
+  ensureStream,
+  LOCAL_STREAM_RETENTION_HOURS,
+  type LocalEmulators,
+  startEmulators,
+} from '../../local/emulators.ts';
 import { KinesisEventSourcePoller, type OnFailureRecord } from '../../local/kinesisEventSourcePoller.ts';
 
 /** The poller against kinesalite, with handlers that fail on purpose. */
@@ -229,5 +234,16 @@ describe('KinesisEventSourcePoller', () => {
       onFailure: async () => undefined,
     }).drain();
     expect(seen.flat()).toEqual(['1', '2', '3', '4', '5', '6', '7']);
+  });
+
+  it('local streams keep records 7 days (kinesalite creates them with 24 hours), also when ensured again', async () => {
+    const { streamName } = await streamWith(['1']);
+    const retention = async () =>
+      (await emulators.kinesis.send(new DescribeStreamSummaryCommand({ StreamName: streamName })))
+        .StreamDescriptionSummary?.RetentionPeriodHours;
+    expect(LOCAL_STREAM_RETENTION_HOURS).toBe(168);
+    expect(await retention()).toBe(168);
+    await ensureStream(emulators.kinesis, streamName, 1); // as serve does at a restart
+    expect(await retention()).toBe(168);
   });
 });
