@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type CliResult, leakwatch, startLeakwatch } from '../helpers/installedCli.ts';
+import { type CliResult, leakwatch, runningLeakwatch } from '../helpers/installedCli.ts';
 import { projectRoot } from '../helpers/scenario.ts';
 
 /**
@@ -29,27 +29,18 @@ interface Serve {
 }
 
 async function startServe(dataDir: string, port: number, env: Record<string, string> = {}): Promise<Serve> {
-  const child = startLeakwatch(
+  const serve = runningLeakwatch(
     ['serve', '--data-dir', dataDir, '--port', String(port), '--register', `${F}/lab/registration.json`],
     { env },
   );
-  let out = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    out += chunk.toString('utf8');
-  });
-  child.stderr!.on('data', (chunk: Buffer) => {
-    out += chunk.toString('utf8');
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
+  const out = serve.output;
   const endpoint = await waitFor(
     `serve's banner`,
-    async () => /Kinesis endpoint (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1],
+    async () => /Kinesis endpoint (http:\/\/127\.0\.0\.1:\d+)/.exec(out())?.[1],
     20_000,
-    () => out,
+    out,
   );
-  return { child, endpoint, output: () => out, exited };
+  return { child: serve.child, endpoint, output: out, exited: serve.exited };
 }
 
 async function waitFor<T>(
@@ -92,7 +83,7 @@ async function liveProbe(endpoint: string, build: number, spool: string, home: s
   await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve));
   const port = (free.address() as AddressInfo).port;
   await new Promise((resolve) => free.close(resolve));
-  const child = startLeakwatch(
+  const live = runningLeakwatch(
     [
       'probe',
       '--listen',
@@ -108,22 +99,11 @@ async function liveProbe(endpoint: string, build: number, spool: string, home: s
     ],
     { env: { HOME: home } },
   );
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString('utf8');
-  });
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString('utf8');
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
   await waitFor(
     'the live probe to listen',
-    async () => (stderr.includes('listening on') ? true : undefined),
+    async () => (live.stderr().includes('listening on') ? true : undefined),
     20_000,
-    () => stderr,
+    live.stderr,
   );
   const capture = gunzipSync(await readFile(join(projectRoot, CAPTURES[build - 1]!)));
   await new Promise<void>((resolve, reject) => {
@@ -132,9 +112,9 @@ async function liveProbe(endpoint: string, build: number, spool: string, home: s
     socket.on('error', reject);
   });
   await delay(500);
-  child.kill('SIGINT');
-  const { code, signal } = await exited;
-  return { code, signal, stdout, stderr };
+  live.child.kill('SIGINT');
+  const { code, signal } = await live.exited;
+  return { code, signal, stdout: live.stdout(), stderr: live.stderr() };
 }
 
 interface AlertRow {
