@@ -58,24 +58,21 @@ async function waitFor<T>(
   }
 }
 
+/** The probe's flags to stream a build into serve (its spool in `spool`). */
+const probeFlags = (endpoint: string, build: number, spool: string) => [
+  'probe',
+  '--kinesis-endpoint',
+  endpoint,
+  '--kinesis-stream',
+  STREAM,
+  '--spool-dir',
+  spool,
+  '--lab-config',
+  `${F}/lab/build-${build}.json`,
+];
+
 const probe = (endpoint: string, build: number, spool: string, home: string): Promise<CliResult> =>
-  leakwatch(
-    [
-      'probe',
-      '--kinesis-endpoint',
-      endpoint,
-      '--kinesis-stream',
-      STREAM,
-      '--spool-dir',
-      spool,
-      '--lab-config',
-      `${F}/lab/build-${build}.json`,
-      CAPTURES[build - 1]!,
-    ],
-    {
-      env: { HOME: home },
-    },
-  );
+  leakwatch([...probeFlags(endpoint, build, spool), CAPTURES[build - 1]!], { env: { HOME: home } });
 
 /** A live probe (pcap over TCP) fed the build's capture over a connection, then stopped with SIGINT. */
 async function liveProbe(endpoint: string, build: number, spool: string, home: string): Promise<CliResult> {
@@ -84,20 +81,10 @@ async function liveProbe(endpoint: string, build: number, spool: string, home: s
   const port = (free.address() as AddressInfo).port;
   await new Promise((resolve) => free.close(resolve));
   const live = runningLeakwatch(
-    [
-      'probe',
-      '--listen',
-      `tcp://127.0.0.1:${port}`,
-      '--kinesis-endpoint',
-      endpoint,
-      '--kinesis-stream',
-      STREAM,
-      '--spool-dir',
-      spool,
-      '--lab-config',
-      `${F}/lab/build-${build}.json`,
-    ],
-    { env: { HOME: home } },
+    [...probeFlags(endpoint, build, spool), '--listen', `tcp://127.0.0.1:${port}`],
+    {
+      env: { HOME: home },
+    },
   );
   await waitFor(
     'the live probe to listen',
