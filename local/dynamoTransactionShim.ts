@@ -251,7 +251,11 @@ export class DynamoTransactionShim {
   }
 
   private async transactWrite(body: string, headers: IncomingHttpHeaders): Promise<Reply> {
-    const input = JSON.parse(body) as { TransactItems?: Record<string, Record<string, unknown>>[] };
+    const input = JSON.parse(body) as {
+      TransactItems?: Record<string, Record<string, unknown>>[];
+      ReturnConsumedCapacity?: string;
+    };
+    const capacity = input.ReturnConsumedCapacity === 'TOTAL' || input.ReturnConsumedCapacity === 'INDEXES';
     const actions = input.TransactItems ?? [];
     if (actions.length === 0 || actions.length > 100) {
       return validation('TransactItems must have between 1 and 100 items');
@@ -266,7 +270,10 @@ export class DynamoTransactionShim {
     }
     return this.locks.transaction(
       planned.map((step) => step.lock),
-      () => (this.journalDir ? this.applyJournalled(planned, headers) : this.apply(planned, headers)),
+      () =>
+        this.journalDir
+          ? this.applyJournalled(planned, headers, capacity)
+          : this.apply(planned, headers, undefined, capacity),
     );
   }
 
@@ -274,6 +281,7 @@ export class DynamoTransactionShim {
   private async applyJournalled(
     planned: readonly PlannedWrite[],
     headers: IncomingHttpHeaders,
+    capacity: boolean,
   ): Promise<Reply> {
     const steps = await this.currentItems(planned, headers);
     const journal = join(this.journalDir!, `${Date.now().toString().padStart(15, '0')}-${randomUUID()}.json`);
@@ -281,7 +289,7 @@ export class DynamoTransactionShim {
     this.journalled++;
     let reply: Reply;
     try {
-      reply = await this.apply(planned, headers, steps);
+      reply = await this.apply(planned, headers, steps, capacity);
     } catch (error) {
       // A write failed without an answer (the emulator went away): put back what was there, or
       // leave the journal for the next start if even that fails.
@@ -336,14 +344,21 @@ export class DynamoTransactionShim {
     planned: readonly PlannedWrite[],
     headers: IncomingHttpHeaders,
     journalled?: readonly JournalStep[],
+    returnCapacity = false,
   ): Promise<Reply> {
     // Each write returns the item as it was (ALL_OLD): what the undo restores, with no reads first
     // (with a journal, the items read before are used instead).
     const snapshots: (AttributeMap | undefined)[] = journalled ? journalled.map((s) => s.before) : [];
+    // Capacity as DynamoDB counts a transaction: each item's write units (its larger image, by KB), twice.
+    const capacity = new Map<string, number>();
     for (let i = 0; i < planned.length; i++) {
       const step = planned[i]!;
       const { ReturnValuesOnConditionCheckFailure: _ignored, ...params } = step.params;
-      const reply = await this.call(`${step.action}Item`, { ...params, ReturnValues: 'ALL_OLD' }, headers);
+      const reply = await this.call(
+        `${step.action}Item`,
+        { ...params, ReturnValues: 'ALL_OLD', ReturnConsumedCapacity: 'TOTAL' },
+        headers,
+      );
       // Fault injection for the crash tests (test/cli/serve.test.ts): the whole process dies with
       // this transaction half applied, as kill -9 at the worst moment would leave it.
       if (
@@ -355,7 +370,15 @@ export class DynamoTransactionShim {
       )
         process.kill(process.pid, 'SIGKILL');
       if (reply.status === 200) {
-        if (!journalled) snapshots.push((JSON.parse(reply.body) as { Attributes?: AttributeMap }).Attributes);
+        const answer = JSON.parse(reply.body) as {
+          Attributes?: AttributeMap;
+          ConsumedCapacity?: { CapacityUnits?: number };
+        };
+        if (!journalled) snapshots.push(answer.Attributes);
+        capacity.set(
+          step.table,
+          (capacity.get(step.table) ?? 0) + 2 * (answer.ConsumedCapacity?.CapacityUnits ?? 1),
+        );
         continue;
       }
       await this.undo(planned.slice(0, i), snapshots, headers);
@@ -375,7 +398,20 @@ export class DynamoTransactionShim {
         }),
       };
     }
-    return { status: 200, body: '{}' };
+    return {
+      status: 200,
+      body: JSON.stringify(
+        returnCapacity
+          ? {
+              ConsumedCapacity: [...capacity].map(([TableName, units]) => ({
+                TableName,
+                CapacityUnits: units,
+                WriteCapacityUnits: units,
+              })),
+            }
+          : {},
+      ),
+    };
   }
 
   private async undo(

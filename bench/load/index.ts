@@ -9,6 +9,7 @@ import { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
 import { createIngestHandler } from '../../lambdas/ingest/createIngestHandler.ts';
 import { createNotifyHandler } from '../../lambdas/notify/createNotifyHandler.ts';
 import { CountingMetrics, observability } from '../../lambdas/shared/observability.ts';
+import { costBetween, type DynamoCost, meterDynamo, totalRequests } from '../../local/dynamoMeter.ts';
 import { ensureStream, ensureTable, startEmulators } from '../../local/emulators.ts';
 import { KinesisEventSourcePoller, type OnFailureRecord } from '../../local/kinesisEventSourcePoller.ts';
 import { drainOutbox } from '../../local/localNotifier.ts';
@@ -22,7 +23,8 @@ import { probeScenario } from '../../test/helpers/scenario.ts';
  * it → dynalite, then the outbox → the notify handler): ≥ 1,000,000 flow records by default,
  * reconciled count by count. A benchmark that prints its figures, not a timed test.
  *
- *   npm run bench:load [-- --flows 1000000 --lines 16 --builds 20 --shards 16 --chunk 50000 --in-memory | --no-journal]
+ *   npm run bench:load [-- --flows 1000000 --lines 16 --builds 20 --shards 16 --chunk 50000 --batch-size 100
+ *                          --dynamo-latency-ms 10 --in-memory | --no-journal]
  *
  * On disk (the default) the run's progress is saved after each chunk; `--resume` with the same
  * options continues an interrupted run from its last whole chunk.
@@ -49,6 +51,10 @@ const { values } = parseArgs({
     resume: { type: 'boolean', default: false },
     // Measures what the crash-safety journal of the local transaction shim costs (on disk only).
     'no-journal': { type: 'boolean', default: false },
+    // Every DynamoDB request waits this long first: throughput as against the service, not loopback.
+    'dynamo-latency-ms': { type: 'string', default: '0' },
+    // Records per ingest invocation (the event source's batch size; the stack's ingestPipeline).
+    'batch-size': { type: 'string', default: '100' },
   },
 });
 const FLOWS = Number(values.flows);
@@ -56,6 +62,8 @@ const LINES = Number(values.lines);
 const BUILDS = Number(values.builds);
 const CHUNK = Number(values.chunk);
 const SHARDS = Number(values.shards);
+const LATENCY_MS = Number(values['dynamo-latency-ms']);
+const BATCH_SIZE = Number(values['batch-size']);
 const SESSIONS = LINES * BUILDS;
 const perSession = Math.ceil(FLOWS / SESSIONS);
 const dataDir = join(root, 'bench', 'out', 'load-store');
@@ -72,7 +80,20 @@ function fail(message: string): never {
 }
 
 const progressFile = join(dataDir, 'progress.json');
-const settings = { flows: FLOWS, lines: LINES, builds: BUILDS, shards: SHARDS, chunk: CHUNK };
+const settings = {
+  flows: FLOWS,
+  lines: LINES,
+  builds: BUILDS,
+  shards: SHARDS,
+  chunk: CHUNK,
+  batchSize: BATCH_SIZE,
+};
+for (const [name, value] of Object.entries({ ...settings, 'dynamo-latency-ms': LATENCY_MS }))
+  if (!Number.isInteger(value) || value < (name === 'dynamo-latency-ms' ? 0 : 1))
+    fail(
+      `--${name.replace('batchSize', 'batch-size')} must be a whole number${name === 'dynamo-latency-ms' ? '' : ' ≥ 1'}`,
+    );
+if (BATCH_SIZE > 10_000) fail("--batch-size is at most 10,000 (the Kinesis event source's limit)");
 /** Where a run stands after each chunk (on disk only): `--resume` continues from there. */
 interface Progress {
   readonly settings: typeof settings;
@@ -88,6 +109,8 @@ interface Progress {
   readonly metrics: Record<string, number>;
   readonly deadLetters: number;
   readonly onFailure: number;
+  /** DynamoDB requests and capacity units of the ingest stage so far. */
+  readonly ingestCost?: DynamoCost;
 }
 let resumed: Progress | undefined;
 if (values.resume) {
@@ -105,6 +128,15 @@ if (values['no-journal'] && values['in-memory'])
 const emulators = await startEmulators(values['in-memory'] ? null : dataDir, {
   journal: !values['no-journal'],
 });
+// Counts what ingest's DynamoDB requests cost (and delays them, with --dynamo-latency-ms).
+const meter = meterDynamo(emulators.dynamo, { latencyMs: LATENCY_MS });
+let ingestCost: DynamoCost = resumed?.ingestCost ?? { requests: {}, readUnits: 0, writeUnits: 0 };
+const addCost = (a: DynamoCost, b: DynamoCost): DynamoCost => {
+  const requests = { ...a.requests };
+  for (const [operation, n] of Object.entries(b.requests))
+    requests[operation] = (requests[operation] ?? 0) + n;
+  return { requests, readUnits: a.readUnits + b.readUnits, writeUnits: a.writeUnits + b.writeUnits };
+};
 try {
   const table = 'leakwatch-load';
   await ensureTable(emulators.dynamo, table);
@@ -221,10 +253,13 @@ try {
       streamName: stream,
       streamArn,
       handler: ingest,
+      batchSize: BATCH_SIZE,
       retryAttempts: 5,
       onFailure: async (failure) => void onFailure.push(failure),
     });
+    const costBefore = meter.cost();
     const stats = await poller.drain();
+    ingestCost = addCost(ingestCost, costBetween(meter.cost(), costBefore));
     delivered += stats.records;
     invocations += stats.invocations;
     ingestMs += performance.now() - t1;
@@ -242,6 +277,7 @@ try {
         ingestMs,
         elapsedMs: performance.now() - started,
         metrics: totals(),
+        ingestCost,
         ...lostSoFar(),
       };
       await writeFile(`${progressFile}.tmp`, JSON.stringify(progress));
@@ -294,8 +330,21 @@ try {
   console.log(
     `\nleakwatch load: ${flowsPut.toLocaleString('en')} flow records, ${LINES} lines × ${BUILDS} builds, ${invocations.toLocaleString('en')} ingest invocations; table ${values['in-memory'] ? 'in memory' : `on disk, ${values['no-journal'] ? 'no transaction journal' : 'transactions journalled'}`}`,
   );
+  const ingestRate = delivered / (ingestMs / 1000);
   console.log(
-    `  put ${(put / (putMs / 1000)).toFixed(0)} records/s (kinesalite), ingest ${(delivered / (ingestMs / 1000)).toFixed(0)} records/s (handler + dynalite), notify ${outbox.delivered} in ${(notifyMs / 1000).toFixed(1)} s; total ${totalS.toFixed(0)} s`,
+    `  put ${(put / (putMs / 1000)).toFixed(0)} records/s (kinesalite), ingest ${ingestRate.toFixed(0)} records/s over ${SHARDS} shard(s), ${(ingestRate / SHARDS).toFixed(1)} records/s per shard (handler + dynalite${LATENCY_MS > 0 ? `, every DynamoDB request delayed ${LATENCY_MS} ms` : ''}; batches of up to ${BATCH_SIZE}), notify ${outbox.delivered} in ${(notifyMs / 1000).toFixed(1)} s; total ${totalS.toFixed(0)} s`,
+  );
+  const perFlow = (n: number) => (n / flowsPut).toFixed(n / flowsPut < 0.1 ? 4 : 2);
+  const requests = totalRequests(ingestCost);
+  console.log(
+    `  ingest DynamoDB cost: ${perFlow(ingestCost.writeUnits)} write units per flow (${ingestCost.writeUnits.toLocaleString('en')} in all; transactional items count 2), ${perFlow(ingestCost.readUnits)} read units per flow, ${perFlow(requests)} requests per flow (${Object.entries(
+      ingestCost.requests,
+    )
+      .sort((a, b) => b[1] - a[1])
+      .map(([operation, n]) => `${operation} ${n.toLocaleString('en')}`)
+      .join(
+        ', ',
+      )}); goal (issue 16): ≤ 0.05 write units and ≤ 0.02 requests per flow, ≥ 1,000 records/s per shard at 10 ms`,
   );
   let ok = true;
   for (const [what, expected, got] of rows) {

@@ -1,0 +1,98 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+
+/**
+ * What the DynamoDB requests sent through one client cost, as DynamoDB bills them: every request
+ * asks for its consumed capacity (`ReturnConsumedCapacity: TOTAL`; dynalite computes it by item
+ * size as DynamoDB does, and the local transaction shim returns a transaction's at twice its items'
+ * units, as DynamoDB charges transactions), and the meter adds up requests per operation and read
+ * and write units. Optionally every request waits `latencyMs` first, so a benchmark's throughput
+ * reflects a service's round trip rather than a loopback emulator's.
+ */
+export interface DynamoCost {
+  readonly requests: Record<string, number>;
+  readonly readUnits: number;
+  readonly writeUnits: number;
+}
+
+const WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
+const READS = new Set(['GetItem', 'BatchGetItem', 'Query', 'Scan', 'TransactGetItems']);
+
+export interface DynamoMeter {
+  /** Totals since the meter was attached (or last reset). */
+  cost(): DynamoCost;
+  reset(): void;
+}
+
+/** The operation of an SDK command, document-client names (`UpdateCommand`) included. */
+const DOCUMENT_COMMANDS: Record<string, string> = {
+  Put: 'PutItem',
+  Get: 'GetItem',
+  Update: 'UpdateItem',
+  Delete: 'DeleteItem',
+  BatchGet: 'BatchGetItem',
+  BatchWrite: 'BatchWriteItem',
+  TransactWrite: 'TransactWriteItems',
+  TransactGet: 'TransactGetItems',
+};
+const operationOf = (commandName: string) => {
+  const name = commandName.replace(/Command$/, '');
+  return DOCUMENT_COMMANDS[name] ?? name;
+};
+
+interface CapacityEntry {
+  readonly CapacityUnits?: number;
+}
+
+/** Attaches the meter (and the optional latency) to `client`; document clients made from it share it. */
+export function meterDynamo(client: DynamoDBClient, options: { latencyMs?: number } = {}): DynamoMeter {
+  let requests: Record<string, number> = {};
+  let readUnits = 0;
+  let writeUnits = 0;
+  const latencyMs = options.latencyMs ?? 0;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const operation = operationOf(String(context.commandName ?? ''));
+      const metered = WRITES.has(operation) || READS.has(operation);
+      if (metered) {
+        requests[operation] = (requests[operation] ?? 0) + 1;
+        (args.input as Record<string, unknown>).ReturnConsumedCapacity ??= 'TOTAL';
+      }
+      if (latencyMs > 0) await delay(latencyMs);
+      const result = await next(args);
+      if (metered) {
+        const consumed = (result.output as { ConsumedCapacity?: CapacityEntry | CapacityEntry[] })
+          .ConsumedCapacity;
+        const units = [consumed ?? []].flat().reduce((sum, entry) => sum + (entry.CapacityUnits ?? 0), 0);
+        if (WRITES.has(operation)) writeUnits += units;
+        else readUnits += units;
+      }
+      return result;
+    },
+    { step: 'initialize', name: 'leakwatchDynamoMeter', override: true },
+  );
+  return {
+    cost: () => ({ requests: { ...requests }, readUnits, writeUnits }),
+    reset() {
+      requests = {};
+      readUnits = 0;
+      writeUnits = 0;
+    },
+  };
+}
+
+/** `a − b`, for the cost of one stage between two readings. */
+export function costBetween(after: DynamoCost, before: DynamoCost): DynamoCost {
+  const requests: Record<string, number> = {};
+  for (const [operation, n] of Object.entries(after.requests)) {
+    const d = n - (before.requests[operation] ?? 0);
+    if (d > 0) requests[operation] = d;
+  }
+  return {
+    requests,
+    readUnits: after.readUnits - before.readUnits,
+    writeUnits: after.writeUnits - before.writeUnits,
+  };
+}
+
+export const totalRequests = (cost: DynamoCost) => Object.values(cost.requests).reduce((a, b) => a + b, 0);
