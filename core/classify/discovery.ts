@@ -1,6 +1,6 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
-import mccMncList from 'mcc-mnc-list';
 import { parse as parseDomain } from 'tldts';
+import mobileNetworks from '../../data/mcc-mnc.json' with { type: 'json' };
 import type { PersonalDataType } from './dataTypes.ts';
 import { isLuhnValid } from './luhn.ts';
 import type { Variant } from './variants.ts';
@@ -20,21 +20,15 @@ export interface Discovery {
 
 export const MIN_CONFIDENCE = 0.5;
 
-const OPERATORS = mccMncList.all();
-/** MCC (ITU-T E.212) → MNCs, from the mcc-mnc-list package (Wikipedia data, MIT). */
-const MNCS_BY_MCC = new Map<string, Map<string, string>>();
-for (const { mcc, mnc, brand, operator } of OPERATORS) {
-  if (!mcc || !mnc) continue;
-  const networks = MNCS_BY_MCC.get(mcc) ?? new Map<string, string>();
-  networks.set(mnc, brand || operator || '');
-  MNCS_BY_MCC.set(mcc, networks);
-}
-/** Operator names of two or more words (single words such as "Orange" or "Free" are too common). */
-const CARRIER_NAMES = new Set(
-  OPERATORS.flatMap((o) => [o.brand, o.operator])
-    .filter((name): name is string => typeof name === 'string' && /\S+\s+\S+/.test(name) && name.length <= 40)
-    .map((name) => name.toLowerCase()),
+/**
+ * Mobile networks (ITU-T E.212): MCC → MNC → brand, and operator names of two or more words (single
+ * words such as "Orange" or "Free" are too common), from data/mcc-mnc.json, which
+ * scripts/build-mcc-table.ts builds at install from the mcc-mnc-list package (Wikipedia data, MIT).
+ */
+const MNCS_BY_MCC = new Map<string, Map<string, string>>(
+  Object.entries(mobileNetworks.networks).map(([mcc, mncs]) => [mcc, new Map(Object.entries(mncs))]),
 );
+const CARRIER_NAMES = new Set<string>(mobileNetworks.carrierNames);
 
 /** Whether `mcc` is a mobile country code some network uses (ITU-T E.212, as mcc-mnc-list has it). */
 export const isKnownMcc = (mcc: string) => MNCS_BY_MCC.has(mcc);
