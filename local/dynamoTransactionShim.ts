@@ -24,6 +24,9 @@ import { join } from 'node:path';
 const TARGET_PREFIX = 'DynamoDB_20120810.';
 /** LEAKWATCH_FAULT_KILL_IN_TRANSACTION=N: kill the process inside its first journalled transaction of two or more writes from the Nth on (tests only). */
 const KILL_IN_TRANSACTION = Number(process.env.LEAKWATCH_FAULT_KILL_IN_TRANSACTION) || 0;
+/** LEAKWATCH_FAULT_KILL_AFTER_ITEM_WRITES=N: kill the process once its Nth UpdateItem is applied, before it answers (tests only). */
+const KILL_AFTER_ITEM_WRITES = Number(process.env.LEAKWATCH_FAULT_KILL_AFTER_ITEM_WRITES) || 0;
+let itemWrites = 0;
 type AttributeMap = Record<string, unknown>;
 interface Reply {
   status: number;
@@ -189,7 +192,14 @@ export class DynamoTransactionShim {
     const forward = () => this.forward(method, path, headers, body);
     if (SINGLE_ITEM.has(action)) {
       const item = await this.itemOf(JSON.parse(body), headers).catch(() => undefined);
-      if (item) return this.locks.item(item.lock, forward);
+      if (item) {
+        const reply = await this.locks.item(item.lock, forward);
+        // Fault injection for the crash tests (test/cli/serve.test.ts): the process dies between
+        // two item writes of one ingest batch, the write applied and its answer never sent.
+        if (action === 'UpdateItem' && KILL_AFTER_ITEM_WRITES > 0 && ++itemWrites >= KILL_AFTER_ITEM_WRITES)
+          process.kill(process.pid, 'SIGKILL');
+        return reply;
+      }
     }
     return this.locks.spanningItems(forward);
   }

@@ -36,9 +36,6 @@ export const keys = {
     pk: `BUILD#${line}#${part(build)}`,
     sk: `OBS#${o.dataType === NO_PERSONAL_DATA ? '-' : 'P'}#${part(o.registrableDomain)}#${part(o.host)}#${o.transport}#${o.dataType}`,
   }),
-  flowMarker: (flowId: string) => ({ pk: `FLOW#${flowId}`, sk: 'FLOW' }),
-  /** A flow record ingest sent to the dead-letter queue (settles its probe run; not counted). */
-  deadLetteredFlow: (flowId: string) => ({ pk: `FLOW#${flowId}`, sk: 'DEAD-LETTERED' }),
   alerts: (line: string) => `ALERTS#${line}`,
   alert: (line: string, a: { rule: string; subject: string; dataType: string }) => ({
     pk: `ALERTS#${line}`,

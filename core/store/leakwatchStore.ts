@@ -2,16 +2,17 @@ import { ConditionalCheckFailedException, TransactionCanceledException } from '@
 import {
   type DynamoDBDocumentClient,
   GetCommand,
+  paginateQuery,
   QueryCommand,
   TransactWriteCommand,
-  type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Alert, StoredAlert, VerificationState } from '../alerts/alert.ts';
 import type { BuildFacts } from '../alerts/rules.ts';
-import { alertIdOf, keys, NO_PERSONAL_DATA } from './keys.ts';
-import { MARKER_TTL_DAYS, NOTIFICATION_TTL_DAYS } from './tableDesign.ts';
+import { alertIdOf, keys } from './keys.ts';
+import { NOTIFICATION_TTL_DAYS } from './tableDesign.ts';
 import { buildUpdate } from './updateExpression.ts';
+import { withoutWatermarks } from './watermark.ts';
 
 /** What identifies and describes an observation: build × destination × data type × transport. */
 export interface ObservationFields {
@@ -50,21 +51,6 @@ export interface LineBuild {
   readonly lineName: string;
   readonly build: string;
   readonly builtAt: string;
-}
-
-export interface FlowContribution extends LineBuild {
-  readonly flowId: string;
-  readonly deviceId: string;
-  readonly sessionId: string;
-  readonly startedAt: string;
-  readonly endedAt: string;
-  readonly bytesToServer: number;
-  readonly bytesToClient: number;
-  /** Services the session had consent denied for. */
-  readonly deniedServices: readonly string[];
-  /** The probe run that sent the flow (its session-end record waits for the run's flows). */
-  readonly run?: string;
-  readonly observations: ObservationUpdate[];
 }
 
 export interface BuildSummary {
@@ -106,188 +92,15 @@ export interface StoredNotification {
   readonly lastError?: string;
 }
 
-/** DynamoDB's TransactWriteItems limit (100 actions per transaction). */
-const MAX_TRANSACTION_ITEMS = 100;
-
 /**
- * leakwatch's reads and writes on the single table. Counting is exactly-once per flow: the flow
- * marker and every counter update commit in one transaction that fails when the marker exists.
+ * leakwatch's reads and writes on the single table. Ingest's counting writes (aggregate items with
+ * per-shard watermarks, flow-id chunks) are core/store/watermark.ts and core/ingest/flowIdChunks.ts.
  */
 export class LeakwatchStore {
   constructor(
-    private readonly client: DynamoDBDocumentClient,
-    private readonly tableName: string,
+    readonly client: DynamoDBDocumentClient,
+    readonly tableName: string,
   ) {}
-
-  /** Adds a flow's counts; returns false (and changes nothing) when this flow was counted before. */
-  async recordFlow(contribution: FlowContribution, now: Date): Promise<boolean> {
-    const c = contribution;
-    const expiresAt = markerExpiry(now);
-    // The model and build the flow belongs to, as the build, device-run and observation items hold it.
-    const build = {
-      vendor: c.vendor,
-      model: c.model,
-      lineName: c.lineName,
-      build: c.build,
-      builtAt: c.builtAt,
-    };
-    const items: NonNullable<TransactWriteCommandInput['TransactItems']> = [
-      {
-        Put: {
-          TableName: this.tableName,
-          Item: {
-            ...keys.flowMarker(c.flowId),
-            type: 'flow',
-            build: c.build,
-            line: c.line,
-            recordedAt: now.toISOString(),
-            expiresAt,
-            ...(c.run ? { runs: new Set([c.run]) } : {}),
-          },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        },
-      },
-      {
-        Update: {
-          TableName: this.tableName,
-          Key: keys.build(c.line, c),
-          ...buildUpdate({
-            set: {
-              type: 'build',
-              ...build,
-              lastSeen: c.endedAt,
-            },
-            setOnce: { firstSeen: c.startedAt },
-            add: {
-              flows: 1,
-              devices: new Set([c.deviceId]),
-              sessions: new Set([c.sessionId]),
-              deniedServices: new Set(c.deniedServices),
-            },
-          }),
-        },
-      },
-    ];
-    const personal = c.observations.filter((o) => o.dataType !== NO_PERSONAL_DATA);
-    items.push({
-      Update: {
-        TableName: this.tableName,
-        Key: keys.deviceRun(c.deviceId, c, c.sessionId),
-        ...buildUpdate({
-          set: {
-            type: 'device-run',
-            deviceId: c.deviceId,
-            sessionId: c.sessionId,
-            line: c.line,
-            ...build,
-            lastSeen: c.endedAt,
-          },
-          setOnce: { firstSeen: c.startedAt },
-          add: {
-            flows: 1,
-            dataTypes: new Set(personal.map((o) => o.dataType)),
-            plaintextDataTypes: new Set(
-              personal.filter((o) => o.transport === 'plaintext').map((o) => o.dataType),
-            ),
-          },
-        }),
-      },
-    });
-    if (c.run) {
-      items.push({
-        Update: {
-          TableName: this.tableName,
-          Key: keys.sessionRun(c.deviceId, c.sessionId, c.run),
-          ...buildUpdate({ set: { type: 'session-run', lastSeen: c.endedAt }, add: { flows: 1 } }),
-        },
-      });
-    }
-    for (const o of c.observations.slice(0, MAX_TRANSACTION_ITEMS - items.length)) {
-      items.push({
-        Update: {
-          TableName: this.tableName,
-          Key: keys.observation(c.line, c.build, o),
-          ...buildUpdate({
-            set: {
-              type: 'observation',
-              registrableDomain: o.registrableDomain,
-              host: o.host,
-              transport: o.transport,
-              dataType: o.dataType,
-              organisation: o.organisation,
-              category: o.category,
-              service: o.service,
-              country: o.country,
-              asn: o.asn,
-              asOrganisation: o.asOrganisation,
-              transportDetail: o.transportDetail,
-              lastSeen: c.endedAt,
-              // Who and which build, for the sent-by indexes (and readers of a single item).
-              line: c.line,
-              ...build,
-              ...(o.dataType === NO_PERSONAL_DATA ? {} : keys.sent(c.line, c, o)),
-            },
-            setOnce: { firstSeen: c.startedAt, sample: o.masked },
-            add: {
-              flows: 1,
-              bytesToServer: c.bytesToServer,
-              bytesToClient: c.bytesToClient,
-              where: new Set(o.where),
-              flowsWithoutConsent: o.withoutConsent ? 1 : undefined,
-              forms: new Set(o.forms ?? []),
-            },
-          }),
-        },
-      });
-    }
-    try {
-      await this.client.send(new TransactWriteCommand({ TransactItems: items }));
-      return true;
-    } catch (error) {
-      if (
-        error instanceof TransactionCanceledException &&
-        error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed'
-      ) {
-        if (c.run) await this.countForRun(c);
-        return false;
-      }
-      throw error;
-    }
-  }
-
-  /**
-   * A flow counted before (an earlier probe run of the same capture, or a redelivery) still belongs
-   * to this run: the run's counter goes up once per flow, recorded on the flow marker.
-   */
-  private async countForRun(c: FlowContribution): Promise<void> {
-    try {
-      await this.client.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: keys.flowMarker(c.flowId),
-                UpdateExpression: 'ADD #runs :runs',
-                ConditionExpression: 'attribute_exists(pk) AND NOT contains(#runs, :run)',
-                ExpressionAttributeNames: { '#runs': 'runs' },
-                ExpressionAttributeValues: { ':runs': new Set([c.run]), ':run': c.run },
-              },
-            },
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: keys.sessionRun(c.deviceId, c.sessionId, c.run!),
-                ...buildUpdate({ set: { type: 'session-run', lastSeen: c.endedAt }, add: { flows: 1 } }),
-              },
-            },
-          ],
-        }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
-  }
 
   /** Up to `count` builds of the same line before `firmware`, most recent first (the baseline). */
   async previousBuilds(
@@ -339,51 +152,6 @@ export class LeakwatchStore {
       }),
     );
     return { flows: Number(result.Item?.flows ?? 0), deadLettered: Number(result.Item?.deadLettered ?? 0) };
-  }
-
-  /**
-   * A flow record went to the dead-letter queue: its probe run counts it as settled (so the
-   * session-end record is not held up forever), once per flow, and remembers that one was lost.
-   * Nothing is counted into the build; a redrive from the dead-letter queue counts it normally.
-   */
-  async recordDeadLetteredFlow(
-    flow: { flowId: string; deviceId: string; sessionId: string; run?: string | undefined },
-    reason: string,
-    now: Date,
-  ): Promise<void> {
-    if (!flow.run) return;
-    const expiresAt = markerExpiry(now);
-    try {
-      await this.client.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: {
-                  ...keys.deadLetteredFlow(flow.flowId),
-                  type: 'dead-lettered-flow',
-                  run: flow.run,
-                  reason: reason.slice(0, 1000),
-                  recordedAt: now.toISOString(),
-                  expiresAt,
-                },
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            },
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: keys.sessionRun(flow.deviceId, flow.sessionId, flow.run),
-                ...buildUpdate({ set: { type: 'session-run' }, add: { flows: 1, deadLettered: 1 } }),
-              },
-            },
-          ],
-        }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
   }
 
   /** A session of the line ended: the line is listed, with its builds, devices and sessions. */
@@ -573,7 +341,16 @@ export class LeakwatchStore {
 
   private notificationPut(alert: StoredAlert, event: NotificationEvent, build: string, now: Date) {
     const notificationId = `${alert.alertId}#${event}#${encodeURIComponent(build)}`;
-    const { seenInBuilds: _seen, ...snapshot } = alert;
+    // The alert as its notification shows it: the same whether it was read from the table or kept
+    // by the batch that wrote it (no keys, no index attributes).
+    const {
+      seenInBuilds: _seen,
+      pk: _pk,
+      sk: _sk,
+      type: _type,
+      alertOrder: _order,
+      ...snapshot
+    } = alert as StoredAlert & Record<string, unknown>;
     return {
       Put: {
         TableName: this.tableName,
@@ -687,24 +464,23 @@ export class LeakwatchStore {
   }
 
   async observationsOfBuild(line: string, build: string): Promise<ObservationItem[]> {
-    return (await this.queryAll(keys.observations(line, build))) as unknown as ObservationItem[];
+    // The shards' watermarks are the writers' business, not the readers'.
+    return (await this.queryAll(keys.observations(line, build))).map(
+      withoutWatermarks,
+    ) as unknown as ObservationItem[];
   }
 
   private async queryAll(pk: string): Promise<Record<string, unknown>[]> {
     const items: Record<string, unknown>[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': pk },
-          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-        }),
-      );
-      items.push(...(page.Items ?? []));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    const pages = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': pk },
+      },
+    );
+    for await (const page of pages) items.push(...(page.Items ?? []));
     return items;
   }
 }
@@ -718,11 +494,6 @@ function toBuildSummary(item: Record<string, unknown>): BuildSummary {
     sessions: [...((item.sessions as Set<string> | undefined) ?? [])].sort(),
     deniedServices: [...((item.deniedServices as Set<string> | undefined) ?? [])].sort(),
   };
-}
-
-/** When a flow marker expires (TTL, epoch seconds): MARKER_TTL_DAYS after it was written. */
-function markerExpiry(now: Date): number {
-  return Math.floor(now.getTime() / 1000) + MARKER_TTL_DAYS * 86400;
 }
 
 function isConditionFailure(error: unknown): boolean {

@@ -7,11 +7,11 @@
  * | build         | `LINE#<line key>`               | `BUILD#<builtAt>#<build>` (sorts builds by date)     |
  * | observation   | `BUILD#<line key>#<build>`      | `OBS#P#<domain>#<host>#<transport>#<data type>`, or  |
  * |               |                                 | `OBS#-#<domain>#<host>#<transport>#-` (no personal data) |
- * | flow marker   | `FLOW#<flow id>`                | `FLOW` (idempotency, expires after MARKER_TTL_DAYS)   |
  * | alert         | `ALERTS#<line key>`             | `ALERT#<rule>#<subject>#<data type>`                 |
  * | alert id      | `ALERTID#<alert id>`            | `ALERTID` (line and sort key of the alert)           |
  * | notification  | `OUTBOX`                        | `NOTE#<alert id>#<event>#<build>` (the outbox)       |
  * | session run   | `SESSION#<device>#<session>`    | `RUN#<probe run>` (flows counted of that run)        |
+ * | flow ids      | `SESSION#<device>#<session>`    | `IDS#<sequence>#<shard>#<run>` (a batch's flow ids, expire after FLOW_IDS_TTL_DAYS) |
  * | line          | `LINES`                         | `<line key>` (vendor, model, line name, counts)      |
  * | device run    | `DEVICE#<device>`               | `RUN#<builtAt>#<build>#<session>` (a timeline)       |
  * | layout        | `META`                          | `LAYOUT` (the key layout version the table holds)    |
@@ -36,9 +36,10 @@ export const TABLE_DESIGN = {
   timeToLiveAttribute: 'expiresAt',
   /**
    * The version of the key layout; a local table holding another layout is refused with the fix
-   * (version 2: personal-data observations apart, the alerts index).
+   * (version 2: personal-data observations apart, the alerts index; version 3: counts exactly once
+   * by per-shard watermarks and flow-id chunks instead of flow markers).
    */
-  layoutVersion: 2,
+  layoutVersion: 3,
   indexes: {
     sentByOrganisation: {
       indexName: 'sentByOrganisation',
@@ -77,10 +78,10 @@ export const TABLE_DESIGN = {
 } as const;
 
 /**
- * Flow markers outlive the longest Kinesis retention (365 days), so any redelivery or replay of
- * stream data is recognised; a capture re-probed after this long would count again.
+ * A session's flow-id chunks outlive the longest Kinesis retention (365 days), so any redelivery
+ * or replay of stream data is recognised; a capture re-probed after this long would count again.
  */
-export const MARKER_TTL_DAYS = 400;
+export const FLOW_IDS_TTL_DAYS = 400;
 
 /** Delivered notifications are kept this long, then expire (TTL). */
 export const NOTIFICATION_TTL_DAYS = 90;

@@ -1,4 +1,3 @@
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type {
   Context,
   KinesisStreamBatchResponse,
@@ -6,19 +5,20 @@ import type {
   KinesisStreamRecord,
 } from 'aws-lambda';
 import type { ArchiveSink } from '../../core/archive/archiveRow.ts';
-import { BatchReads } from '../../core/ingest/batchReads.ts';
 import {
   type DeadLetter,
   type DeadLetterSink,
   MAX_DEAD_LETTER_DATA_BYTES,
 } from '../../core/ingest/deadLetter.ts';
+import { SessionIdCache } from '../../core/ingest/flowIdChunks.ts';
 import {
+  type BatchEntry,
+  type FlowResult,
   type IngestDependencies,
-  processFlowRecord,
-  processSessionEnd,
-} from '../../core/ingest/processFlowRecord.ts';
+  ingestBatch,
+} from '../../core/ingest/ingestBatch.ts';
 import { isTransientError } from '../../core/ingest/transientError.ts';
-import { FlowRecordError, isSessionEnd, parseStreamRecord } from '../../schema/flowRecord.ts';
+import { FlowRecordError, parseStreamRecord } from '../../schema/flowRecord.ts';
 import {
   count,
   METRIC,
@@ -26,6 +26,8 @@ import {
   observabilityOf,
   observed,
 } from '../shared/observability.ts';
+
+export type { IngestDependencies } from '../../core/ingest/ingestBatch.ts';
 
 export interface IngestHandlerDependencies extends IngestDependencies, ObservedDependencies {
   readonly deadLetters: DeadLetterSink;
@@ -38,169 +40,196 @@ export type IngestHandler = (
   context: Context,
 ) => Promise<KinesisStreamBatchResponse>;
 
+/** The shard a record came from (Lambda's event id is `<shard id>:<sequence number>`). */
+const shardOf = (record: KinesisStreamRecord) => record.eventID.slice(0, record.eventID.lastIndexOf(':'));
+
 /**
- * The ingest function: a Kinesis batch in, partial batch failures out (Powertools batch processor,
- * records processed in order). A record that is not a valid flow record, or whose processing fails
- * in a way no retry can mend (core/ingest/transientError.ts), is sent to the dead-letter queue with
- * its reason and counts as handled, so it neither blocks the shard nor fails its batch; a transient
- * error (throttling, timeouts, service faults) fails only that record, which Lambda retries.
+ * The ingest function: one Kinesis batch of one shard in, aggregated and written exactly once
+ * (core/ingest/ingestBatch.ts, docs/ingest-exactly-once.md). A record that is not a valid flow
+ * record, or whose processing fails in a way no retry can mend, goes to the dead-letter queue with
+ * its reason; a transient failure (throttling, timeouts) fails the batch from its first record
+ * (Lambda retries it; the watermarks keep what the try wrote from being counted twice); a
+ * session-end record whose run is not all counted yet fails from that record.
  */
 export function createIngestHandler(deps: IngestHandlerDependencies): IngestHandler {
-  const processor = new BatchProcessor(EventType.KinesisDataStreams);
   const { obs, log } = observabilityOf('ingest', deps);
+  // Each session's flow ids, kept in the execution environment between its invocations.
+  const sessionIds = new SessionIdCache(deps.store.client, deps.store.tableName);
 
-  // An environment runs one invocation at a time; each invocation gets its own shared reads (batchHandler).
-  let batchReads = new BatchReads(deps.store);
-  const recordHandler = async (kinesisRecord: KinesisStreamRecord): Promise<void> => {
-    const { kinesis } = kinesisRecord;
-    const data = Buffer.from(kinesis.data, 'base64');
-    const deadLetter = (kind: DeadLetter['kind'], reason: string, ids: Partial<DeadLetter> = {}) =>
-      deps.deadLetters.send({
-        kind,
-        reason,
-        ...ids,
-        eventSourceArn: kinesisRecord.eventSourceARN,
-        eventId: kinesisRecord.eventID,
-        sequenceNumber: kinesis.sequenceNumber,
-        partitionKey: kinesis.partitionKey,
-        arrivedAt: new Date(kinesis.approximateArrivalTimestamp * 1000).toISOString(),
-        data: data.subarray(0, MAX_DEAD_LETTER_DATA_BYTES).toString('base64'),
-        dataTruncated: data.length > MAX_DEAD_LETTER_DATA_BYTES,
-        failedAt: new Date().toISOString(),
-      });
-    let record: ReturnType<typeof parseStreamRecord>;
-    try {
-      record = parseStreamRecord(data);
-    } catch (error) {
-      if (!(error instanceof FlowRecordError)) throw error;
-      obs.logger.setCorrelationId(kinesisRecord.eventID);
-      await deadLetter('malformed-record', error.message);
-      count(obs, METRIC.malformedRecords);
-      log({
-        level: 'WARN',
-        message: 'malformed record sent to dead-letter queue',
-        sequenceNumber: kinesis.sequenceNumber,
-        reason: error.message,
-      });
-      return;
-    }
-    // The probe session is the correlation id: it ties a lab run's flows, alerts and logs together.
-    obs.logger.setCorrelationId(record.session.id);
-    const ids = {
-      sessionId: record.session.id,
-      ...(isSessionEnd(record) ? {} : { flowId: record.flow.id }),
+  const letter = (
+    kinesisRecord: KinesisStreamRecord,
+    kind: DeadLetter['kind'],
+    reason: string,
+    ids: Partial<DeadLetter> = {},
+  ): DeadLetter => {
+    const data = Buffer.from(kinesisRecord.kinesis.data, 'base64');
+    return {
+      kind,
+      reason,
+      ...ids,
+      eventSourceArn: kinesisRecord.eventSourceARN,
+      eventId: kinesisRecord.eventID,
+      sequenceNumber: kinesisRecord.kinesis.sequenceNumber,
+      partitionKey: kinesisRecord.kinesis.partitionKey,
+      arrivedAt: new Date(kinesisRecord.kinesis.approximateArrivalTimestamp * 1000).toISOString(),
+      data: data.subarray(0, MAX_DEAD_LETTER_DATA_BYTES).toString('base64'),
+      dataTruncated: data.length > MAX_DEAD_LETTER_DATA_BYTES,
+      failedAt: new Date().toISOString(),
     };
-    // A transient failure fails the record (Lambda retries it); any other would fail on every retry,
-    // so the record goes to the dead-letter queue with its reason and the shard moves on.
-    const failed = async (error: unknown, what: string): Promise<void> => {
-      const reason = `${(error as Error).name}: ${(error as Error).message}`;
-      if (isTransientError(error)) {
-        count(obs, METRIC.failedRecords);
+  };
+
+  /** One shard's records, in order. */
+  const ingestShard = async (
+    shardId: string,
+    records: readonly KinesisStreamRecord[],
+  ): Promise<{ failedAt?: string }> => {
+    const entries: BatchEntry[] = [];
+    const sources = new Map<BatchEntry, KinesisStreamRecord>();
+    for (const kinesisRecord of records) {
+      try {
+        const record = parseStreamRecord(Buffer.from(kinesisRecord.kinesis.data, 'base64'));
+        const entry = { record, sequenceNumber: kinesisRecord.kinesis.sequenceNumber };
+        entries.push(entry);
+        sources.set(entry, kinesisRecord);
+      } catch (error) {
+        if (!(error instanceof FlowRecordError)) throw error;
+        obs.logger.setCorrelationId(kinesisRecord.eventID);
+        await deps.deadLetters.send(letter(kinesisRecord, 'malformed-record', error.message));
+        count(obs, METRIC.malformedRecords);
         log({
-          level: (error as Error).name === 'SessionIncompleteError' ? 'WARN' : 'ERROR',
-          message: `${what} failed; Lambda retries it`,
-          sequenceNumber: kinesis.sequenceNumber,
-          ...ids,
-          error: (error as Error).name,
-          reason: (error as Error).message,
+          level: 'WARN',
+          message: 'malformed record sent to dead-letter queue',
+          sequenceNumber: kinesisRecord.kinesis.sequenceNumber,
+          reason: error.message,
         });
-        throw error;
       }
-      // Its probe run counts it as settled first (once per flow), so the session can end.
-      if (!isSessionEnd(record))
-        await deps.store.recordDeadLetteredFlow(
-          {
-            flowId: record.flow.id,
-            deviceId: record.device.id,
-            sessionId: record.session.id,
-            run: record.probe.run,
-          },
-          reason,
-          (deps.clock ?? (() => new Date()))(),
-        );
-      await deadLetter('poison-record', reason, ids);
+    }
+    if (entries.length === 0) return {};
+    // The probe session is the correlation id: it ties a lab run's flows, alerts and logs together.
+    obs.logger.setCorrelationId(entries[0]!.record.session.id);
+    const deadLetter = async (dead: FlowResult) => {
+      const reason = dead.dead!.reason;
+      await deps.deadLetters.send(
+        letter(sources.get(dead.entry)!, 'poison-record', reason, {
+          sessionId: dead.record.session.id,
+          flowId: dead.record.flow.id,
+        }),
+      );
       count(obs, METRIC.poisonRecords);
       log({
         level: 'ERROR',
-        message: `${what} cannot be processed: sent to dead-letter queue`,
-        sequenceNumber: kinesis.sequenceNumber,
-        ...ids,
+        message: 'flow record cannot be processed: sent to dead-letter queue',
+        sequenceNumber: dead.entry.sequenceNumber,
+        sessionId: dead.record.session.id,
+        flowId: dead.record.flow.id,
+        error: dead.dead!.error,
+        reason,
+      });
+    };
+    let outcome: Awaited<ReturnType<typeof ingestBatch>>;
+    try {
+      outcome = await ingestBatch(shardId, entries, { ...deps, sessionIds, deadLetter });
+    } catch (error) {
+      if (!isTransientError(error)) throw error;
+      // Throttling, a timeout: the whole batch again from its first record (no bisecting).
+      count(obs, METRIC.failedRecords);
+      log({
+        level: 'ERROR',
+        message: 'batch failed; Lambda retries it',
+        shardId,
+        records: records.length,
         error: (error as Error).name,
         reason: (error as Error).message,
       });
-    };
-    if (isSessionEnd(record)) {
-      let settled: Awaited<ReturnType<typeof processSessionEnd>>;
-      try {
-        settled = await processSessionEnd(record, deps);
-      } catch (error) {
-        return failed(error, 'session-end record');
-      } finally {
-        // It may have resolved alerts of the line.
-        batchReads.clear();
+      return { failedAt: records[0]!.kinesis.sequenceNumber };
+    }
+    const counted = outcome.flows.filter((f) => f.counted);
+    count(obs, METRIC.flowsCounted, counted.length);
+    count(
+      obs,
+      METRIC.findings,
+      counted.reduce((sum, f) => sum + (f.classified?.findings.length ?? 0), 0),
+    );
+    count(obs, METRIC.flowsRepeated, outcome.flows.filter((f) => !f.counted && !f.dead).length);
+    count(obs, METRIC.alertsRaised, outcome.alertsRaised);
+    for (const row of outcome.archiveRows) deps.archive?.add(row);
+    for (const f of outcome.flows) {
+      const cut = f.classified?.decodingsCut ?? 0;
+      if (cut > 0) {
+        log({
+          level: 'INFO',
+          message: 'flow classified in part: decodings cut by the per-flow limits',
+          flowId: f.record.flow.id,
+          build: f.record.firmware.build,
+          decodingsCut: cut,
+        });
       }
-      count(obs, METRIC.alertsResolved, settled.resolved);
+    }
+    for (const end of outcome.sessionEnds) {
+      count(obs, METRIC.alertsResolved, end.resolved);
       log({
         level: 'INFO',
         message: 'session ended',
-        sessionId: record.session.id,
-        build: record.firmware.build,
-        flows: settled.flows,
-        alertsResolved: settled.resolved,
-        ...(settled.deadLettered > 0
+        sessionId: end.record.session.id,
+        build: end.record.firmware.build,
+        flows: end.flows,
+        alertsResolved: end.resolved,
+        ...(end.deadLettered > 0
           ? {
-              deadLettered: settled.deadLettered,
+              deadLettered: end.deadLettered,
               note: 'flows dead-lettered: no alert resolved by this session',
             }
           : {}),
       });
-      return;
     }
-    let outcome: Awaited<ReturnType<typeof processFlowRecord>>;
-    try {
-      outcome = await processFlowRecord(record, { ...deps, batchReads });
-    } catch (error) {
-      return failed(error, 'flow record');
-    }
-    deps.archive?.add(outcome.archiveRow);
-    if (outcome.counted) {
-      count(obs, METRIC.flowsCounted);
-      count(obs, METRIC.findings, outcome.findings.length);
-      count(obs, METRIC.alertsRaised, outcome.alertsRaised);
-    } else {
-      count(obs, METRIC.flowsRepeated);
-    }
-    if (
-      outcome.findings.length > 0 ||
-      outcome.alertsRaised > 0 ||
-      !outcome.counted ||
-      outcome.decodingsCut > 0
-    ) {
+    log({
+      level: 'INFO',
+      message: 'batch ingested',
+      shardId,
+      records: records.length,
+      flowsCounted: counted.length,
+      flowsSeenBefore: outcome.flows.filter((f) => !f.counted && !f.dead).length,
+      findings: counted.reduce((sum, f) => sum + (f.classified?.findings.length ?? 0), 0),
+      alertsRaised: outcome.alertsRaised,
+      sessionsEnded: outcome.sessionEnds.length,
+      itemWrites: outcome.writes.items,
+      itemWritesRetried: outcome.writes.retried,
+    });
+    if (outcome.incomplete) {
+      count(obs, METRIC.failedRecords);
       log({
-        level: 'INFO',
-        message: 'flow processed',
-        flowId: record.flow.id,
-        build: record.firmware.build,
-        counted: outcome.counted,
-        findings: outcome.findings.map((f) => `${f.dataType}@${f.where}`),
-        alertsRaised: outcome.alertsRaised,
-        ...(outcome.decodingsCut > 0 ? { decodingsCut: outcome.decodingsCut } : {}),
+        level: 'WARN',
+        message: 'session-end record failed; Lambda retries it',
+        sequenceNumber: outcome.incomplete.entry.sequenceNumber,
+        sessionId: outcome.incomplete.entry.record.session.id,
+        error: 'SessionIncompleteError',
+        reason: outcome.incomplete.reason,
       });
+      return { failedAt: outcome.incomplete.entry.sequenceNumber };
     }
+    return {};
   };
 
   const batchHandler = async (
     event: KinesisStreamEvent,
-    context: Context,
+    _context: Context,
   ): Promise<KinesisStreamBatchResponse> => {
-    batchReads = new BatchReads(deps.store);
-    const response = await processPartialResponse(event, recordHandler, processor, {
-      context,
-      processInParallel: false,
-    });
+    // An event source mapping's batch holds one shard's records; a hand-made event may hold more.
+    const shards = new Map<string, KinesisStreamRecord[]>();
+    for (const record of event.Records) {
+      const shard = shardOf(record);
+      const list = shards.get(shard);
+      if (list) list.push(record);
+      else shards.set(shard, [record]);
+    }
+    const batchItemFailures: KinesisStreamBatchResponse['batchItemFailures'] = [];
+    for (const [shardId, records] of shards) {
+      const { failedAt } = await ingestShard(shardId, records);
+      if (failedAt) batchItemFailures.push({ itemIdentifier: failedAt });
+    }
     // The batch's rows are archived before it is acknowledged. If that fails, the invocation fails
-    // and Lambda delivers the whole batch again: the history counts each flow once (flow markers),
-    // the archive may hold a row twice (its queries count DISTINCT flow_id).
+    // and Lambda delivers the whole batch again: the history counts each flow once (watermarks and
+    // flow ids), the archive may hold a row twice (its queries count DISTINCT flow_id).
     try {
       await deps.archive?.flush();
     } catch (error) {
@@ -214,7 +243,7 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
       });
       throw error;
     }
-    return response;
+    return { batchItemFailures };
   };
 
   return observed(batchHandler, obs);

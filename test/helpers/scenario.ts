@@ -2,7 +2,13 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runProbe } from '../../probe/runProbe.ts';
-import { type FlowRecord, type LabContext, LabContextSchema } from '../../schema/flowRecord.ts';
+import { SessionSink } from '../../probe/sinks/sessionSink.ts';
+import {
+  type FlowRecord,
+  type LabContext,
+  LabContextSchema,
+  type StreamRecord,
+} from '../../schema/flowRecord.ts';
 
 export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SCENARIO_BUILDS = ['build-1', 'build-2', 'build-3'] as const;
@@ -35,4 +41,27 @@ export async function probeScenario(name: (typeof SCENARIO_BUILDS)[number]): Pro
 
 export async function* chunksOf(buffer: Buffer, size = buffer.length): AsyncGenerator<Buffer> {
   for (let i = 0; i < buffer.length; i += size) yield buffer.subarray(i, i + size);
+}
+
+/** The scenario's records as the probe sends them: per capture, its flows then its session-end record. */
+export async function scenarioRecords(): Promise<StreamRecord[][]> {
+  const builds: StreamRecord[][] = [];
+  for (const name of SCENARIO_BUILDS) {
+    const job = await scenarioJob(name);
+    const out: StreamRecord[] = [];
+    const collect = {
+      write: async (r: StreamRecord) => void out.push(r),
+      close: async () => ({ delivered: out.length, retried: 0 }),
+    };
+    const session = new SessionSink(
+      collect,
+      job.context,
+      () => new Date('2026-11-21T10:00:00Z'),
+      `run-${name}`,
+    );
+    for (const record of await probeScenario(name)) await session.write(record);
+    await session.close();
+    builds.push(out);
+  }
+  return builds;
 }

@@ -1,13 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  DynamoDBClient,
-  ProvisionedThroughputExceededException,
-  TransactionCanceledException,
-} from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import {
   DynamoDBDocumentClient,
   GetCommand,
+  PutCommand,
   QueryCommand,
   TransactWriteCommand,
   UpdateCommand,
@@ -19,6 +16,7 @@ import type { ArchiveRow, ArchiveSink } from '../../core/archive/archiveRow.ts';
 import { BUNDLED_CATALOG } from '../../core/catalog/bundledCatalog.ts';
 import { DestinationCatalog } from '../../core/catalog/catalog.ts';
 import { SqsDeadLetterSink } from '../../core/ingest/deadLetter.ts';
+import { decodeChunk, IdState, idPrefix } from '../../core/ingest/flowIdChunks.ts';
 import { KnownValueIndex, registration } from '../../core/registry/knownValues.ts';
 import { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
 import { createIngestHandler } from '../../lambdas/ingest/createIngestHandler.ts';
@@ -78,6 +76,7 @@ describe('ingest handler', () => {
     dynamo.on(QueryCommand).resolves({ Items: [] });
     dynamo.on(GetCommand).resolves({});
     dynamo.on(UpdateCommand).resolves({});
+    dynamo.on(PutCommand).resolves({});
     sqs.on(SendMessageCommand).resolves({ MessageId: 'd' });
   });
 
@@ -96,13 +95,25 @@ describe('ingest handler', () => {
     });
     expect(letters[0].reason).toMatch(/^record failed schema v1: device\.id: /);
     expect(Buffer.from(letters[0].data, 'base64').toString()).toBe('{"schemaVersion":1,"device":{}}');
-    expect(dynamo.commandCalls(TransactWriteCommand)).toHaveLength(2);
+    // The two flows counted in one write per item (no transaction), then one flow-id chunk.
+    expect(dynamo.commandCalls(TransactWriteCommand)).toHaveLength(0);
+    const builds = dynamo
+      .commandCalls(UpdateCommand)
+      .filter((c) => String(c.args[0].input.Key!.sk).startsWith('BUILD#'));
+    expect(builds).toHaveLength(1);
+    expect(Object.values(builds[0]!.args[0].input.ExpressionAttributeValues!)).toContain(2);
+    const chunks = dynamo.commandCalls(PutCommand).map((c) => c.args[0].input.Item!);
+    expect(chunks).toHaveLength(1);
+    expect(decodeChunk(chunks[0]!.ids)).toEqual([
+      { id: idPrefix(dns!.flow.id), state: IdState.Counted },
+      { id: idPrefix(tls!.flow.id), state: IdState.Counted },
+    ]);
   });
 
-  it('reports only the record whose write was throttled, so Lambda retries from it', async () => {
+  it('a throttled write fails the batch from its first record (no bisecting), and writes no flow-id chunk', async () => {
     const [first, second] = await probeScenario('build-1');
     dynamo
-      .on(TransactWriteCommand)
+      .on(UpdateCommand)
       .rejectsOnce(new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} }))
       .resolves({});
 
@@ -110,16 +121,22 @@ describe('ingest handler', () => {
 
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: '49680' }] });
     expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+    expect(dynamo.commandCalls(PutCommand)).toHaveLength(0);
   });
 
   it('sends a record whose processing fails for good (a client fault, a bug) to the dead-letter queue with the error, and goes on', async () => {
-    const [first, second] = await probeScenario('build-1');
+    const [, , first, second] = await probeScenario('build-1');
     const validation = Object.assign(new Error('Item size has exceeded the maximum allowed size'), {
       name: 'ValidationException',
       $fault: 'client',
       $metadata: { httpStatusCode: 400 },
     });
-    dynamo.on(TransactWriteCommand).rejectsOnce(validation).resolves({});
+    // The observation of the first flow's destination refuses every write; the batch is halved
+    // until that record is alone, which goes to the dead-letter queue.
+    dynamo.on(UpdateCommand).callsFake((input: { Key: { sk: string } }) => {
+      if (input.Key.sk.includes('#api.account.xiaomi.com#')) throw validation;
+      return {};
+    });
 
     const response = await handler()(event([first!, second!]), context);
 
@@ -135,7 +152,8 @@ describe('ingest handler', () => {
         data: Buffer.from(JSON.stringify(first)).toString('base64'),
       }),
     ]);
-    expect(dynamo.commandCalls(TransactWriteCommand).length).toBeGreaterThanOrEqual(2);
+    const chunk = decodeChunk(dynamo.commandCalls(PutCommand)[0]!.args[0].input.Item!.ids);
+    expect(chunk).toEqual([{ id: idPrefix(second!.flow.id), state: IdState.Counted }]);
   });
 
   it('writes each new alert together with its notification (the outbox); ingest publishes nothing', async () => {
@@ -144,8 +162,8 @@ describe('ingest handler', () => {
 
     await handler()(event([register]), context);
 
-    const transactions = dynamo.commandCalls(TransactWriteCommand).map((c) => c.args[0].input.TransactItems!);
-    const alertWrites = transactions.slice(1);
+    // Counting takes no transaction: every transaction is an alert with its notification.
+    const alertWrites = dynamo.commandCalls(TransactWriteCommand).map((c) => c.args[0].input.TransactItems!);
     // IMEI, phone number, carrier name × plaintext-begins, sent-without-consent (no baseline build
     // yet, so no new-organisation; no country database in this test).
     expect(alertWrites).toHaveLength(6);
@@ -184,7 +202,6 @@ describe('ingest handler', () => {
 
     const alerts = dynamo
       .commandCalls(TransactWriteCommand)
-      .slice(1)
       .map((c) => c.args[0].input.TransactItems![0]!.Put!.Item!);
     expect(alerts.map((a) => a.rule).sort()).toEqual([
       'hashed-in-plaintext',
@@ -212,9 +229,9 @@ describe('ingest handler', () => {
     };
     dynamo.on(GetCommand).resolves({ Item: { flows: 5 } });
 
-    expect(await handler()(event([JSON.stringify(end)]), context).catch((e: Error) => e.name)).toBe(
-      'FullBatchFailureError',
-    );
+    expect(await handler()(event([JSON.stringify(end)]), context)).toEqual({
+      batchItemFailures: [{ itemIdentifier: '49680' }],
+    });
     dynamo.on(GetCommand).resolves({ Item: { flows: 6 } });
     expect(await handler()(event([JSON.stringify(end)]), context)).toEqual({ batchItemFailures: [] });
   });
@@ -265,14 +282,28 @@ describe('ingest handler', () => {
   it('an alert that exists already gets no second alert and no second notification', async () => {
     const records = await probeScenario('build-2');
     const register = records.find((r) => r.http?.[0]?.target.includes('register'))!;
-    dynamo.on(GetCommand).resolves({
-      Item: { state: 'open', seenInBuilds: new Set([register.firmware.build]), verification: 'unknown' },
-    });
+    await handler()(event([register]), context);
+    const created = dynamo
+      .commandCalls(TransactWriteCommand)
+      .map((c) => c.args[0].input.TransactItems![0]!.Put!.Item!);
+    expect(created).toHaveLength(6);
+    // Delivered again: the line's alerts (one Query per batch) hold them all.
+    dynamo.resetHistory();
+    dynamo.on(QueryCommand).callsFake((input: { ExpressionAttributeValues: Record<string, string> }) => ({
+      Items: input.ExpressionAttributeValues[':pk']!.startsWith('ALERTS#') ? created : [],
+    }));
 
     await handler()(event([register]), context);
 
-    expect(dynamo.commandCalls(TransactWriteCommand)).toHaveLength(1); // the flow's counts only
-    expect(dynamo.commandCalls(UpdateCommand)).toHaveLength(0);
+    expect(dynamo.commandCalls(TransactWriteCommand)).toHaveLength(0);
+    const alertUpdates = dynamo
+      .commandCalls(UpdateCommand)
+      .filter((c) => String(c.args[0].input.Key!.pk).startsWith('ALERTS#'));
+    expect(alertUpdates).toHaveLength(0);
+    const alertQueries = dynamo
+      .commandCalls(QueryCommand)
+      .filter((c) => String(c.args[0].input.ExpressionAttributeValues![':pk']).startsWith('ALERTS#'));
+    expect(alertQueries).toHaveLength(1);
   });
   it('publishes Powertools metrics per invocation and logs through the Powertools logger with the session as correlation id', async () => {
     const records = await probeScenario('build-2');
@@ -288,15 +319,25 @@ describe('ingest handler', () => {
         observability: obs,
       });
       await ingest(event([register, 'not json']), context);
-      // The same flow delivered again: its flow marker exists, so it is not counted twice.
-      dynamo.on(TransactWriteCommand).rejects(
-        new TransactionCanceledException({
-          message: 'cancelled',
-          $metadata: {},
-          CancellationReasons: [{ Code: 'ConditionalCheckFailed' }],
-        }),
-      );
-      await ingest(event([register]), context);
+      // The same flow put again (a new sequence number), in another execution environment: its
+      // session's flow-id chunk holds it, so it is not counted twice.
+      const chunk = dynamo.commandCalls(PutCommand)[0]!.args[0].input.Item!;
+      const alerts = dynamo
+        .commandCalls(TransactWriteCommand)
+        .map((c) => c.args[0].input.TransactItems![0]!.Put!.Item!);
+      dynamo.on(QueryCommand).callsFake((input: { ExpressionAttributeValues: Record<string, string> }) => {
+        const pk = input.ExpressionAttributeValues[':pk']!;
+        return { Items: pk.startsWith('SESSION#') ? [chunk] : pk.startsWith('ALERTS#') ? alerts : [] };
+      });
+      const again = event([register]);
+      again.Records[0]!.kinesis.sequenceNumber = '49690';
+      again.Records[0]!.eventID = 'shardId-000000000000:49690';
+      await createIngestHandler({
+        store: new LeakwatchStore(DynamoDBDocumentClient.from(new DynamoDBClient({})), 'history'),
+        deadLetters: new SqsDeadLetterSink(new SQSClient({}), 'https://sqs.eu-west-1.amazonaws.com/1/dlq'),
+        catalog: new DestinationCatalog(BUNDLED_CATALOG),
+        observability: obs,
+      })(again, context);
     }
     expect(metrics.published).toHaveLength(2);
     expect(metrics.published[0]!._aws.CloudWatchMetrics[0]!.Namespace).toBe('Leakwatch/Test');
@@ -309,13 +350,14 @@ describe('ingest handler', () => {
     });
     expect(metrics.totals[METRIC.findings]).toBeGreaterThanOrEqual(3);
     const logged = logger.lines;
-    const processed = logged.find((l) => l.message === 'flow processed');
+    const processed = logged.find((l) => l.message === 'batch ingested');
     expect(processed).toMatchObject({
       level: 'INFO',
       service: 'leakwatch-ingest',
       function_request_id: 'req-1',
       correlation_id: register.session.id,
-      flowId: register.flow.id,
+      flowsCounted: 1,
+      alertsRaised: 6,
     });
     const malformed = logged.find((l) => l.message === 'malformed record sent to dead-letter queue');
     expect(malformed).toMatchObject({ level: 'WARN', correlation_id: 'shardId-000000000000:49681' });
