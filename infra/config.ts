@@ -19,6 +19,10 @@ export interface DeploymentConfig {
   readonly logRetentionDays?: number;
   /** The one IAM role or user ARN allowed to assume the probe role (default: the account's principals). */
   readonly probePrincipalArn?: string;
+  /** Most records per ingest invocation (1–10000; Lambda also stops at 6 MB). */
+  readonly ingestBatchSize?: number;
+  /** Seconds the event source gathers records before it invokes ingest (0–300). */
+  readonly ingestBatchWindowSeconds?: number;
 }
 
 /** The retention periods CloudWatch Logs accepts (days). */
@@ -90,6 +94,8 @@ export function readDeploymentConfig(tryGetContext: (key: string) => unknown): D
   const streamRetentionHours = whole('streamRetentionHours', 24, 8760, 168);
   const deadLetterRetentionDays = whole('deadLetterRetentionDays', 1, 14, 14);
   const logRetentionDays = whole('logRetentionDays', 1, 3653, 90);
+  const ingestBatchSize = whole('ingestBatchSize', 1, 10_000, 5000);
+  const ingestBatchWindowSeconds = whole('ingestBatchWindowSeconds', 0, 300, 10);
   if (
     logRetentionDays !== undefined &&
     !(LOG_RETENTION_DAYS as readonly number[]).includes(logRetentionDays)
@@ -115,5 +121,7 @@ export function readDeploymentConfig(tryGetContext: (key: string) => unknown): D
     ...(deadLetterRetentionDays !== undefined ? { deadLetterRetentionDays } : {}),
     ...(logRetentionDays !== undefined ? { logRetentionDays } : {}),
     ...(probePrincipalArn ? { probePrincipalArn } : {}),
+    ...(ingestBatchSize !== undefined ? { ingestBatchSize } : {}),
+    ...(ingestBatchWindowSeconds !== undefined ? { ingestBatchWindowSeconds } : {}),
   };
 }

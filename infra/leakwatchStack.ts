@@ -43,6 +43,8 @@ export class LeakwatchStack extends Stack {
       deadLetterRetention,
       ...(props.streamRetentionHours ? { streamRetention: Duration.hours(props.streamRetentionHours) } : {}),
       ...(props.baselineBuilds ? { baselineBuilds: props.baselineBuilds } : {}),
+      batchSize: props.ingestBatchSize,
+      batchWindowSeconds: props.ingestBatchWindowSeconds,
     });
     const notification = new Notification(this, 'Notify', {
       history,

@@ -13,6 +13,7 @@ import type {
   KinesisStreamEvent,
   KinesisStreamRecord,
 } from 'aws-lambda';
+import { EVENT_RECORD_OVERHEAD_BYTES, INGEST_BATCH } from '../core/ingest/batchSettings.ts';
 
 /**
  * Drives a Lambda Kinesis handler the way Lambda's event source mapping does: per shard, batches
@@ -33,8 +34,10 @@ export interface PollerOptions {
    */
   readonly handler: KinesisHandler | { readonly environment: () => KinesisHandler };
   readonly onFailure: (failure: OnFailureRecord) => Promise<void>;
-  /** @default 100 */
+  /** Records per invocation at most. @default INGEST_BATCH.size (10,000) */
   readonly batchSize?: number;
+  /** An invocation's event stays under this many bytes, as Lambda's 6 MB payload limit makes it. @default INGEST_BATCH.maxPayloadBytes */
+  readonly maxPayloadBytes?: number;
   /** Retries after the first attempt, as the event source's `retryAttempts`. @default 3 */
   readonly retryAttempts?: number;
   /** @default true */
@@ -102,6 +105,7 @@ function lambdaContext(functionName: string): Context {
 export class KinesisEventSourcePoller {
   readonly stats: PollerStats = { batches: 0, invocations: 0, records: 0, failedBatches: 0 };
   private readonly batchSize: number;
+  private readonly maxPayloadBytes: number;
   private readonly retryAttempts: number;
   private readonly bisect: boolean;
   private readonly functionName: string;
@@ -109,7 +113,8 @@ export class KinesisEventSourcePoller {
   private readonly environments = new Map<string, KinesisHandler>();
 
   constructor(private readonly options: PollerOptions) {
-    this.batchSize = options.batchSize ?? 100;
+    this.batchSize = options.batchSize ?? INGEST_BATCH.size;
+    this.maxPayloadBytes = options.maxPayloadBytes ?? INGEST_BATCH.maxPayloadBytes;
     this.retryAttempts = options.retryAttempts ?? 3;
     this.bisect = options.bisectBatchOnError ?? true;
     this.functionName = options.functionName ?? 'leakwatch-ingest-local';
@@ -156,17 +161,36 @@ export class KinesisEventSourcePoller {
         new GetRecordsCommand({ ShardIterator: iterator, Limit: this.batchSize }),
       );
       const records = page.Records ?? [];
-      if (records.length > 0) {
+      for (const batch of this.byPayload(records)) {
         this.stats.batches++;
-        this.stats.records += records.length;
-        await this.processBatch(shardId, handler, records);
-        await this.options.checkpoints?.set(shardId, records[records.length - 1]!.SequenceNumber!);
+        this.stats.records += batch.length;
+        await this.processBatch(shardId, handler, batch);
+        await this.options.checkpoints?.set(shardId, batch[batch.length - 1]!.SequenceNumber!);
       }
       iterator = page.NextShardIterator ?? '';
       if (records.length === 0) break;
     }
     // Later drains continue after what was processed, as the mapping's checkpoint does.
     if (iterator) this.iterators.set(shardId, iterator);
+  }
+
+  /** A page of records as the invocations Lambda would make of it: each event under the payload limit. */
+  private byPayload(records: KinesisRecord[]): KinesisRecord[][] {
+    const batches: KinesisRecord[][] = [];
+    let batch: KinesisRecord[] = [];
+    let bytes = 0;
+    for (const record of records) {
+      const size = Math.ceil((record.Data?.length ?? 0) / 3) * 4 + EVENT_RECORD_OVERHEAD_BYTES;
+      if (batch.length > 0 && bytes + size > this.maxPayloadBytes) {
+        batches.push(batch);
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(record);
+      bytes += size;
+    }
+    if (batch.length > 0) batches.push(batch);
+    return batches;
   }
 
   private toEvent(shardId: string, records: KinesisRecord[]): KinesisStreamEvent {

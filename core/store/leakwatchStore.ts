@@ -5,6 +5,7 @@ import {
   paginateQuery,
   QueryCommand,
   TransactWriteCommand,
+  type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Alert, StoredAlert, VerificationState } from '../alerts/alert.ts';
@@ -202,37 +203,43 @@ export class LeakwatchStore {
       seenInBuilds: new Set([alert.build]),
       verification: 'unknown',
     };
+    return this.writeTogether([
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: {
+            ...keys.alert(line, alert),
+            type: 'alert',
+            alertOrder: keys.alertOrder({ createdAt: alert.createdAt, alertId }),
+            ...stored,
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: {
+            ...keys.alertId(alertId),
+            type: 'alert-id',
+            lineKey: line,
+            alertSk: keys.alert(line, alert).sk,
+          },
+        },
+      },
+      this.notificationPut(stored, 'opened', alert.build, now),
+    ]);
+  }
+
+  /**
+   * The store's one conditional write of several items: all or none (TransactWriteItems), false
+   * when a condition refused it (the change was made before, or the item moved on).
+   */
+  private async writeTogether(
+    items: NonNullable<TransactWriteCommandInput['TransactItems']>,
+  ): Promise<boolean> {
     try {
-      await this.client.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: {
-                  ...keys.alert(line, alert),
-                  type: 'alert',
-                  alertOrder: keys.alertOrder({ createdAt: alert.createdAt, alertId }),
-                  ...stored,
-                },
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            },
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: {
-                  ...keys.alertId(alertId),
-                  type: 'alert-id',
-                  lineKey: line,
-                  alertSk: keys.alert(line, alert).sk,
-                },
-              },
-            },
-            this.notificationPut(stored, 'opened', alert.build, now),
-          ],
-        }),
-      );
+      await this.client.send(new TransactWriteCommand({ TransactItems: items }));
       return true;
     } catch (error) {
       if (isConditionFailure(error)) return false;
@@ -308,35 +315,25 @@ export class LeakwatchStore {
   ): Promise<boolean> {
     const update = buildUpdate({ set: change.set, ...(change.add ? { add: change.add } : {}) });
     const after = { ...alert, ...change.set } as StoredAlert;
-    try {
-      await this.client.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: keys.alert(line, alert),
-                UpdateExpression: update.UpdateExpression,
-                ConditionExpression: change.condition,
-                ExpressionAttributeNames: {
-                  ...update.ExpressionAttributeNames,
-                  '#state': 'state',
-                  ...change.names,
-                },
-                ExpressionAttributeValues: { ...update.ExpressionAttributeValues, ...change.values },
-              },
-            },
-            ...(change.notification
-              ? [this.notificationPut(after, change.notification[0], change.notification[1], now)]
-              : []),
-          ],
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return this.writeTogether([
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: keys.alert(line, alert),
+          UpdateExpression: update.UpdateExpression,
+          ConditionExpression: change.condition,
+          ExpressionAttributeNames: {
+            ...update.ExpressionAttributeNames,
+            '#state': 'state',
+            ...change.names,
+          },
+          ExpressionAttributeValues: { ...update.ExpressionAttributeValues, ...change.values },
+        },
+      },
+      ...(change.notification
+        ? [this.notificationPut(after, change.notification[0], change.notification[1], now)]
+        : []),
+    ]);
   }
 
   private notificationPut(alert: StoredAlert, event: NotificationEvent, build: string, now: Date) {

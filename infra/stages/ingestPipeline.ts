@@ -8,6 +8,7 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { INGEST_BATCH } from '../../core/ingest/batchSettings.ts';
 import type { FlowArchive } from './flowArchive.ts';
 import type { HistoryStore } from './historyStore.ts';
 import { leakwatchFunction } from './leakwatchFunction.ts';
@@ -38,6 +39,10 @@ export interface IngestPipelineProps {
   readonly deadLetterRetention?: Duration | undefined;
   /** How long the function's logs are kept. @default one month */
   readonly logRetention?: RetentionDays | undefined;
+  /** Records per invocation at most (1–10,000; Lambda also stops at 6 MB). @default INGEST_BATCH.size */
+  readonly batchSize?: number | undefined;
+  /** Seconds the event source gathers records before invoking (0–300). @default INGEST_BATCH.windowSeconds */
+  readonly batchWindowSeconds?: number | undefined;
 }
 
 /**
@@ -53,6 +58,14 @@ export class IngestPipeline extends Construct {
   constructor(scope: Construct, id: string, props: IngestPipelineProps) {
     super(scope, id);
     const retryAttempts = props.retryAttempts ?? 5;
+    const batchSize = props.batchSize ?? INGEST_BATCH.size;
+    const batchWindowSeconds = props.batchWindowSeconds ?? INGEST_BATCH.windowSeconds;
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000)
+      throw new Error(`IngestPipeline: batchSize must be an integer from 1 to 10000, got ${batchSize}`);
+    if (!Number.isInteger(batchWindowSeconds) || batchWindowSeconds < 0 || batchWindowSeconds > 300)
+      throw new Error(
+        `IngestPipeline: batchWindowSeconds must be an integer from 0 to 300, got ${batchWindowSeconds}`,
+      );
     if (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 10000) {
       throw new Error(
         `IngestPipeline: retryAttempts must be an integer from 0 to 10000, got ${retryAttempts}`,
@@ -98,8 +111,10 @@ export class IngestPipeline extends Construct {
     this.function.addEventSource(
       new KinesisEventSource(this.stream, {
         startingPosition: StartingPosition.TRIM_HORIZON,
-        batchSize: 100,
-        maxBatchingWindow: Duration.seconds(1),
+        // Ingest writes each item once per batch: large batches are what make a flow cost little
+        // (docs/cost.md). The event source also ends a batch at Lambda's 6 MB payload limit.
+        batchSize,
+        maxBatchingWindow: Duration.seconds(batchWindowSeconds),
         parallelizationFactor: 1,
         reportBatchItemFailures: true,
         bisectBatchOnError: true,

@@ -152,6 +152,7 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
     );
     count(obs, METRIC.flowsRepeated, outcome.flows.filter((f) => !f.counted && !f.dead).length);
     count(obs, METRIC.alertsRaised, outcome.alertsRaised);
+    count(obs, METRIC.itemWritesRetried, outcome.writes.retried);
     for (const row of outcome.archiveRows) deps.archive?.add(row);
     for (const f of outcome.flows) {
       const cut = f.classified?.decodingsCut ?? 0;

@@ -21,6 +21,8 @@ export const METRIC = {
   /** Personal-data findings in counted flows. */
   findings: 'Findings',
   alertsRaised: 'AlertsRaised',
+  /** Item writes refused by their watermark condition (a retry's overlap), then narrowed to what was new. */
+  itemWritesRetried: 'ItemWritesRetried',
   alertsResolved: 'AlertsResolved',
   /** Batches whose archive rows could not be written (the batch is delivered again). */
   archiveFailures: 'ArchiveFailures',

@@ -162,6 +162,9 @@ describe('LeakwatchStack', () => {
   it('maps the stream with partial batch responses, bisect, bounded retries and age, and an SQS on-failure destination', () => {
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       StartingPosition: 'TRIM_HORIZON',
+      // Large batches by default: ingest writes each item once per batch (docs/cost.md).
+      BatchSize: 10_000,
+      MaximumBatchingWindowInSeconds: 10,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       BisectBatchOnFunctionError: true,
       MaximumRetryAttempts: 5,
@@ -284,6 +287,17 @@ describe('LeakwatchStack', () => {
     });
     full.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ BASELINE_BUILDS: '3' }) },
+    });
+  });
+
+  it('takes the ingest batch size and window from the deployment settings', () => {
+    const small = Template.fromStack(
+      new LeakwatchStack(new App(), 'SmallBatches', { ingestBatchSize: 500, ingestBatchWindowSeconds: 0 }),
+    );
+    small.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      StartingPosition: 'TRIM_HORIZON',
+      BatchSize: 500,
+      MaximumBatchingWindowInSeconds: 0,
     });
   });
 
@@ -427,6 +441,18 @@ describe('readDeploymentConfig', () => {
       /context logRetentionDays 100 is not a retention CloudWatch Logs accepts \(one of 1, 3, 5, .*, 3653; example/,
     );
     expect(() => from({ probePrincipalArn: 'lab-host' })).toThrow(/not an IAM role or user ARN/);
+    expect(from({ ingestBatchSize: '2000', ingestBatchWindowSeconds: '30' })).toEqual({
+      ingestBatchSize: 2000,
+      ingestBatchWindowSeconds: 30,
+    });
+    expect(() => from({ ingestBatchSize: '20000' })).toThrow(
+      new DeploymentConfigError(
+        'context ingestBatchSize "20000" is not a whole number from 1 to 10000 (example: npx cdk deploy -c ingestBatchSize=5000)',
+      ),
+    );
+    expect(() => from({ ingestBatchWindowSeconds: 'ten' })).toThrow(
+      /context ingestBatchWindowSeconds "ten" is not a whole number from 0 to 300/,
+    );
     expect(checkStackName(undefined)).toBe('Leakwatch');
     expect(checkStackName('Lab-2')).toBe('Lab-2');
     expect(() => checkStackName('2lab_x')).toThrow(

@@ -159,6 +159,30 @@ describe('KinesisEventSourcePoller', () => {
     });
   });
 
+  it("ends a batch before the invocation's payload limit, as Lambda's 6 MB limit makes the event source do", async () => {
+    // 12 records of 3,000 bytes (4,000 in base64, plus the record's ids and ARNs) under a 10,000-byte limit.
+    const values = Array.from({ length: 12 }, (_, i) => String(i).padStart(3000, '.'));
+    const stream = await streamWith(values);
+    const sizes: number[] = [];
+    const seen: string[] = [];
+    const poller = new KinesisEventSourcePoller({
+      client: emulators.kinesis,
+      ...stream,
+      handler: async (event) => {
+        sizes.push(event.Records.reduce((sum, r) => sum + r.kinesis.data.length, 0));
+        seen.push(...valuesOf(event));
+        return { batchItemFailures: [] };
+      },
+      maxPayloadBytes: 10_000,
+      onFailure: async () => undefined,
+    });
+
+    await poller.drain();
+
+    expect(seen).toEqual(values);
+    expect(sizes).toEqual(Array(6).fill(8000));
+  });
+
   it('bisects a batch whose invocation throws until the bad record is alone', async () => {
     const stream = await streamWith(['1', '2', 'boom', '4']);
     const succeeded: string[] = [];
