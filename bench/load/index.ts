@@ -1,4 +1,4 @@
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -333,7 +333,7 @@ try {
   );
   const ingestRate = delivered / (ingestMs / 1000);
   console.log(
-    `  put ${(put / (putMs / 1000)).toFixed(0)} records/s (kinesalite), ingest ${ingestRate.toFixed(0)} records/s over ${SHARDS} shard(s), ${(ingestRate / SHARDS).toFixed(1)} records/s per shard (handler + dynalite${LATENCY_MS > 0 ? `, every DynamoDB request delayed ${LATENCY_MS} ms` : ''}; batches of up to ${BATCH_SIZE}), notify ${outbox.delivered} in ${(notifyMs / 1000).toFixed(1)} s; total ${totalS.toFixed(0)} s`,
+    `  put ${(put / (putMs / 1000)).toFixed(0)} records/s (kinesalite), ingest ${ingestRate.toFixed(0)} records/s over ${SHARDS} shard(s), ${(ingestRate / SHARDS).toFixed(1)} records/s per shard (handler + dynalite${LATENCY_MS > 0 ? `, every DynamoDB request delayed ${LATENCY_MS} ms` : ''}; batches of up to ${BATCH_SIZE} and 6 MB, ${(delivered / invocations).toFixed(0)} records each on average), notify ${outbox.delivered} in ${(notifyMs / 1000).toFixed(1)} s; total ${totalS.toFixed(0)} s`,
   );
   const perFlow = (n: number) => (n / flowsPut).toFixed(n / flowsPut < 0.1 ? 4 : 2);
   const requests = totalRequests(ingestCost);
@@ -360,6 +360,27 @@ try {
   );
   console.log(ok ? '  reconciled: every count matches' : '  NOT RECONCILED');
   process.exitCode = ok ? 0 : 1;
+  // The figures bench:cost prices (docs/cost.md), kept per batch size and latency.
+  const figuresFile = join(root, 'bench', 'out', 'load-figures.json');
+  const figures = JSON.parse(await readFile(figuresFile, 'utf8').catch(() => '{}')) as Record<
+    string,
+    unknown
+  >;
+  figures[`batch-${BATCH_SIZE}-latency-${LATENCY_MS}`] = {
+    measuredAt: new Date().toISOString(),
+    reconciled: ok,
+    settings: { ...settings, latencyMs: LATENCY_MS },
+    flows: flowsPut,
+    invocations,
+    recordsPerInvocation: delivered / invocations,
+    writeUnitsPerFlow: ingestCost.writeUnits / flowsPut,
+    readUnitsPerFlow: ingestCost.readUnits / flowsPut,
+    requestsPerFlow: requests / flowsPut,
+    recordsPerSecondPerShard: ingestRate / SHARDS,
+  };
+  await mkdir(dirname(figuresFile), { recursive: true });
+  await writeFile(figuresFile, `${JSON.stringify(figures, null, 2)}\n`);
+  console.log(`  figures kept in ${figuresFile} (npm run bench:cost prices them)`);
 } finally {
   await emulators.close();
 }

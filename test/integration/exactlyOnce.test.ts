@@ -1,6 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { paginateScan } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import type { Context, KinesisStreamEvent } from 'aws-lambda';
 import { BUNDLED_CATALOG } from '../../core/catalog/bundledCatalog.ts';
 import { DestinationCatalog } from '../../core/catalog/catalog.ts';
