@@ -58,12 +58,12 @@ export async function alertsVerify(
   if (!VERIFICATION_STATES.includes(verdict as VerificationState))
     throw new CliUsageError(`--as "${verdict}" is not one of ${VERIFICATION_STATES.join(', ')}`);
   return withStore(options, async ({ store }) => {
-    const alert = await store.alertById(alertId);
+    const alert = await store.alerts.alertById(alertId);
     if (!alert) {
       io.stderr.write(`leakwatch alerts verify: no alert ${alertId} (leakwatch alerts lists them)\n`);
       return 1;
     }
-    await store.verifyAlert(
+    await store.alerts.verifyAlert(
       alert,
       verdict as VerificationState,
       options.note as string | undefined,

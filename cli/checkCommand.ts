@@ -101,11 +101,11 @@ async function evaluate(
   baselineName: string | undefined,
 ): Promise<CheckResult | undefined> {
   const line = lineKey(context.device, context.firmware);
-  const build = await store.getBuild(line, context.firmware);
+  const build = await store.builds.getBuild(line, context.firmware);
   if (!build) return undefined;
   let baseline: BuildSummary[];
   if (baselineName !== undefined) {
-    const builds = await store.buildsOfLine(line);
+    const builds = await store.builds.buildsOfLine(line);
     const named = builds.find((b) => b.build === baselineName);
     if (!named || named.build === build.build)
       throw new CheckUsageError(
@@ -120,13 +120,15 @@ async function evaluate(
       );
     baseline = [named];
   } else {
-    baseline = await store.previousBuilds(line, context.firmware, 1);
+    baseline = await store.builds.previousBuilds(line, context.firmware, 1);
   }
   const facts = {
-    ...(await store.buildFacts(line, build)),
-    observations: await store.observationsOfBuild(line, build.build),
+    ...(await store.builds.buildFacts(line, build)),
+    observations: await store.builds.observationsOfBuild(line, build.build),
   };
-  const baselineFacts: BuildFacts[] = await Promise.all(baseline.map((b) => store.buildFacts(line, b)));
+  const baselineFacts: BuildFacts[] = await Promise.all(
+    baseline.map((b) => store.builds.buildFacts(line, b)),
+  );
   return checkBuild(
     {
       vendor: context.device.vendor,
@@ -137,7 +139,7 @@ async function evaluate(
     },
     facts,
     baselineFacts,
-    await store.alertsOfLine(line),
+    await store.alerts.alertsOfLine(line),
   );
 }
 

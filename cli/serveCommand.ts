@@ -123,7 +123,7 @@ export async function serveCommand(
     });
     const seen = { records: 0, flows: 0, raised: 0, resolved: 0 };
     let lastDelivery = 0;
-    let pending = (await stack.store.pendingNotifications()).length;
+    let pending = (await stack.store.outbox.pendingNotifications()).length;
     const cycle = async () => {
       if (await stack.refreshRegistry()) print('  device registry changed: reloaded');
       const before = stack.poller.stats.records;
@@ -141,7 +141,7 @@ export async function serveCommand(
           `  ${new Date().toISOString().slice(11, 19)} ingested ${ingested} record(s): ${now.flows - seen.flows} flows counted, ${now.raised - seen.raised} alerts raised, ${now.resolved - seen.resolved} resolved`,
         );
         Object.assign(seen, now);
-        pending = (await stack.store.pendingNotifications()).length;
+        pending = (await stack.store.outbox.pendingNotifications()).length;
       }
       // New notifications go out at once; a channel that failed is tried again every 5 s.
       if (pending > 0 && (ingested > 0 || Date.now() - lastDelivery > 5000)) {

@@ -86,7 +86,7 @@ export async function drainOutbox(
   const maxAttempts = options.maxAttempts ?? 4;
   let delivered = 0;
   let attempts = 0;
-  let pending = await store.pendingNotifications();
+  let pending = await store.outbox.pendingNotifications();
   for (let attempt = 1; attempt <= maxAttempts && pending.length > 0; attempt++) {
     if (attempt > 1) await new Promise((r) => setTimeout(r, (options.backoffMs ?? 200) * 2 ** (attempt - 2)));
     attempts++;
@@ -110,7 +110,7 @@ export async function drainOutbox(
       failed = records.length;
     }
     delivered += records.length - failed;
-    pending = await store.pendingNotifications();
+    pending = await store.outbox.pendingNotifications();
     if (pending.length > 0 && attempt === maxAttempts) {
       options.warn?.(
         `  ${pending.length} notification(s) not delivered yet (${pending[0]?.lastError ?? 'unknown error'}); kept in the outbox, the next run retries`,

@@ -255,7 +255,7 @@ export async function openLocalStack(options: LocalStackOptions): Promise<LocalS
       },
       deliver: (maxAttempts, backoffMs) => drainOutbox(store, notifyHandler, { maxAttempts, backoffMs }),
       async channelReports() {
-        const pending = await store.pendingNotifications();
+        const pending = await store.outbox.pendingNotifications();
         return channels.map((c) => c.report(pending));
       },
       async close() {
@@ -350,15 +350,18 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
       const key = lineKey(context.device, context.firmware);
       if (seen.has(key)) continue;
       seen.add(key);
-      const builds = await store.buildsOfLine(key);
+      const builds = await store.builds.buildsOfLine(key);
       lines.push({
         vendor: context.device.vendor,
         model: context.device.model,
         line: context.firmware.line,
         builds: await Promise.all(
-          builds.map(async (b) => ({ ...b, observations: await store.observationsOfBuild(key, b.build) })),
+          builds.map(async (b) => ({
+            ...b,
+            observations: await store.builds.observationsOfBuild(key, b.build),
+          })),
         ),
-        alerts: await store.alertsOfLine(key),
+        alerts: await store.alerts.alertsOfLine(key),
       });
     }
     return {

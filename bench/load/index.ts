@@ -308,11 +308,11 @@ try {
   for (let l = 0; l < LINES; l++) {
     const context = contexts[l]!;
     const line = lineKey(context.device, context.firmware);
-    for (const build of await store.buildsOfLine(line)) {
+    for (const build of await store.builds.buildsOfLine(line)) {
       historyFlows += build.flows;
       builds++;
     }
-    alerts += (await store.alertsOfLine(line)).length;
+    alerts += (await store.alerts.alertsOfLine(line)).length;
   }
   const m = totals();
   const rows: [string, number, number][] = [

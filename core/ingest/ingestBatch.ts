@@ -351,7 +351,7 @@ class BatchAlerts {
   alertsOf(line: string): Promise<Map<string, StoredAlert>> {
     let alerts = this.lines.get(line);
     if (!alerts) {
-      alerts = this.deps.store
+      alerts = this.deps.store.alerts
         .alertsOfLine(line)
         .then((list) => new Map(list.map((a) => [keys.alert(line, a).sk, a])));
       this.lines.set(line, alerts);
@@ -369,12 +369,12 @@ class BatchAlerts {
     let facts = this.baselines.get(id);
     if (!facts) {
       facts = (async () => {
-        const builds = await this.deps.store.previousBuilds(
+        const builds = await this.deps.store.builds.previousBuilds(
           line,
           firmware,
           Math.max(1, this.deps.baselineBuilds ?? 1),
         );
-        return Promise.all(builds.map((build) => this.deps.store.buildFacts(line, build)));
+        return Promise.all(builds.map((build) => this.deps.store.builds.buildFacts(line, build)));
       })();
       this.baselines.set(id, facts);
     }
@@ -409,7 +409,7 @@ class BatchAlerts {
           record.firmware.builtAt >= existing.resolvedInBuiltAt
         ) {
           if (
-            await store.reopenAlert(
+            await store.alerts.reopenAlert(
               line,
               existing,
               record.firmware,
@@ -427,14 +427,14 @@ class BatchAlerts {
             } as StoredAlert;
           } else stale = true;
         } else if (!existing.seenInBuilds?.has(build)) {
-          await store.alertSeenIn(line, existing, build);
+          await store.alerts.alertSeenIn(line, existing, build);
           changed = { ...existing, seenInBuilds: new Set([...(existing.seenInBuilds ?? []), build]) };
         }
       } else {
         const baseline = await this.baseline(line, record.firmware);
         if (!isNewAgainst(rule, baseline, subject, alert.dataType)) continue;
         const raised = { ...alert, baselineBuilds: baseline.map((b) => b.build) };
-        if (await store.createAlert(line, raised, this.now)) {
+        if (await store.alerts.createAlert(line, raised, this.now)) {
           this.raised++;
           changed = {
             ...raised,
@@ -446,7 +446,7 @@ class BatchAlerts {
           };
         } else stale = true;
       }
-      if (stale) changed = await store.getAlert(line, alert);
+      if (stale) changed = await store.alerts.getAlert(line, alert);
       if (changed) alerts.set(sk, changed);
     }
   }
@@ -466,7 +466,7 @@ async function settleSession(
 ): Promise<SessionEndResult> {
   const { store } = deps;
   const line = lineKey(record.device, record.firmware);
-  const { flows: settled, deadLettered } = await store.sessionRun(
+  const { flows: settled, deadLettered } = await store.builds.sessionRun(
     record.device.id,
     record.session.id,
     record.probe.run,
@@ -476,7 +476,7 @@ async function settleSession(
       `session ${record.session.id} (probe run ${record.probe.run}): ${settled} of ${record.flows} flow records counted so far; the session-end record is retried until all are`,
     );
   }
-  await store.putLine(
+  await store.builds.putLine(
     line,
     { vendor: record.device.vendor, model: record.device.model, lineName: record.firmware.line },
     { build: record.firmware.build, deviceId: record.device.id, sessionId: record.session.id },
@@ -486,14 +486,16 @@ async function settleSession(
   // A session that sent nothing says nothing about what the build does; one with dead-lettered
   // flows may have lost what an alert is about (a redrive and a later session can resolve it).
   if (record.flows === 0 || deadLettered > 0) return { ...result, resolved: 0 };
-  const build = await store.getBuild(line, record.firmware);
+  const build = await store.builds.getBuild(line, record.firmware);
   if (!build) return { ...result, resolved: 0 };
-  const facts = await store.buildFacts(line, build);
+  const facts = await store.builds.buildFacts(line, build);
   let resolved = 0;
   for (const alert of (await alerts.alertsOf(line)).values()) {
     if (alert.state !== 'open' || alert.builtAt >= record.firmware.builtAt) continue;
     if (!resolvedBy(facts, alert)) continue;
-    if (await store.resolveAlert(line, alert, record.firmware, now, !isSuppressing(alert.verification)))
+    if (
+      await store.alerts.resolveAlert(line, alert, record.firmware, now, !isSuppressing(alert.verification))
+    )
       resolved++;
   }
   if (resolved > 0) alerts.forget(line);

@@ -16,7 +16,7 @@ export async function deliverNotification(
   channels: readonly NotificationChannel[],
   clock: () => Date = () => new Date(),
 ): Promise<{ delivered: string[]; skipped: boolean }> {
-  const current: StoredNotification | undefined = await store.getNotification(notificationId);
+  const current: StoredNotification | undefined = await store.outbox.getNotification(notificationId);
   if (!current || current.deliveredAt) return { delivered: [], skipped: true };
   const done = new Set(Object.keys(current.delivered ?? {}));
   const failures: string[] = [];
@@ -27,7 +27,7 @@ export async function deliverNotification(
       await channel.deliver(current);
       done.add(channel.name);
       delivered.push(channel.name);
-      await store.markDelivered(
+      await store.outbox.markDelivered(
         notificationId,
         channel.name,
         clock(),
@@ -40,10 +40,10 @@ export async function deliverNotification(
   const last = channels.at(-1);
   if (failures.length === 0 && delivered.length === 0 && last) {
     // Every channel had it already (a crash before the last mark): mark the notification done.
-    await store.markDelivered(notificationId, last.name, clock(), true);
+    await store.outbox.markDelivered(notificationId, last.name, clock(), true);
   }
   if (failures.length > 0) {
-    await store.noteDeliveryFailure(notificationId, failures.join('; '));
+    await store.outbox.noteDeliveryFailure(notificationId, failures.join('; '));
     throw new DeliveryFailedError(`notification ${notificationId} not delivered: ${failures.join('; ')}`);
   }
   return { delivered, skipped: false };

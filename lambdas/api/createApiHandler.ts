@@ -87,15 +87,15 @@ export function createApiHandler(deps: ApiHandlerDependencies): ApiHandler {
         throw new HistoryQueryError(`verdict: one of ${VERIFICATION_STATES.join(', ')}`);
       if (body.note !== undefined && (typeof body.note !== 'string' || body.note.length > 1000))
         throw new HistoryQueryError('note: text of at most 1000 characters');
-      const alert = await store.alertById(alertId);
+      const alert = await store.alerts.alertById(alertId);
       if (!alert) throw new HistoryQueryError(`no alert ${alertId}`, 404);
-      await store.verifyAlert(
+      await store.alerts.verifyAlert(
         alert,
         verdict as VerificationState,
         body.note as string | undefined,
         (deps.clock ?? (() => new Date()))(),
       );
-      return alertAsJson((await store.alertById(alertId))!);
+      return alertAsJson((await store.alerts.alertById(alertId))!);
     },
   };
 

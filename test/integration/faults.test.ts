@@ -192,10 +192,12 @@ async function runPipeline(records: readonly Buffer[], faults: Faults = {}): Pro
       records.find((r) => r.toString().includes('"device"'))!.toString(),
     ) as StreamRecord;
     const line = lineKey(first.device, first.firmware);
-    const builds = await store.buildsOfLine(line);
+    const builds = await store.builds.buildsOfLine(line);
     const flows = Object.fromEntries(builds.map((b) => [b.build, b.flows]));
-    const observations = await Promise.all(builds.map((b) => store.observationsOfBuild(line, b.build)));
-    const alerts = (await store.alertsOfLine(line)).map(
+    const observations = await Promise.all(
+      builds.map((b) => store.builds.observationsOfBuild(line, b.build)),
+    );
+    const alerts = (await store.alerts.alertsOfLine(line)).map(
       ({ alertId, rule, subject, dataType, build, state, resolvedIn }) => ({
         alertId,
         rule,

@@ -16,8 +16,10 @@ describe('notify handler', () => {
       createdAt: '2026-11-21T12:00:00Z',
     } as unknown as StoredNotification;
     const store = {
-      getNotification: async () => notification,
-      noteDeliveryFailure: async () => undefined,
+      outbox: {
+        getNotification: async () => notification,
+        noteDeliveryFailure: async () => undefined,
+      },
     } as unknown as LeakwatchStore;
     const logger = new CapturingLogger({ serviceName: 'leakwatch-notify' });
     const metrics = new CountingMetrics({ namespace: 'Test' });

@@ -1,0 +1,172 @@
+import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { BuildFacts } from '../alerts/rules.ts';
+import { keys } from './keys.ts';
+import { TableAccess } from './tableAccess.ts';
+import { buildUpdate } from './updateExpression.ts';
+import { withoutWatermarks } from './watermark.ts';
+
+/** What identifies and describes an observation: build × destination × data type × transport. */
+export interface ObservationFields {
+  readonly registrableDomain: string;
+  readonly host: string;
+  readonly transport: string;
+  /** A personal-data type, or `-` for the destination itself (every flow adds one). */
+  readonly dataType: string;
+  readonly organisation: string;
+  readonly category: string;
+  readonly service?: string;
+  /** Registration country and network of the server's address (offline databases). */
+  readonly country?: string;
+  readonly asn?: number;
+  readonly asOrganisation?: string;
+  /** `TLS 1.3`, `QUIC v1`, `plaintext HTTP`. */
+  readonly transportDetail?: string;
+}
+
+/** One flow's contribution to an observation. */
+export interface ObservationUpdate extends ObservationFields {
+  readonly where: string[];
+  readonly masked?: string;
+  /** The session's consent for the destination's service was denied. */
+  readonly withoutConsent?: boolean;
+  /** How known values were written (`plain`, `md5-hex`, …). */
+  readonly forms?: readonly string[];
+}
+
+/** The firmware line and build an item belongs to, as build, device-run and observation items hold it. */
+export interface LineBuild {
+  /** The line's key (lineKey: vendor|model|line, URI-encoded parts). */
+  readonly line: string;
+  readonly vendor: string;
+  readonly model: string;
+  readonly lineName: string;
+  readonly build: string;
+  readonly builtAt: string;
+}
+
+export interface BuildSummary {
+  readonly build: string;
+  readonly builtAt: string;
+  readonly flows: number;
+  readonly devices: string[];
+  readonly sessions: string[];
+  readonly deniedServices: string[];
+}
+
+/** An observation as stored: the fields plus what all its flows added up to. */
+export interface ObservationItem extends ObservationFields {
+  readonly flows: number;
+  readonly bytesToServer: number;
+  readonly bytesToClient: number;
+  readonly firstSeen: string;
+  readonly lastSeen: string;
+  readonly where?: Set<string>;
+  readonly sample?: string;
+  readonly flowsWithoutConsent?: number;
+  readonly forms?: Set<string>;
+}
+
+/**
+ * What the history keeps of lines, builds, observations and probe runs, as readers and the alert
+ * rules see it. Ingest writes these items per batch with per-shard watermarks
+ * (core/store/watermark.ts, core/ingest/ingestBatch.ts); this part reads them and lists the lines.
+ */
+export class BuildStore extends TableAccess {
+  /** Up to `count` builds of the same line before `firmware`, most recent first (the baseline). */
+  async previousBuilds(
+    line: string,
+    firmware: { build: string; builtAt: string },
+    count: number,
+  ): Promise<BuildSummary[]> {
+    const result = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND sk < :sk',
+        ExpressionAttributeValues: { ':pk': keys.buildsOfLine(line), ':sk': keys.buildSortKey(firmware) },
+        ScanIndexForward: false,
+        Limit: count,
+      }),
+    );
+    return (result.Items ?? []).map(toBuildSummary);
+  }
+
+  /** What a build did (its observations and denied services), for the rules. */
+  async buildFacts(line: string, build: BuildSummary): Promise<BuildFacts> {
+    const observations = await this.observationsOfBuild(line, build.build);
+    return {
+      build: build.build,
+      builtAt: build.builtAt,
+      observations,
+      deniedServices: new Set(build.deniedServices),
+    };
+  }
+
+  async getBuild(line: string, firmware: { build: string; builtAt: string }): Promise<BuildSummary | null> {
+    const result = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.build(line, firmware), ConsistentRead: true }),
+    );
+    return result.Item ? toBuildSummary(result.Item) : null;
+  }
+
+  /** A probe run's flows settled so far (counted or dead-lettered), and how many were dead-lettered. */
+  async sessionRun(
+    deviceId: string,
+    sessionId: string,
+    run: string,
+  ): Promise<{ flows: number; deadLettered: number }> {
+    const result = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: keys.sessionRun(deviceId, sessionId, run),
+        ConsistentRead: true,
+      }),
+    );
+    return { flows: Number(result.Item?.flows ?? 0), deadLettered: Number(result.Item?.deadLettered ?? 0) };
+  }
+
+  /** A session of the line ended: the line is listed, with its builds, devices and sessions. */
+  async putLine(
+    line: string,
+    fields: { vendor: string; model: string; lineName: string },
+    session: { build: string; deviceId: string; sessionId: string },
+    at: Date,
+  ) {
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.line(line),
+        ...buildUpdate({
+          set: { type: 'line', ...fields, lastSessionEnded: at.toISOString() },
+          setOnce: { firstSessionEnded: at.toISOString() },
+          add: {
+            builds: new Set([session.build]),
+            devices: new Set([session.deviceId]),
+            sessions: new Set([session.sessionId]),
+          },
+        }),
+      }),
+    );
+  }
+
+  async buildsOfLine(line: string): Promise<BuildSummary[]> {
+    return (await this.queryAll(keys.buildsOfLine(line))).map(toBuildSummary);
+  }
+
+  async observationsOfBuild(line: string, build: string): Promise<ObservationItem[]> {
+    // The shards' watermarks are the writers' business, not the readers'.
+    return (await this.queryAll(keys.observations(line, build))).map(
+      withoutWatermarks,
+    ) as unknown as ObservationItem[];
+  }
+}
+
+function toBuildSummary(item: Record<string, unknown>): BuildSummary {
+  return {
+    build: String(item.build),
+    builtAt: String(item.builtAt),
+    flows: Number(item.flows ?? 0),
+    devices: [...((item.devices as Set<string> | undefined) ?? [])].sort(),
+    sessions: [...((item.sessions as Set<string> | undefined) ?? [])].sort(),
+    deniedServices: [...((item.deniedServices as Set<string> | undefined) ?? [])].sort(),
+  };
+}
