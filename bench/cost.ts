@@ -156,17 +156,36 @@ console.log(
   '| devices | flows/month | design | batch (records) | DynamoDB | Kinesis | Lambda | Firehose | S3 (first month) | total |',
 );
 console.log('|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|');
+const missing = new Set<number>();
 for (const devices of [10, 100, 1000, 10_000]) {
   const before = monthly(devices, BEFORE, 1, 100);
   const batchAfter = monthly(devices, BEFORE, INGEST_BATCH.windowSeconds, INGEST_BATCH.size).batch;
   const [name, figures] = nearest(batchAfter);
   const after = monthly(devices, figures, INGEST_BATCH.windowSeconds, INGEST_BATCH.size);
+  // Figures measured with batches more than twice as large or small price this fleet wrongly.
+  const far = Math.abs(Math.log(figures.recordsPerInvocation / batchAfter)) > Math.log(2);
+  if (far) missing.add(Math.round(batchAfter));
   for (const [label, m] of [
     ['before (per-flow transactions)', before],
-    [`now (priced with ${name})`, after],
+    [
+      `now (priced with ${name}${far ? `: NOT near its ${Math.round(batchAfter)}-record batches` : ''})`,
+      after,
+    ],
   ] as const) {
     console.log(
       `| ${devices.toLocaleString('en')} | ${(m.flows / 1e6).toFixed(1)} M | ${label} | ${m.batch.toFixed(0)} | ${usd(m.dynamo)} | ${usd(m.kinesis)} | ${usd(m.lambda)} | ${usd(m.firehose)} | ${usd(m.s3)} | **${usd(m.total)}** |`,
     );
   }
+}
+if (missing.size > 0) {
+  console.log(
+    `\nSome fleets are priced with figures measured at other batch sizes (see NOT above). Measure theirs:\n${[
+      ...missing,
+    ]
+      .map(
+        (batch) =>
+          `  npm run bench:load -- --flows 20000 --lines 4 --builds 4 --chunk 20000 --shards 1 --dynamo-latency-ms 10 --in-memory --batch-size ${batch}`,
+      )
+      .join('\n')}`,
+  );
 }
