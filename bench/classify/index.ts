@@ -11,7 +11,12 @@ import { classifyCandidates, clearClassificationCache } from '../../core/classif
 import { classifyDestination } from '../../core/classify/destination.ts';
 import { loadOfflineIpInfo } from '../../core/geo/ipInfo.ts';
 import { KnownValueIndex, registration, ValueDigester } from '../../core/registry/knownValues.ts';
-import { type FlowRecord, parseFlowRecord } from '../../schema/flowRecord.ts';
+import {
+  type FlowRecord,
+  isSessionEnd,
+  parseFlowRecord,
+  parseStreamRecord,
+} from '../../schema/flowRecord.ts';
 
 /**
  * Ingest classification throughput, no I/O: destination and personal-data classification of real
@@ -50,7 +55,11 @@ if (!existsSync(ndjson)) {
   );
   await (await import('node:fs/promises')).writeFile(ndjson, out.stdout);
 }
-const lines = (await readFile(ndjson, 'utf8')).trim().split('\n');
+// The probe ends its output with the session's end record; the bench classifies the flows.
+const lines = (await readFile(ndjson, 'utf8'))
+  .trim()
+  .split('\n')
+  .filter((line) => !isSessionEnd(parseStreamRecord(line)));
 const records: FlowRecord[] = lines.map((line) => parseFlowRecord(line));
 const key = randomBytes(32);
 const registered = JSON.parse(await readFile(join(root, 'scenario', 'lab', 'registration.json'), 'utf8'));
