@@ -24,14 +24,15 @@ import { probeScenario } from '../../test/helpers/scenario.ts';
  * it → dynalite, then the outbox → the notify handler): ≥ 1,000,000 flow records by default,
  * reconciled count by count. A benchmark that prints its figures, not a timed test.
  *
- *   npm run bench:load [-- --flows 1000000 --lines 16 --builds 20 --shards 16 --chunk 50000 --batch-size 10000
+ *   npm run bench:load [-- --flows 1000000 --lines 16 --builds 20 --devices 1 --shards 16 --chunk 50000 --batch-size 10000
  *                          --dynamo-latency-ms 10 --in-memory | --no-journal]
  *
  * On disk (the default) the run's progress is saved after each chunk; `--resume` with the same
  * options continues an interrupted run from its last whole chunk.
  *
  * Records are the bundled scenario's 14 flows (DNS, TLS, HTTP with identifiers), each copied with a
- * new flow id into `lines` device models × `builds` builds (one probe run per build), put on the
+ * new flow id into `lines` device models × `builds` builds × `devices` lab devices per line (one probe run per
+ * device and build), put on the
  * stream by the probe's own Kinesis sink (PutRecords of 500, partition key the device) and read
  * back in batches as the stack's event source makes them (up to --batch-size records and 6 MB): every shard at the same time, each by
  * its own ingest environment. The emulators run on a worker thread of their own. kinesalite keeps
@@ -48,6 +49,9 @@ const { values } = parseArgs({
     builds: { type: 'string', default: '20' },
     chunk: { type: 'string', default: '50000' },
     shards: { type: 'string', default: '16' },
+    // Lab devices per line testing each build (each its own session and partition key, so several
+    // shards write the same build's items at once).
+    devices: { type: 'string', default: '1' },
     'in-memory': { type: 'boolean', default: false },
     resume: { type: 'boolean', default: false },
     // Measures what the crash-safety journal of the local transaction shim costs (on disk only).
@@ -65,7 +69,8 @@ const CHUNK = Number(values.chunk);
 const SHARDS = Number(values.shards);
 const LATENCY_MS = Number(values['dynamo-latency-ms']);
 const BATCH_SIZE = Number(values['batch-size']);
-const SESSIONS = LINES * BUILDS;
+const DEVICES = Number(values.devices);
+const SESSIONS = LINES * BUILDS * DEVICES;
 const perSession = Math.ceil(FLOWS / SESSIONS);
 const dataDir = join(root, 'bench', 'out', 'load-store');
 
@@ -85,6 +90,7 @@ const settings = {
   flows: FLOWS,
   lines: LINES,
   builds: BUILDS,
+  devices: DEVICES,
   shards: SHARDS,
   chunk: CHUNK,
   batchSize: BATCH_SIZE,
@@ -169,18 +175,21 @@ try {
   // perSession flows.
   const contexts: LabContext[] = [];
   for (let b = 0; b < BUILDS; b++) {
-    for (let l = 0; l < LINES; l++) {
-      const t = templates[0]!;
-      contexts.push({
-        device: { ...t.device, id: `load-device-${l}`, model: `LoadModel ${l}` },
-        firmware: {
-          ...t.firmware,
-          line: `load-line-${l}`,
-          build: `L${l}B${String(b).padStart(3, '0')}`,
-          builtAt: new Date(Date.UTC(2026, 0, 1 + b)).toISOString(),
-        },
-        session: { ...t.session, id: `load-${l}-${b}` },
-      } as LabContext);
+    for (let d = 0; d < DEVICES; d++) {
+      for (let l = 0; l < LINES; l++) {
+        const t = templates[0]!;
+        const device = DEVICES === 1 ? `${l}` : `${l}-${d}`;
+        contexts.push({
+          device: { ...t.device, id: `load-device-${device}`, model: `LoadModel ${l}` },
+          firmware: {
+            ...t.firmware,
+            line: `load-line-${l}`,
+            build: `L${l}B${String(b).padStart(3, '0')}`,
+            builtAt: new Date(Date.UTC(2026, 0, 1 + b)).toISOString(),
+          },
+          session: { ...t.session, id: `load-${device}-${b}` },
+        } as LabContext);
+      }
     }
   }
 
@@ -304,12 +313,14 @@ try {
   // The history's own count: the build items' flow counters of every line.
   let historyFlows = 0;
   let builds = 0;
+  let sessionsInHistory = 0;
   let alerts = 0;
   for (let l = 0; l < LINES; l++) {
     const context = contexts[l]!;
     const line = lineKey(context.device, context.firmware);
     for (const build of await store.builds.buildsOfLine(line)) {
       historyFlows += build.flows;
+      sessionsInHistory += build.sessions.length;
       builds++;
     }
     alerts += (await store.alerts.alertsOfLine(line)).length;
@@ -319,7 +330,8 @@ try {
     ['flow records put = flows counted (metric)', flowsPut, m.FlowsCounted ?? 0],
     ['flow records put = flows in the history (build items)', flowsPut, historyFlows],
     ['records put (flows + session ends) = records ingested', put, delivered],
-    ['sessions = builds in the history', SESSIONS, builds],
+    ['sessions = sessions in the history (build items)', SESSIONS, sessionsInHistory],
+    ['lines × builds = builds in the history', LINES * BUILDS, builds],
     ['alerts in the history = alerts raised (metric)', alerts, m.AlertsRaised ?? 0],
     ['alerts raised = notifications delivered', m.AlertsRaised ?? 0, m.NotificationsDelivered ?? 0],
     [
@@ -329,7 +341,7 @@ try {
     ],
   ];
   console.log(
-    `\nleakwatch load: ${flowsPut.toLocaleString('en')} flow records, ${LINES} lines × ${BUILDS} builds, ${invocations.toLocaleString('en')} ingest invocations; table ${values['in-memory'] ? 'in memory' : `on disk, ${values['no-journal'] ? 'no transaction journal' : 'transactions journalled'}`}`,
+    `\nleakwatch load: ${flowsPut.toLocaleString('en')} flow records, ${LINES} lines × ${BUILDS} builds${DEVICES > 1 ? ` × ${DEVICES} devices` : ''}, ${invocations.toLocaleString('en')} ingest invocations; table ${values['in-memory'] ? 'in memory' : `on disk, ${values['no-journal'] ? 'no transaction journal' : 'transactions journalled'}`}`,
   );
   const ingestRate = delivered / (ingestMs / 1000);
   console.log(
