@@ -90,7 +90,14 @@ const payloadCap = Math.floor(
   INGEST_BATCH.maxPayloadBytes / (Math.ceil(RECORD_BYTES / 3) * 4 + EVENT_RECORD_OVERHEAD_BYTES),
 );
 
-function monthly(devices: number, figures: Figures, window: number, batchCap: number) {
+function monthly(
+  devices: number,
+  figures: Figures,
+  window: number,
+  batchCap: number,
+  /** Archive rows packed up to 500 to a Firehose record (since issue 16), or one row per record. */
+  packedRows: boolean,
+) {
   const flowsPerSecond = devices;
   const flows = flowsPerSecond * 3600 * HOURS_PER_MONTH;
   // An on-demand stream keeps write capacity for twice its peak (at least 4 shards of 1 MB/s).
@@ -110,7 +117,10 @@ function monthly(devices: number, figures: Figures, window: number, batchCap: nu
   const lambda =
     invocations * PRICES.lambdaRequest +
     invocations * secondsPerInvocation * INGEST_MEMORY_GB * PRICES.lambdaArmGbSecond;
-  const firehoseBilledGb = gb(flows * Math.max(ARCHIVE_ROW_BYTES, PRICES.firehoseRecordMinKb * 1024));
+  // Firehose bills each record rounded up to 5 KB: one row alone is billed 5 KB, 500 rows about their size.
+  const firehoseBilledGb = gb(
+    flows * (packedRows ? ARCHIVE_ROW_BYTES : Math.max(ARCHIVE_ROW_BYTES, PRICES.firehoseRecordMinKb * 1024)),
+  );
   const firehose =
     firehoseBilledGb * PRICES.firehoseIngestGb +
     gb(flows * ARCHIVE_ROW_BYTES) *
@@ -158,10 +168,10 @@ console.log(
 console.log('|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|');
 const missing = new Set<number>();
 for (const devices of [10, 100, 1000, 10_000]) {
-  const before = monthly(devices, BEFORE, 1, 100);
-  const batchAfter = monthly(devices, BEFORE, INGEST_BATCH.windowSeconds, INGEST_BATCH.size).batch;
+  const before = monthly(devices, BEFORE, 1, 100, false);
+  const batchAfter = monthly(devices, BEFORE, INGEST_BATCH.windowSeconds, INGEST_BATCH.size, true).batch;
   const [name, figures] = nearest(batchAfter);
-  const after = monthly(devices, figures, INGEST_BATCH.windowSeconds, INGEST_BATCH.size);
+  const after = monthly(devices, figures, INGEST_BATCH.windowSeconds, INGEST_BATCH.size, true);
   // Figures measured with batches more than twice as large or small price this fleet wrongly.
   const far = Math.abs(Math.log(figures.recordsPerInvocation / batchAfter)) > Math.log(2);
   if (far) missing.add(Math.round(batchAfter));

@@ -6,6 +6,13 @@ import { type ArchiveRow, type ArchiveSink, archivePartitionPath, archiveStorage
 /** PutRecordBatch takes up to 500 records and 4 MiB a call. */
 const MAX_RECORDS = 500;
 const MAX_BYTES = 4 * 1024 * 1024;
+/**
+ * Rows per Firehose record: the stream's multi-record deaggregation splits at most 500 JSON lines
+ * out of one record, and a record holds at most 1,000 KiB. Firehose bills each record rounded up to
+ * 5 KB, so a row of about 1 KB alone in a record would be billed five times its size.
+ */
+const ROWS_PER_RECORD = 500;
+const MAX_RECORD_BYTES = 1000 * 1024;
 
 export class ArchiveError extends Error {
   override name = 'ArchiveError';
@@ -21,11 +28,11 @@ export interface FirehoseArchiveOptions {
 }
 
 /**
- * The archive on AWS: rows as JSON lines to a Firehose delivery stream, which converts them to
- * Parquet (the Glue table's schema) and writes them to S3 partitioned by day and model (dynamic
- * partitioning on the rows' `dt` and `model`). Records Firehose reports as failed are sent again
- * with backoff; if some still fail, flush throws and the ingest invocation fails, so Lambda
- * delivers the batch again.
+ * The archive on AWS: rows as JSON lines to a Firehose delivery stream, up to 500 rows to a record,
+ * which the stream deaggregates, converts to Parquet (the Glue table's schema) and writes to S3
+ * partitioned by day and model (dynamic partitioning on each row's `dt` and `model`). Records
+ * Firehose reports as failed are sent again with backoff; if some still fail, flush throws and the
+ * ingest invocation fails, so Lambda delivers the batch again.
  */
 export class FirehoseArchive implements ArchiveSink {
   private rows: ArchiveRow[] = [];
@@ -45,8 +52,8 @@ export class FirehoseArchive implements ArchiveSink {
     this.rows = [];
     if (rows.length === 0) return;
     await this.options.partitions?.ensure(rows);
-    for (const chunk of chunks(rows.map((row) => Buffer.from(`${JSON.stringify(row)}\n`))))
-      await this.put(chunk);
+    const records = [...packed(rows.map((row) => Buffer.from(`${JSON.stringify(row)}\n`)))];
+    for (const chunk of chunks(records)) await this.put(chunk);
   }
 
   private async put(records: Buffer[]): Promise<void> {
@@ -69,14 +76,34 @@ export class FirehoseArchive implements ArchiveSink {
       pending = failed;
       if (attempt >= maxAttempts)
         throw new ArchiveError(
-          `Firehose stream ${this.deliveryStreamName} did not accept ${pending.length} of ${records.length} archive rows after ${maxAttempts} attempts (${lastError})`,
+          `Firehose stream ${this.deliveryStreamName} did not accept ${pending.length} of ${records.length} records (${rowsIn(pending)} archive rows) after ${maxAttempts} attempts (${lastError})`,
         );
       await sleep((this.options.backoffMs ?? 100) * 2 ** (attempt - 1));
     }
   }
 }
 
-/** Splits JSON lines into PutRecordBatch calls (500 records, 4 MiB). */
+/** JSON lines packed into Firehose records: up to 500 rows and 1,000 KiB each. */
+function* packed(lines: Buffer[]): Generator<Buffer> {
+  let rows: Buffer[] = [];
+  let bytes = 0;
+  for (const line of lines) {
+    if (rows.length === ROWS_PER_RECORD || (rows.length > 0 && bytes + line.length > MAX_RECORD_BYTES)) {
+      yield Buffer.concat(rows);
+      rows = [];
+      bytes = 0;
+    }
+    rows.push(line);
+    bytes += line.length;
+  }
+  if (rows.length > 0) yield Buffer.concat(rows);
+}
+
+/** How many JSON lines (rows) records hold. */
+const rowsIn = (records: readonly Buffer[]) =>
+  records.reduce((sum, record) => sum + record.toString('utf8').split('\n').length - 1, 0);
+
+/** Splits records into PutRecordBatch calls (500 records, 4 MiB). */
 function* chunks(records: Buffer[]): Generator<Buffer[]> {
   let chunk: Buffer[] = [];
   let bytes = 0;

@@ -8,6 +8,7 @@ import {
   JsonParsingEngine,
   MetadataExtractionProcessor,
   OutputFormat,
+  RecordDeAggregationProcessor,
   S3Bucket,
   SchemaConfiguration,
   StreamEncryption,
@@ -131,7 +132,10 @@ export class FlowArchive extends Construct {
         encryptionKey: props.key,
         errorOutputPrefix: 'errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/',
         dynamicPartitioning: { enabled: true },
+        // Ingest puts up to 500 rows in one record (Firehose bills each record rounded up to 5 KB);
+        // they are split back into rows before the partition keys are read from each.
         processors: [
+          RecordDeAggregationProcessor.json(),
           new MetadataExtractionProcessor(
             {
               metadataExtractionQuery: '{dt: .dt, model: .model}',

@@ -316,7 +316,12 @@ describe('LeakwatchStack', () => {
         BufferingHints: { IntervalInSeconds: 300, SizeInMBs: 128 },
         ProcessingConfiguration: {
           Enabled: true,
+          // Ingest packs up to 500 rows in a record: split back into rows before partitioning.
           Processors: [
+            {
+              Type: 'RecordDeAggregation',
+              Parameters: [{ ParameterName: 'SubRecordType', ParameterValue: 'JSON' }],
+            },
             Match.objectLike({
               Type: 'MetadataExtraction',
               Parameters: Match.arrayWith([

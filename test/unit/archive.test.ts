@@ -91,7 +91,7 @@ describe('Firehose archive', () => {
     glue.reset();
   });
 
-  it('sends rows as JSON lines in calls of at most 500 records, after adding their partitions', async () => {
+  it('sends rows as JSON lines, 500 to a Firehose record (the stream deaggregates them), after adding their partitions', async () => {
     firehose.on(PutRecordBatchCommand).resolves({ FailedPutCount: 0, RequestResponses: [] });
     glue.on(BatchCreatePartitionCommand).resolves({ Errors: [] });
     const partitions = new GluePartitions(new GlueClient({}), {
@@ -106,11 +106,15 @@ describe('Firehose archive', () => {
     await archive.flush(); // nothing left: no call
 
     const calls = firehose.commandCalls(PutRecordBatchCommand).map((c) => c.args[0].input);
-    expect(calls.map((c) => c.Records!.length)).toEqual([500, 500, 201]);
+    expect(calls).toHaveLength(1);
     expect(calls[0]!.DeliveryStreamName).toBe('archive');
-    const first = Buffer.from(calls[0]!.Records![0]!.Data!).toString();
-    expect(first.endsWith('\n')).toBe(true);
-    expect(JSON.parse(first)).toMatchObject({ flow_id: 'f0', dt: '2014-08-01', model: 'redmi-1s' });
+    const records = calls[0]!.Records!.map((r) => Buffer.from(r.Data!).toString());
+    const lines = records.map((record) => record.split('\n'));
+    // Each record: JSON lines, each ending with a newline (JSONL, as deaggregation reads it).
+    expect(lines.map((l) => l.length - 1)).toEqual([500, 500, 201]);
+    expect(lines.every((l) => l.at(-1) === '')).toBe(true);
+    expect(JSON.parse(lines[0]![0]!)).toMatchObject({ flow_id: 'f0', dt: '2014-08-01', model: 'redmi-1s' });
+    expect(JSON.parse(lines[2]![200]!)).toMatchObject({ flow_id: 'f1200' });
     const created = glue.commandCalls(BatchCreatePartitionCommand).map((c) => c.args[0].input);
     expect(created).toHaveLength(1);
     expect(created[0]!.PartitionInputList!.map((p) => [p.Values, p.StorageDescriptor!.Location])).toEqual([
@@ -127,6 +131,25 @@ describe('Firehose archive', () => {
     expect(glue.commandCalls(BatchCreatePartitionCommand)).toHaveLength(1);
   });
 
+  it('keeps a record under 1,000 KiB and a call under 4 MiB when rows are large', async () => {
+    firehose.on(PutRecordBatchCommand).resolves({ FailedPutCount: 0, RequestResponses: [] });
+    const archive = new FirehoseArchive(new FirehoseClient({}), 'archive', { sleep: noWait });
+    for (let i = 0; i < 100; i++)
+      archive.add({ ...row(i), pad: 'x'.repeat(100_000) } as unknown as ArchiveRow);
+
+    await archive.flush();
+
+    const calls = firehose.commandCalls(PutRecordBatchCommand).map((c) => c.args[0].input.Records!);
+    const sizes = calls.flat().map((r) => r.Data!.length);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(1000 * 1024);
+    for (const records of calls)
+      expect(records.reduce((sum, r) => sum + r.Data!.length, 0)).toBeLessThanOrEqual(4 * 1024 * 1024);
+    const rows = calls.flat().flatMap((r) => Buffer.from(r.Data!).toString().split('\n').slice(0, -1));
+    expect(rows.map((line) => JSON.parse(line).flow_id)).toEqual(
+      Array.from({ length: 100 }, (_, i) => `f${i}`),
+    );
+  });
+
   it('sends again only the records Firehose did not accept', async () => {
     firehose
       .on(PutRecordBatchCommand)
@@ -140,13 +163,15 @@ describe('Firehose archive', () => {
       })
       .resolves({ FailedPutCount: 0, RequestResponses: [{ RecordId: 'b' }] });
     const archive = new FirehoseArchive(new FirehoseClient({}), 'archive', { sleep: noWait });
-    for (let i = 0; i < 3; i++) archive.add(row(i));
+    for (let i = 0; i < 1201; i++) archive.add(row(i));
 
     await archive.flush();
 
     const calls = firehose.commandCalls(PutRecordBatchCommand).map((c) => c.args[0].input.Records!);
     expect(calls.map((records) => records.length)).toEqual([3, 1]);
-    expect(JSON.parse(Buffer.from(calls[1]![0]!.Data!).toString()).flow_id).toBe('f1');
+    const resent = Buffer.from(calls[1]![0]!.Data!).toString().split('\n');
+    expect(JSON.parse(resent[0]!).flow_id).toBe('f500');
+    expect(resent).toHaveLength(501);
   });
 
   it('throws, naming the stream and the error, when records are still refused after every attempt', async () => {
@@ -160,7 +185,7 @@ describe('Firehose archive', () => {
     const failure = archive.flush();
     await expect(failure).rejects.toThrow(ArchiveError);
     await expect(failure).rejects.toThrow(
-      'Firehose stream archive did not accept 1 of 1 archive rows after 3 attempts (ServiceUnavailableException: slow down)',
+      'Firehose stream archive did not accept 1 of 1 records (1 archive rows) after 3 attempts (ServiceUnavailableException: slow down)',
     );
     expect(firehose.commandCalls(PutRecordBatchCommand)).toHaveLength(3);
   });
