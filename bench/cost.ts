@@ -90,6 +90,16 @@ const payloadCap = Math.floor(
   INGEST_BATCH.maxPayloadBytes / (Math.ceil(RECORD_BYTES / 3) * 4 + EVENT_RECORD_OVERHEAD_BYTES),
 );
 
+/**
+ * Records per invocation a fleet makes: an on-demand stream keeps write capacity for twice its peak
+ * (at least 4 shards of 1 MB/s), and the event source gathers a shard's records for the window, up
+ * to the batch size and the payload limit.
+ */
+function batchOf(devices: number, window: number, batchCap: number): number {
+  const shards = Math.max(4, Math.ceil((2 * devices * RECORD_BYTES) / 1e6));
+  return Math.max(1, Math.min(batchCap, payloadCap, (devices / shards) * Math.max(window, 1)));
+}
+
 function monthly(
   devices: number,
   figures: Figures,
@@ -100,9 +110,7 @@ function monthly(
 ) {
   const flowsPerSecond = devices;
   const flows = flowsPerSecond * 3600 * HOURS_PER_MONTH;
-  // An on-demand stream keeps write capacity for twice its peak (at least 4 shards of 1 MB/s).
-  const shards = Math.max(4, Math.ceil((2 * flowsPerSecond * RECORD_BYTES) / 1e6));
-  const batch = Math.max(1, Math.min(batchCap, payloadCap, (flowsPerSecond / shards) * Math.max(window, 1)));
+  const batch = batchOf(devices, window, batchCap);
   const gb = (bytes: number) => bytes / 1e9;
   const dynamo =
     flows *
@@ -128,7 +136,6 @@ function monthly(
   const s3 = gb(flows * PARQUET_ROW_BYTES) * PRICES.s3StandardGbMonth;
   return {
     flows,
-    shards,
     batch,
     dynamo,
     kinesis,
@@ -169,7 +176,7 @@ console.log('|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|');
 const missing = new Set<number>();
 for (const devices of [10, 100, 1000, 10_000]) {
   const before = monthly(devices, BEFORE, 1, 100, false);
-  const batchAfter = monthly(devices, BEFORE, INGEST_BATCH.windowSeconds, INGEST_BATCH.size, true).batch;
+  const batchAfter = batchOf(devices, INGEST_BATCH.windowSeconds, INGEST_BATCH.size);
   const [name, figures] = nearest(batchAfter);
   const after = monthly(devices, figures, INGEST_BATCH.windowSeconds, INGEST_BATCH.size, true);
   // Figures measured with batches more than twice as large or small price this fleet wrongly.

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type DynamoDBDocumentClient, PutCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import { getOrCreate } from '../maps.ts';
 import { keys } from '../store/keys.ts';
 import { FLOW_IDS_TTL_DAYS } from '../store/tableDesign.ts';
 
@@ -91,25 +92,19 @@ export class SessionIds {
   }
 
   settledIn(run: string): Set<string> {
-    let set = this.settled.get(run);
-    if (!set) {
-      set = new Set();
-      this.settled.set(run, set);
-    }
-    return set;
+    return getOrCreate(this.settled, run, () => new Set());
   }
 }
 
-/** A session's chunk key: after every chunk of the session already written (sequence numbers grow). */
-export function chunkKey(
-  deviceId: string,
-  sessionId: string,
-  sequence: string,
-  shardId: string,
-  run: string,
-) {
-  const session = keys.sessionRun(deviceId, sessionId, run).pk;
-  return { pk: session, sk: `IDS#${sequence}#${encodeURIComponent(shardId)}#${encodeURIComponent(run)}` };
+/**
+ * A chunk's key: the session, then the sequence number of the chunk's first record (which no
+ * earlier chunk holds, so keys never repeat and a session's chunks sort as they were written).
+ */
+function chunkKey(deviceId: string, sessionId: string, sequence: string, shardId: string, run: string) {
+  return {
+    pk: keys.session(deviceId, sessionId),
+    sk: `IDS#${sequence}#${encodeURIComponent(shardId)}#${encodeURIComponent(run)}`,
+  };
 }
 
 const CHUNK_FIRST = 'IDS#';
@@ -132,12 +127,8 @@ export class SessionIdCache {
 
   /** The session's ids, with every chunk written so far (strongly consistent). */
   async load(deviceId: string, sessionId: string): Promise<SessionIds> {
-    const pk = keys.sessionRun(deviceId, sessionId, '').pk;
-    let known = this.sessions.get(pk);
-    if (!known) {
-      known = new SessionIds();
-      this.sessions.set(pk, known);
-    }
+    const pk = keys.session(deviceId, sessionId);
+    const known = getOrCreate(this.sessions, pk, () => new SessionIds());
     const before = known.size;
     const pages = paginateQuery(
       { client: this.client },
@@ -162,15 +153,17 @@ export class SessionIdCache {
     return known;
   }
 
-  /** Writes a chunk (after every item write of its batch succeeded) and adds it to the cache. */
+  /**
+   * Writes a chunk (after every item write of its batch succeeded) and adds it to the cache.
+   * `sequence` is the encoded sequence number of its first record, on shard `shardId`.
+   */
   async write(
-    deviceId: string,
-    sessionId: string,
-    run: string,
-    key: { pk: string; sk: string },
+    chunk: { deviceId: string; sessionId: string; run: string; sequence: string; shardId: string },
     entries: readonly ChunkEntry[],
     now: Date,
   ): Promise<void> {
+    const { deviceId, sessionId, run } = chunk;
+    const key = chunkKey(deviceId, sessionId, chunk.sequence, chunk.shardId, run);
     await this.client.send(
       new PutCommand({
         TableName: this.tableName,

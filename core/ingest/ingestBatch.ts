@@ -4,19 +4,13 @@ import type { StoredAlert } from '../alerts/alert.ts';
 import { isSuppressing } from '../alerts/alert.ts';
 import { type BuildFacts, conditionsOf, isNewAgainst, resolvedBy } from '../alerts/rules.ts';
 import { type ArchiveRow, archiveRowOf } from '../archive/archiveRow.ts';
+import { getOrCreate } from '../maps.ts';
 import { alertIdOf, keys, lineKey } from '../store/keys.ts';
 import type { LeakwatchStore } from '../store/leakwatchStore.ts';
 import { type AggregateWrite, applyWatermarked, encodeSequence } from '../store/watermark.ts';
 import { type ClassifiedFlow, type ClassifyDependencies, classifyFlow } from './classifyFlow.ts';
 import { groupParts, type ItemPart, isRunItem, partsOf } from './contributions.ts';
-import {
-  type ChunkEntry,
-  chunkKey,
-  IdState,
-  idPrefix,
-  type SessionIdCache,
-  type SessionIds,
-} from './flowIdChunks.ts';
+import { type ChunkEntry, IdState, idPrefix, type SessionIdCache, type SessionIds } from './flowIdChunks.ts';
 import { isTransientError } from './transientError.ts';
 
 export interface IngestDependencies extends ClassifyDependencies {
@@ -61,8 +55,8 @@ export interface BatchOutcome {
   readonly archiveRows: ArchiveRow[];
   /** A session-end record whose run is not complete yet: Lambda retries from it. */
   readonly incomplete?: { entry: BatchEntry; reason: string };
-  /** DynamoDB requests and retries of the aggregate writes. */
-  readonly writes: { items: number; retried: number; skipped: number };
+  /** Aggregate item writes, and those a watermark refused first (a retry's overlap). */
+  readonly writes: { items: number; retried: number };
 }
 
 /** Thrown with the reason a session end must wait (its run is not all settled yet). */
@@ -98,25 +92,18 @@ export async function ingestBatch(
   const sequences = new Map(entries.map((e) => [e, encodeSequence(e.sequenceNumber)]));
   // 1. Sessions' flow ids (one Query per session, usually empty), then classify and judge in order.
   const sessionsOf = new Map<string, Promise<SessionIds>>();
-  const session = (r: StreamRecord) => {
-    const id = keys.sessionRun(r.device.id, r.session.id, '').pk;
-    let known = sessionsOf.get(id);
-    if (!known) {
-      known = deps.sessionIds.load(r.device.id, r.session.id);
-      sessionsOf.set(id, known);
-    }
-    return known;
-  };
+  const session = (r: StreamRecord) =>
+    getOrCreate(sessionsOf, keys.session(r.device.id, r.session.id), () =>
+      deps.sessionIds.load(r.device.id, r.session.id),
+    );
   for (const { record } of entries) void session(record).catch(() => undefined);
   const knownValues = new Map<string, ReturnType<NonNullable<ClassifyDependencies['knownValues']>>>();
   const classifyDeps: ClassifyDependencies = {
     ...deps,
     ...(deps.knownValues
       ? {
-          knownValues: (deviceId: string) => {
-            if (!knownValues.has(deviceId)) knownValues.set(deviceId, deps.knownValues!(deviceId));
-            return knownValues.get(deviceId);
-          },
+          knownValues: (deviceId: string) =>
+            getOrCreate(knownValues, deviceId, () => deps.knownValues!(deviceId)),
         }
       : {}),
   };
@@ -138,11 +125,13 @@ export async function ingestBatch(
   for (const [i, entry] of flowEntries.entries()) {
     const record = entry.record as FlowRecord;
     const known = await session(record);
-    const sessionKey = keys.sessionRun(record.device.id, record.session.id, '').pk;
+    const sessionKey = keys.session(record.device.id, record.session.id);
     const id = idPrefix(record.flow.id);
-    const counted = setOf(batchCounted, sessionKey);
+    const counted = getOrCreate(batchCounted, sessionKey, () => new Set<string>());
     const run = record.probe.run;
-    const settled = run ? setOf(batchSettled, `${sessionKey}\u0000${run}`) : undefined;
+    const settled = run
+      ? getOrCreate(batchSettled, `${sessionKey}\u0000${run}`, () => new Set<string>())
+      : undefined;
     const result: FlowResult = {
       entry,
       record,
@@ -161,13 +150,12 @@ export async function ingestBatch(
   }
 
   // 2. The aggregate writes.
-  const writes = { items: 0, retried: 0, skipped: 0 };
+  const writes = { items: 0, retried: 0 };
   const write = async (batch: AggregateWrite[], range: { first: string; last: string }, shard = shardId) => {
     await pool(batch, WRITE_CONCURRENCY, async (w) => {
       const result = await applyWatermarked(deps.store.client, deps.store.tableName, shard, range, w);
       writes.items++;
       writes.retried += result.retries;
-      if (result.applied === 'none') writes.skipped++;
     });
   };
   const partsFor = (r: FlowResult): ItemPart[] =>
@@ -253,10 +241,13 @@ export async function ingestBatch(
   }
   await pool([...chunks.values()], WRITE_CONCURRENCY, (c) =>
     deps.sessionIds.write(
-      c.record.device.id,
-      c.record.session.id,
-      c.run,
-      chunkKey(c.record.device.id, c.record.session.id, c.first, shardId, c.run),
+      {
+        deviceId: c.record.device.id,
+        sessionId: c.record.session.id,
+        run: c.run,
+        sequence: c.first,
+        shardId,
+      },
       c.entries,
       now,
     ),
@@ -304,15 +295,6 @@ export async function ingestBatch(
   };
 }
 
-const setOf = (map: Map<string, Set<string>>, key: string) => {
-  let set = map.get(key);
-  if (!set) {
-    set = new Set();
-    map.set(key, set);
-  }
-  return set;
-};
-
 async function pool<T>(
   items: readonly T[],
   concurrency: number,
@@ -336,7 +318,8 @@ async function pool<T>(
 
 /**
  * The alerts a batch reads and writes: each line's alerts read once (one Query), each build's
- * baseline once; an alert this batch writes is read again.
+ * baseline once; what the batch writes of an alert it keeps (a write its condition refused reads
+ * the alert again).
  */
 class BatchAlerts {
   raised = 0;
@@ -349,14 +332,11 @@ class BatchAlerts {
   ) {}
 
   alertsOf(line: string): Promise<Map<string, StoredAlert>> {
-    let alerts = this.lines.get(line);
-    if (!alerts) {
-      alerts = this.deps.store.alerts
+    return getOrCreate(this.lines, line, () =>
+      this.deps.store.alerts
         .alertsOfLine(line)
-        .then((list) => new Map(list.map((a) => [keys.alert(line, a).sk, a])));
-      this.lines.set(line, alerts);
-    }
-    return alerts;
+        .then((list) => new Map(list.map((a) => [keys.alert(line, a).sk, a]))),
+    );
   }
 
   /** A session end resolved alerts of the line: read them again when next needed. */
@@ -365,20 +345,15 @@ class BatchAlerts {
   }
 
   private baseline(line: string, firmware: { build: string; builtAt: string }): Promise<BuildFacts[]> {
-    const id = `${line}\u0000${firmware.build}`;
-    let facts = this.baselines.get(id);
-    if (!facts) {
-      facts = (async () => {
-        const builds = await this.deps.store.builds.previousBuilds(
-          line,
-          firmware,
-          Math.max(1, this.deps.baselineBuilds ?? 1),
-        );
-        return Promise.all(builds.map((build) => this.deps.store.builds.buildFacts(line, build)));
-      })();
-      this.baselines.set(id, facts);
-    }
-    return facts;
+    return getOrCreate(this.baselines, `${line}\u0000${firmware.build}`, async () => {
+      const { builds } = this.deps.store;
+      const previous = await builds.previousBuilds(
+        line,
+        firmware,
+        Math.max(1, this.deps.baselineBuilds ?? 1),
+      );
+      return Promise.all(previous.map((build) => builds.buildFacts(line, build)));
+    });
   }
 
   /**

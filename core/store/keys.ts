@@ -48,9 +48,11 @@ export const keys = {
   /** Notifications to deliver (the outbox): the notify function reads them from the table's stream. */
   outbox: 'OUTBOX',
   notification: (notificationId: string) => ({ pk: 'OUTBOX', sk: `NOTE#${notificationId}` }),
+  /** A device's lab session: its probe runs' counts and its flow-id chunks. */
+  session: (deviceId: string, sessionId: string) => `SESSION#${part(deviceId)}#${part(sessionId)}`,
   /** Flows of one probe run of a session, counted as they are recorded. */
   sessionRun: (deviceId: string, sessionId: string, run: string) => ({
-    pk: `SESSION#${part(deviceId)}#${part(sessionId)}`,
+    pk: keys.session(deviceId, sessionId),
     sk: `RUN#${part(run)}`,
   }),
   /** One device's sessions, ordered by build date then build (its timeline). */

@@ -56,8 +56,6 @@ export interface AggregateWrite {
   /** Attributes set on every write (type, names of the build, destination fields). */
   readonly set: Readonly<Record<string, unknown>>;
   readonly contributions: Contribution[];
-  /** Return the item's updated numbers (the session-run count a session end needs). */
-  readonly returnUpdated?: boolean;
 }
 
 export interface WatermarkedResult {
@@ -65,8 +63,6 @@ export interface WatermarkedResult {
   readonly applied: 'all' | 'rest' | 'none';
   /** Conditional writes refused (an earlier try had written the item) and reads that followed. */
   readonly retries: number;
-  /** With `returnUpdated`, the updated attributes (undefined when nothing was written). */
-  readonly updated?: Record<string, unknown>;
 }
 
 /** The summed delta of contributions. */
@@ -122,7 +118,7 @@ export async function applyWatermarked(
       add: sum.add,
     });
     try {
-      const result = await client.send(
+      await client.send(
         new UpdateCommand({
           TableName: tableName,
           Key: write.key,
@@ -134,14 +130,9 @@ export async function applyWatermarked(
             ...update.ExpressionAttributeValues,
             ...(expected === undefined ? { ':first': batch.first } : { ':expected': expected }),
           },
-          ...(write.returnUpdated ? { ReturnValues: 'UPDATED_NEW' as const } : {}),
         }),
       );
-      return {
-        applied: expected === undefined ? 'all' : 'rest',
-        retries: attempt,
-        ...(write.returnUpdated ? { updated: result.Attributes ?? {} } : {}),
-      };
+      return { applied: expected === undefined ? 'all' : 'rest', retries: attempt };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }

@@ -144,13 +144,11 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
       return { failedAt: records[0]!.kinesis.sequenceNumber };
     }
     const counted = outcome.flows.filter((f) => f.counted);
+    const findings = counted.reduce((sum, f) => sum + (f.classified?.findings.length ?? 0), 0);
+    const seenBefore = outcome.flows.filter((f) => !f.counted && !f.dead).length;
     count(obs, METRIC.flowsCounted, counted.length);
-    count(
-      obs,
-      METRIC.findings,
-      counted.reduce((sum, f) => sum + (f.classified?.findings.length ?? 0), 0),
-    );
-    count(obs, METRIC.flowsRepeated, outcome.flows.filter((f) => !f.counted && !f.dead).length);
+    count(obs, METRIC.findings, findings);
+    count(obs, METRIC.flowsRepeated, seenBefore);
     count(obs, METRIC.alertsRaised, outcome.alertsRaised);
     count(obs, METRIC.itemWritesRetried, outcome.writes.retried);
     for (const row of outcome.archiveRows) deps.archive?.add(row);
@@ -189,8 +187,8 @@ export function createIngestHandler(deps: IngestHandlerDependencies): IngestHand
       shardId,
       records: records.length,
       flowsCounted: counted.length,
-      flowsSeenBefore: outcome.flows.filter((f) => !f.counted && !f.dead).length,
-      findings: counted.reduce((sum, f) => sum + (f.classified?.findings.length ?? 0), 0),
+      flowsSeenBefore: seenBefore,
+      findings,
       alertsRaised: outcome.alertsRaised,
       sessionsEnded: outcome.sessionEnds.length,
       itemWrites: outcome.writes.items,

@@ -10,7 +10,13 @@ import { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
 import { isWatermarkAttribute } from '../../core/store/watermark.ts';
 import { createIngestHandler } from '../../lambdas/ingest/createIngestHandler.ts';
 import { CountingMetrics, observability } from '../../lambdas/shared/observability.ts';
-import { ensureTable, LOCAL_NAMES, type LocalEmulators, startEmulators } from '../../local/emulators.ts';
+import {
+  clientConfig,
+  ensureTable,
+  LOCAL_NAMES,
+  type LocalEmulators,
+  startEmulators,
+} from '../../local/emulators.ts';
 import type { StreamRecord } from '../../schema/flowRecord.ts';
 import { scenarioRecords } from '../helpers/scenario.ts';
 
@@ -42,12 +48,7 @@ class Harness {
   static async start(): Promise<Harness> {
     const emulators = await startEmulators(null);
     await ensureTable(emulators.dynamo, LOCAL_NAMES.table);
-    const client = new DynamoDBClient({
-      endpoint: emulators.dynamoEndpoint,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      maxAttempts: 1,
-    });
+    const client = new DynamoDBClient({ ...clientConfig(emulators.dynamoEndpoint), maxAttempts: 1 });
     const harness = new Harness(emulators, client);
     client.middlewareStack.add(
       (next, ctx) => async (args) => {

@@ -15,7 +15,13 @@ import { LeakwatchStore } from '../../core/store/leakwatchStore.ts';
 import { createIngestHandler } from '../../lambdas/ingest/createIngestHandler.ts';
 import { createNotifyHandler } from '../../lambdas/notify/createNotifyHandler.ts';
 import { CountingMetrics, observability } from '../../lambdas/shared/observability.ts';
-import { ensureStream, ensureTable, LOCAL_NAMES, startEmulators } from '../../local/emulators.ts';
+import {
+  clientConfig,
+  ensureStream,
+  ensureTable,
+  LOCAL_NAMES,
+  startEmulators,
+} from '../../local/emulators.ts';
 import { KinesisEventSourcePoller, type OnFailureRecord } from '../../local/kinesisEventSourcePoller.ts';
 import { drainOutbox } from '../../local/localNotifier.ts';
 import { REGISTRATION } from '../../scenario/scenario.ts';
@@ -92,12 +98,7 @@ async function runPipeline(records: readonly Buffer[], faults: Faults = {}): Pro
       );
     }
     // The ingest function's own client: no SDK retries, so every injected fault reaches the handler.
-    const ingestClient = new DynamoDBClient({
-      endpoint: emulators.dynamoEndpoint,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      maxAttempts: 1,
-    });
+    const ingestClient = new DynamoDBClient({ ...clientConfig(emulators.dynamoEndpoint), maxAttempts: 1 });
     let call = 0;
     ingestClient.middlewareStack.add(
       (next, context) => async (args) => {
