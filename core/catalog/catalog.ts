@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../../schema/zod.ts';
 import { ConfigFileError, parseConfigText } from '../config/strictParse.ts';
 
 export const DestinationCategorySchema = z.enum([
@@ -14,16 +15,16 @@ export const DestinationCategorySchema = z.enum([
 
 export const CatalogEntrySchema = z.strictObject({
   /** Host name or a parent domain; the longest matching suffix wins. */
-  suffix: z.string().min(1),
-  organisation: z.string().min(1),
+  suffix: z.string().check(z.minLength(1)),
+  organisation: z.string().check(z.minLength(1)),
   category: DestinationCategorySchema,
   /** Consent service this destination belongs to (matches a lab session's consent keys). */
-  service: z.string().min(1).optional(),
-  source: z.string().min(1),
+  service: z.optional(z.string().check(z.minLength(1))),
+  source: z.string().check(z.minLength(1)),
 });
 export const CatalogFileSchema = z.strictObject({
   /** A note for people reading the file (JSON has no comments). */
-  $comment: z.string().optional(),
+  $comment: z.optional(z.string()),
   entries: z.array(CatalogEntrySchema),
 });
 export type CatalogEntry = z.infer<typeof CatalogEntrySchema>;

@@ -1,4 +1,5 @@
-import type { z } from 'zod';
+import { safeParse } from 'zod/mini';
+import type * as core from 'zod/v4/core';
 
 /**
  * Strict parsing of the files a lab writes by hand (lab configs, registrations, catalogs, consent
@@ -49,27 +50,27 @@ export function unknownName(kind: string, name: string, known: readonly string[]
 }
 
 // The object schema at a path, to list the keys it knows (for unrecognised-key messages).
-function schemaAt(schema: z.ZodType, path: readonly PropertyKey[]): z.ZodType | undefined {
-  let current: z.ZodType | undefined = schema;
+function schemaAt(schema: core.$ZodType, path: readonly PropertyKey[]): core.$ZodType | undefined {
+  let current: core.$ZodType | undefined = schema;
   for (const segment of path) {
     current = current && unwrap(current);
     if (!current) return undefined;
-    const def = current.def as unknown as Record<string, unknown>;
-    if (def.type === 'object') current = (def.shape as Record<string, z.ZodType>)[String(segment)];
-    else if (def.type === 'array') current = def.element as z.ZodType;
-    else if (def.type === 'record') current = def.valueType as z.ZodType;
+    const def = current._zod.def as unknown as Record<string, unknown>;
+    if (def.type === 'object') current = (def.shape as Record<string, core.$ZodType>)[String(segment)];
+    else if (def.type === 'array') current = def.element as core.$ZodType;
+    else if (def.type === 'record') current = def.valueType as core.$ZodType;
     else return undefined;
   }
   return current && unwrap(current);
 }
 
-function unwrap(schema: z.ZodType): z.ZodType {
+function unwrap(schema: core.$ZodType): core.$ZodType {
   let current = schema;
   for (;;) {
-    const def = current.def as unknown as Record<string, unknown>;
+    const def = current._zod.def as unknown as Record<string, unknown>;
     if (def.type === 'optional' || def.type === 'nullable' || def.type === 'default')
-      current = def.innerType as z.ZodType;
-    else if (def.type === 'pipe') current = def.in as z.ZodType;
+      current = def.innerType as core.$ZodType;
+    else if (def.type === 'pipe') current = def.in as core.$ZodType;
     else return current;
   }
 }
@@ -83,13 +84,13 @@ export function pathText(path: readonly PropertyKey[]): string {
 }
 
 /** One line per problem: where, what, and for an unknown key the known keys and the nearest one. */
-export function describeIssues(schema: z.ZodType, error: z.ZodError): string[] {
+export function describeIssues(schema: core.$ZodType, error: core.$ZodError): string[] {
   const lines: string[] = [];
   for (const issue of error.issues) {
     const where = pathText(issue.path);
     if (issue.code === 'unrecognized_keys') {
       const object = schemaAt(schema, issue.path);
-      const shape = (object?.def as unknown as { shape?: Record<string, unknown> } | undefined)?.shape;
+      const shape = (object?._zod.def as unknown as { shape?: Record<string, unknown> } | undefined)?.shape;
       const known = shape ? Object.keys(shape) : [];
       for (const key of issue.keys) {
         lines.push(
@@ -111,12 +112,12 @@ export class ConfigFileError extends Error {
  * Parses `text` (a file's content) as JSON and then with `schema`; throws ConfigFileError naming
  * the file, what kind of file it should be, and every problem in it.
  */
-export function parseConfigText<S extends z.ZodType>(
+export function parseConfigText<S extends core.$ZodType>(
   schema: S,
   text: string,
   what: string,
   path: string,
-): z.infer<S> {
+): core.output<S> {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -129,13 +130,13 @@ export function parseConfigText<S extends z.ZodType>(
 }
 
 /** As parseConfigText, for JSON already parsed. */
-export function parseConfigValue<S extends z.ZodType>(
+export function parseConfigValue<S extends core.$ZodType>(
   schema: S,
   json: unknown,
   what: string,
   path: string,
-): z.infer<S> {
-  const result = schema.safeParse(json);
+): core.output<S> {
+  const result = safeParse(schema, json);
   if (result.success) return result.data;
   const problems = describeIssues(schema, result.error);
   throw new ConfigFileError(`${what} ${path} is invalid:\n${problems.map((line) => `  ${line}`).join('\n')}`);
