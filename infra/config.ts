@@ -6,6 +6,11 @@ export interface DeploymentConfig {
   readonly alertSms?: string;
   /** Secrets Manager secret (name) holding the Slack incoming-webhook URL. */
   readonly slackWebhookSecretName?: string;
+  /**
+   * Secrets Manager secret (name) holding a Slack app's bot token and channel
+   * (`{"token": "xoxb-…", "channel": "C0123ABCD"}`): incidents' later messages go into their thread.
+   */
+  readonly slackAppSecretName?: string;
   /** AWS Chatbot: Slack workspace (team) id and channel id, both or neither. */
   readonly slackWorkspaceId?: string;
   readonly slackChannelId?: string;
@@ -72,6 +77,12 @@ export function readDeploymentConfig(tryGetContext: (key: string) => unknown): D
     'leakwatch/slack-webhook',
     'a Secrets Manager secret name',
   );
+  const slackAppSecretName = text(
+    'slackAppSecretName',
+    SECRET_NAME,
+    'leakwatch/slack-app',
+    'a Secrets Manager secret name',
+  );
   const slackWorkspaceId = text('slackWorkspaceId', /^T[A-Z0-9]{6,}$/, 'T0123ABCD', 'a Slack workspace id');
   const slackChannelId = text('slackChannelId', /^[CG][A-Z0-9]{6,}$/, 'C0123ABCD', 'a Slack channel id');
   if ((slackWorkspaceId === undefined) !== (slackChannelId === undefined)) {
@@ -114,6 +125,7 @@ export function readDeploymentConfig(tryGetContext: (key: string) => unknown): D
     ...(alertEmail ? { alertEmail } : {}),
     ...(alertSms ? { alertSms } : {}),
     ...(slackWebhookSecretName ? { slackWebhookSecretName } : {}),
+    ...(slackAppSecretName ? { slackAppSecretName } : {}),
     ...(slackWorkspaceId ? { slackWorkspaceId } : {}),
     ...(slackChannelId ? { slackChannelId } : {}),
     ...(baselineBuilds !== undefined ? { baselineBuilds } : {}),

@@ -53,6 +53,7 @@ export class LeakwatchStack extends Stack {
       logRetention,
       deadLetterRetention,
       ...(props.slackWebhookSecretName ? { slackWebhookSecretName: props.slackWebhookSecretName } : {}),
+      ...(props.slackAppSecretName ? { slackAppSecretName: props.slackAppSecretName } : {}),
     });
     const queries = new QueryApi(this, 'Query', { history, logRetention });
     const probe = new ProbeIdentity(this, 'Probe', {

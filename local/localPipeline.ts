@@ -6,6 +6,7 @@ import { loadCatalog } from '../core/catalog/bundledCatalog.ts';
 import { loadOfflineIpInfo } from '../core/geo/ipInfo.ts';
 import { cachedReverseLookup } from '../core/geo/reverseDns.ts';
 import { type NotificationChannel, SlackWebhookChannel } from '../core/notify/channels.ts';
+import type { IncidentMessage } from '../core/notify/incident.ts';
 import { type RegisteredValue, ValueDigester } from '../core/registry/knownValues.ts';
 import { loadDigestKey, loadKnownValueIndexes, registerValues } from '../core/registry/registryFile.ts';
 import { lineKey } from '../core/store/keys.ts';
@@ -15,6 +16,7 @@ import {
   type ObservationItem,
   type StoredNotification,
 } from '../core/store/leakwatchStore.ts';
+import { sentBy } from '../core/store/outboxStore.ts';
 import { createIngestHandler } from '../lambdas/ingest/createIngestHandler.ts';
 import { createNotifyHandler } from '../lambdas/notify/createNotifyHandler.ts';
 import { CountingMetrics, observability } from '../lambdas/shared/observability.ts';
@@ -108,7 +110,8 @@ export interface LocalPipelineResult {
   readonly channels: readonly ChannelReport[];
   readonly poller: PollerStats;
   /** Notifications delivered in this run (alerts raised, resolved, reopened). */
-  readonly notifications: StoredNotification[];
+  /** The messages written to the console and outbox file in this run (one per notification, plus follow-ups). */
+  readonly notifications: IncidentMessage[];
   readonly outbox: OutboxDrainStats;
   readonly deadLetters: number;
   /** Archive rows written this run (one per delivered flow record). */
@@ -454,10 +457,11 @@ class TalliedChannel implements NotificationChannel {
     this.name = inner.name;
   }
 
-  async deliver(n: StoredNotification): Promise<void> {
+  async deliver(message: IncidentMessage): Promise<{ thread?: string } | undefined> {
     try {
-      await this.inner.deliver(n);
+      const answer = await this.inner.deliver(message);
       this.delivered++;
+      return answer;
     } catch (error) {
       this.failedAttempts++;
       const cause = (error as Error).message;
@@ -470,7 +474,7 @@ class TalliedChannel implements NotificationChannel {
     return {
       channel: this.name,
       delivered: this.delivered,
-      pending: pending.filter((n) => !n.delivered?.[this.name]).length,
+      pending: pending.filter((n) => sentBy(n, this.name).size < n.members.size).length,
       failedAttempts: this.failedAttempts,
       causes: [...this.causes],
     };

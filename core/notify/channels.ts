@@ -1,12 +1,20 @@
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { formatAlert, slackMessage } from '../alerts/formatAlert.ts';
-import type { StoredNotification } from '../store/leakwatchStore.ts';
+import {
+  chatbotNotification,
+  formatIncident,
+  type IncidentMessage,
+  slackIncidentMessage,
+} from './incident.ts';
 
-/** One way of telling people. `deliver` throws when the notification did not get through. */
+/** One way of telling people. `deliver` throws when the message did not get through. */
 export interface NotificationChannel {
-  /** Stable name, recorded per notification once delivered (`sns`, `slack`). */
+  /** Stable name, recorded per notification as it sends (`sns`, `slack`). */
   readonly name: string;
-  deliver(notification: StoredNotification): Promise<void>;
+  /**
+   * Sends one message about a notification. Returns the channel's reference to the message when
+   * replies can be threaded under it (a Slack app's `ts`), so later messages of the incident go there.
+   */
+  deliver(message: IncidentMessage): Promise<{ thread?: string } | undefined>;
 }
 
 export class SnsChannel implements NotificationChannel {
@@ -16,8 +24,9 @@ export class SnsChannel implements NotificationChannel {
     private readonly topicArn: string,
   ) {}
 
-  async deliver(n: StoredNotification): Promise<void> {
-    const { subject, text, attributes } = formatAlert(n.alert, n.event, n.build);
+  async deliver(message: IncidentMessage): Promise<undefined> {
+    const formatted = formatIncident(message);
+    const { subject, text, attributes } = formatted;
     await this.client.send(
       new PublishCommand({
         TopicArn: this.topicArn,
@@ -29,20 +38,48 @@ export class SnsChannel implements NotificationChannel {
           default: text,
           email: text,
           sms: subject,
-          https: JSON.stringify(chatbotNotification(n, subject, text)),
+          https: JSON.stringify(chatbotNotification(message, formatted)),
         }),
+        // Lists as String.Array, which SNS filter policies match element by element.
         MessageAttributes: Object.fromEntries(
           Object.entries(attributes).map(([name, value]) => [
             name,
-            { DataType: 'String', StringValue: value },
+            Array.isArray(value)
+              ? { DataType: 'String.Array', StringValue: JSON.stringify(value) }
+              : { DataType: 'String', StringValue: value },
           ]),
         ),
       }),
     );
+    return undefined;
   }
 }
 
-/** Slack incoming webhook; the URL is a secret, fetched when first needed (Secrets Manager in AWS). */
+/** fetch says only "fetch failed"; the cause (refused, no such host, timeout) is what helps. */
+async function post(
+  fetchImpl: typeof fetch,
+  url: string,
+  what: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  try {
+    return await fetchImpl(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (error) {
+    const cause = (error as Error).cause as Error | undefined;
+    throw new Error(`${what} unreachable: ${cause?.message ?? (error as Error).message}`, { cause: error });
+  }
+}
+
+/**
+ * Slack incoming webhook; the URL is a secret, fetched when first needed (Secrets Manager in AWS).
+ * A webhook cannot reply in a thread: every message of an incident is a message of its own.
+ */
 export class SlackWebhookChannel implements NotificationChannel {
   readonly name = 'slack';
   constructor(
@@ -50,55 +87,71 @@ export class SlackWebhookChannel implements NotificationChannel {
     private readonly fetchImpl: typeof fetch = fetch,
   ) {}
 
-  async deliver(n: StoredNotification): Promise<void> {
+  async deliver(message: IncidentMessage): Promise<undefined> {
     const url = await this.webhookUrl();
-    if (!url) return; // Slack not configured: nothing to deliver
-    let response: Response;
-    try {
-      response = await this.fetchImpl(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(slackMessage(n.alert, n.event, n.build)),
-        signal: AbortSignal.timeout(10_000),
-      });
-    } catch (error) {
-      // fetch says only "fetch failed"; the cause (refused, no such host, timeout) is what helps.
-      // The URL is a secret and stays out of the message.
-      const cause = (error as Error).cause as Error | undefined;
-      throw new Error(`Slack webhook unreachable: ${cause?.message ?? (error as Error).message}`, {
-        cause: error,
-      });
-    }
+    if (!url) return undefined; // Slack not configured: nothing to deliver
+    // The URL is a secret and stays out of every message.
+    const response = await post(this.fetchImpl, url, 'Slack webhook', slackIncidentMessage(message));
     if (!response.ok) {
       throw new Error(`Slack webhook answered ${response.status} ${(await response.text()).slice(0, 200)}`);
     }
+    return undefined;
   }
 }
 
-/** AWS Chatbot custom notification (version 1.0) for the topic's Chatbot subscription. */
-export function chatbotNotification(n: StoredNotification, subject: string, text: string) {
-  return {
-    version: '1.0',
-    source: 'custom',
-    id: n.notificationId,
-    content: {
-      textType: 'client-markdown',
-      title: subject,
-      description: text.split('\n').slice(2).join('\n').slice(0, 3500),
-      ...(n.alert.alertId
-        ? {
-            nextSteps: [
-              `Verify: \`leakwatch alerts verify ${n.alert.alertId} --as true-positive|benign-positive|false-positive\``,
-            ],
-          }
-        : {}),
-    },
-    metadata: {
-      threadId: n.alert.alertId ?? n.notificationId,
-      summary: subject,
-      eventType: n.event,
-      relatedResources: [n.alert.host],
-      additionalContext: { model: n.alert.model, line: n.alert.line, build: n.build, rule: n.alert.rule },
-    },
-  };
+/** A Slack app's bot token and the channel it posts to (a Secrets Manager secret's JSON). */
+export interface SlackAppConfig {
+  readonly token: string;
+  readonly channel: string;
+}
+
+/**
+ * Reads a Slack app secret: `{"token": "xoxb-…", "channel": "C0123ABCD"}`. Throws naming what is
+ * wrong, never the token.
+ */
+export function parseSlackAppSecret(text: string, where: string): SlackAppConfig {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Error(`${where}: not JSON; expected {"token": "xoxb-…", "channel": "C0123ABCD"}`);
+  }
+  const { token, channel } = (value ?? {}) as Record<string, unknown>;
+  if (typeof token !== 'string' || !/^xox[a-z]-/.test(token))
+    throw new Error(`${where}: "token" must be a Slack bot token (xoxb-…)`);
+  if (typeof channel !== 'string' || channel.length === 0)
+    throw new Error(`${where}: "channel" must be the Slack channel's id (C0123ABCD) or name`);
+  return { token, channel };
+}
+
+/**
+ * A Slack app (bot token, `chat.postMessage`): an incident's first message starts a thread, and its
+ * later messages (members that joined, the resolution, a reopening) go into that thread.
+ */
+export class SlackAppChannel implements NotificationChannel {
+  readonly name = 'slack';
+  constructor(
+    private readonly config: () => Promise<SlackAppConfig> | SlackAppConfig,
+    private readonly fetchImpl: typeof fetch = fetch,
+    private readonly apiUrl = 'https://slack.com/api/chat.postMessage',
+  ) {}
+
+  async deliver(message: IncidentMessage): Promise<{ thread?: string }> {
+    const { token, channel } = await this.config();
+    const response = await post(
+      this.fetchImpl,
+      this.apiUrl,
+      'Slack API',
+      { channel, ...slackIncidentMessage(message), ...(message.thread ? { thread_ts: message.thread } : {}) },
+      { authorization: `Bearer ${token}` },
+    );
+    if (!response.ok) {
+      throw new Error(`Slack API answered ${response.status} ${(await response.text()).slice(0, 200)}`);
+    }
+    const answer = (await response.json().catch(() => ({}))) as { ok?: boolean; ts?: string; error?: string };
+    if (!answer.ok)
+      throw new Error(`Slack chat.postMessage refused the message: ${answer.error ?? 'no reason given'}`);
+    // A reply's ts is not a thread of its own: only a top-level message starts one.
+    return message.thread || !answer.ts ? {} : { thread: answer.ts };
+  }
 }

@@ -1,50 +1,81 @@
-import type { LeakwatchStore, StoredNotification } from '../store/leakwatchStore.ts';
+import type { LeakwatchStore } from '../store/leakwatchStore.ts';
+import { type StoredNotification, sentBy, threadOf } from '../store/outboxStore.ts';
 import type { NotificationChannel } from './channels.ts';
 
 export class DeliveryFailedError extends Error {
   override name = 'DeliveryFailedError';
 }
 
+export interface DeliveryResult {
+  /** Channels that sent a message. */
+  readonly delivered: string[];
+  /** Nothing was left to send (delivered before, or no such notification). */
+  readonly skipped: boolean;
+  /** Alert events sent, summed over channels. */
+  readonly events: number;
+}
+
 /**
- * Delivers one outbox notification on every channel that has not had it yet, marking each channel
- * as it succeeds; a channel that fails does not stop the others. Throws when any failed, so the
- * caller (the stream's event source) retries; a retry re-reads the item and skips delivered channels.
+ * Delivers one notification on every channel: what a channel has not sent yet of the
+ * notification's alert events, in one message (the first message names them all; events that
+ * joined later go as a follow-up, in the incident's thread where the channel has threads). Each
+ * channel records what it sent as it succeeds; a channel that fails does not stop the others.
+ * Throws when any failed, so the caller (the stream's event source) retries; a retry re-reads the
+ * notification and sends only what is still unsent.
  */
 export async function deliverNotification(
   notificationId: string,
   store: LeakwatchStore,
   channels: readonly NotificationChannel[],
   clock: () => Date = () => new Date(),
-): Promise<{ delivered: string[]; skipped: boolean }> {
-  const current: StoredNotification | undefined = await store.outbox.getNotification(notificationId);
-  if (!current || current.deliveredAt) return { delivered: [], skipped: true };
-  const done = new Set(Object.keys(current.delivered ?? {}));
+): Promise<DeliveryResult> {
+  const notification = await store.outbox.getNotification(notificationId);
+  if (!notification || notification.deliveredAt) return { delivered: [], skipped: true, events: 0 };
+  const events = await store.outbox.eventsOf(notification);
+  const present = new Set(events.map((e) => e.eventId));
   const failures: string[] = [];
   const delivered: string[] = [];
+  let sentEvents = 0;
+  const sent = new Map(channels.map((c) => [c.name, new Set(sentBy(notification, c.name))]));
+  let incident: StoredNotification | undefined;
   for (const channel of channels) {
-    if (done.has(channel.name)) continue;
+    const already = sent.get(channel.name)!;
+    const pending = events.filter((e) => !already.has(e.eventId));
+    if (pending.length === 0) continue;
+    const followUp = already.size > 0;
     try {
-      await channel.deliver(current);
-      done.add(channel.name);
+      // Replies go under the incident's first message: this notification's own for a follow-up,
+      // else the `opened` notification's that this one (a resolution, a reopening) continues.
+      let thread = followUp ? threadOf(notification, channel.name) : undefined;
+      if (!thread && notification.incidentId !== notification.notificationId) {
+        incident ??= await store.outbox.getNotification(notification.incidentId);
+        thread = incident && threadOf(incident, channel.name);
+      }
+      const answer = await channel.deliver({ notification, events: pending, followUp, thread });
+      for (const e of pending) already.add(e.eventId);
       delivered.push(channel.name);
-      await store.outbox.markDelivered(
-        notificationId,
+      sentEvents += pending.length;
+      const complete = [...present].every((id) => [...sent.values()].every((s) => s.has(id)));
+      await store.outbox.markSent(
+        notification,
         channel.name,
+        new Set(pending.map((e) => e.eventId)),
         clock(),
-        channels.every((c) => done.has(c.name)),
+        { complete: complete && present.size === notification.members.size, thread: answer?.thread },
       );
     } catch (error) {
       failures.push(`${channel.name}: ${(error as Error).message}`);
     }
   }
-  const last = channels.at(-1);
-  if (failures.length === 0 && delivered.length === 0 && last) {
-    // Every channel had it already (a crash before the last mark): mark the notification done.
-    await store.outbox.markDelivered(notificationId, last.name, clock(), true);
+  if (failures.length === 0 && delivered.length === 0) {
+    // Every channel had sent everything (a crash before the last mark): mark it delivered.
+    const last = channels.at(-1);
+    if (last && present.size === notification.members.size)
+      await store.outbox.markSent(notification, last.name, new Set(), clock(), { complete: true });
   }
   if (failures.length > 0) {
     await store.outbox.noteDeliveryFailure(notificationId, failures.join('; '));
     throw new DeliveryFailedError(`notification ${notificationId} not delivered: ${failures.join('; ')}`);
   }
-  return { delivered, skipped: false };
+  return { delivered, skipped: delivered.length === 0, events: sentEvents };
 }

@@ -74,7 +74,7 @@ export class AlertStore extends TableAccess {
           },
         },
       },
-      this.outbox.notificationPut(stored, 'opened', alert.build, now),
+      ...this.outbox.eventWrites(stored, 'opened', alert, now),
     ]);
   }
 
@@ -125,7 +125,7 @@ export class AlertStore extends TableAccess {
         resolvedAt: now.toISOString(),
       },
       values: { ':open': 'open' },
-      ...(notify ? { notification: ['resolved', build.build] as const } : {}),
+      ...(notify ? { notification: ['resolved', build] as const } : {}),
     });
   }
 
@@ -143,7 +143,7 @@ export class AlertStore extends TableAccess {
       values: { ':resolved': 'resolved', ':builtAt': build.builtAt },
       names: { '#resolvedInBuiltAt': 'resolvedInBuiltAt' },
       add: { seenInBuilds: new Set([build.build]) },
-      ...(notify ? { notification: ['reopened', build.build] as const } : {}),
+      ...(notify ? { notification: ['reopened', build] as const } : {}),
     });
   }
 
@@ -157,7 +157,7 @@ export class AlertStore extends TableAccess {
       values: Record<string, unknown>;
       names?: Record<string, string>;
       add?: Record<string, unknown>;
-      notification?: readonly [NotificationEvent, string];
+      notification?: readonly [NotificationEvent, { build: string; builtAt: string }];
     },
   ): Promise<boolean> {
     const update = buildUpdate({ set: change.set, ...(change.add ? { add: change.add } : {}) });
@@ -178,7 +178,7 @@ export class AlertStore extends TableAccess {
         },
       },
       ...(change.notification
-        ? [this.outbox.notificationPut(after, change.notification[0], change.notification[1], now)]
+        ? this.outbox.eventWrites(after, change.notification[0], change.notification[1], now)
         : []),
     ]);
   }

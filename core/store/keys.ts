@@ -48,6 +48,9 @@ export const keys = {
   /** Notifications to deliver (the outbox): the notify function reads them from the table's stream. */
   outbox: 'OUTBOX',
   notification: (notificationId: string) => ({ pk: 'OUTBOX', sk: `NOTE#${notificationId}` }),
+  notificationPrefix: 'NOTE#',
+  /** One alert's event (opened, resolved, reopened in a build), grouped into a notification. */
+  alertEvent: (eventId: string) => ({ pk: 'OUTBOX', sk: `EVENT#${eventId}` }),
   /** A device's lab session: its probe runs' counts and its flow-id chunks. */
   session: (deviceId: string, sessionId: string) => `SESSION#${part(deviceId)}#${part(sessionId)}`,
   /** Flows of one probe run of a session, counted as they are recorded. */

@@ -7,15 +7,15 @@ export abstract class TableAccess {
     readonly tableName: string,
   ) {}
 
-  /** Every item of one partition (the SDK's paginator follows the pages). */
-  protected async queryAll(pk: string): Promise<Record<string, unknown>[]> {
+  /** Every item of one partition, or of its sort keys that begin with `skPrefix` (the SDK's paginator follows the pages). */
+  protected async queryAll(pk: string, skPrefix?: string): Promise<Record<string, unknown>[]> {
     const items: Record<string, unknown>[] = [];
     const pages = paginateQuery(
       { client: this.client },
       {
         TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': pk },
+        KeyConditionExpression: skPrefix ? 'pk = :pk AND begins_with(sk, :prefix)' : 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': pk, ...(skPrefix ? { ':prefix': skPrefix } : {}) },
       },
     );
     for await (const page of pages) items.push(...(page.Items ?? []));

@@ -28,7 +28,8 @@
  * A third index, `alertsByState` (`state`, `alertOrder` = `<createdAt>#<alert id>`), lists the alerts
  * of every line in one state without a Query per line; only alert items carry `alertOrder`.
  *
- * The table's stream (new images) feeds the notify function, filtered to notification items.
+ * The table's stream (new images) feeds the notify function, filtered to new alert events (each
+ * delivers the notification it joined).
  */
 export const TABLE_DESIGN = {
   partitionKey: 'pk',
@@ -37,9 +38,10 @@ export const TABLE_DESIGN = {
   /**
    * The version of the key layout; a local table holding another layout is refused with the fix
    * (version 2: personal-data observations apart, the alerts index; version 3: counts exactly once
-   * by per-shard watermarks and flow-id chunks instead of flow markers).
+   * by per-shard watermarks and flow-id chunks instead of flow markers; version 4: the outbox holds
+   * alert events grouped into one notification per line, build, organisation and event).
    */
-  layoutVersion: 3,
+  layoutVersion: 4,
   indexes: {
     sentByOrganisation: {
       indexName: 'sentByOrganisation',

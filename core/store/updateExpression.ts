@@ -9,6 +9,8 @@ export interface UpdateParts {
   readonly setOnce?: Record<string, unknown>;
   /** ADD name value: numbers are summed, sets are unioned. */
   readonly add?: Record<string, unknown>;
+  /** REMOVE name */
+  readonly remove?: readonly string[];
 }
 
 export interface UpdateExpressionInput {
@@ -44,9 +46,15 @@ export function buildUpdate(parts: UpdateParts): UpdateExpressionInput {
     const [k, v] = placeholders(name, value);
     addClauses.push(`${k} ${v}`);
   }
+  const removeClauses = (parts.remove ?? []).map((name) => {
+    const key = `#a${n++}`;
+    names[key] = name;
+    return key;
+  });
   const expression = [
     setClauses.length ? `SET ${setClauses.join(', ')}` : '',
     addClauses.length ? `ADD ${addClauses.join(', ')}` : '',
+    removeClauses.length ? `REMOVE ${removeClauses.join(', ')}` : '',
   ]
     .filter(Boolean)
     .join(' ');

@@ -10,7 +10,13 @@ try {
     ...config,
     description: 'leakwatch: what personal data lab devices send, build by build',
   });
-  if (!config.alertEmail && !config.alertSms && !config.slackWebhookSecretName && !config.slackChannelId) {
+  if (
+    !config.alertEmail &&
+    !config.alertSms &&
+    !config.slackWebhookSecretName &&
+    !config.slackAppSecretName &&
+    !config.slackChannelId
+  ) {
     Annotations.of(stack).addWarningV2(
       'leakwatch:noAlertEmail',
       'No alertEmail, alertSms, slackWebhookSecretName or Slack channel given: alerts are published to the topic but nobody receives them. Deploy with -c alertEmail=team@example.com',

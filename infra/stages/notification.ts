@@ -21,6 +21,12 @@ export interface NotificationProps {
   readonly key: IKey;
   /** Secret whose value is the Slack incoming-webhook URL. @default no Slack delivery */
   readonly slackWebhookSecretName?: string;
+  /**
+   * Secret whose value is a Slack app's `{"token": "xoxb-…", "channel": "C…"}`: posts with
+   * chat.postMessage and threads an incident's later messages; used instead of the webhook.
+   * @default the webhook, if any
+   */
+  readonly slackAppSecretName?: string;
   /** How long the failure queue keeps messages. @default Duration.days(14) */
   readonly deadLetterRetention?: Duration | undefined;
   /** How long the function's logs are kept. @default one month */
@@ -28,9 +34,9 @@ export interface NotificationProps {
 }
 
 /**
- * The outbox's delivery side: notification items written by ingest reach the notify function
- * through the table's stream (filtered to new notification items), which publishes to SNS and
- * posts to Slack. Failures are retried (bisect, partial batch responses); what keeps failing goes
+ * The outbox's delivery side: alert events written by ingest reach the notify function through
+ * the table's stream (filtered to new alert events); it delivers the notification each joined (one
+ * per line, build, organisation and event) to SNS and Slack. Failures are retried (bisect, partial batch responses); what keeps failing goes
  * to a queue with an alarm on the alert topic, and the item stays undelivered in the table.
  */
 export class Notification extends Construct {
@@ -38,6 +44,7 @@ export class Notification extends Construct {
   readonly failureQueue: Queue;
   readonly failureAlarm: Alarm;
   readonly slackSecret?: ISecret;
+  readonly slackAppSecret?: ISecret;
 
   constructor(scope: Construct, id: string, props: NotificationProps) {
     super(scope, id);
@@ -50,6 +57,9 @@ export class Notification extends Construct {
     if (props.slackWebhookSecretName) {
       this.slackSecret = Secret.fromSecretNameV2(this, 'SlackWebhook', props.slackWebhookSecretName);
     }
+    if (props.slackAppSecretName) {
+      this.slackAppSecret = Secret.fromSecretNameV2(this, 'SlackApp', props.slackAppSecretName);
+    }
     this.function = leakwatchFunction(this, 'NotifyFunction', {
       handler: 'notify',
       memorySize: 256,
@@ -61,6 +71,7 @@ export class Notification extends Construct {
         TABLE_NAME: props.history.table.tableName,
         ALERT_TOPIC_ARN: props.alertTopic.topicArn,
         ...(props.slackWebhookSecretName ? { SLACK_WEBHOOK_SECRET_ID: props.slackWebhookSecretName } : {}),
+        ...(props.slackAppSecretName ? { SLACK_APP_SECRET_ID: props.slackAppSecretName } : {}),
       },
     });
     this.function.addEventSource(
@@ -76,7 +87,7 @@ export class Notification extends Construct {
         filters: [
           FilterCriteria.filter({
             eventName: FilterRule.isEqual('INSERT'),
-            dynamodb: { NewImage: { type: { S: FilterRule.isEqual('notification') } } },
+            dynamodb: { NewImage: { type: { S: FilterRule.isEqual('alert-event') } } },
           }),
         ],
       }),
@@ -90,6 +101,7 @@ export class Notification extends Construct {
     });
     props.alertTopic.grantPublish(this.function);
     this.slackSecret?.grantRead(this.function);
+    this.slackAppSecret?.grantRead(this.function);
 
     this.failureAlarm = new Alarm(this, 'FailedDeliveriesAlarm', {
       alarmDescription:

@@ -22,8 +22,8 @@ export interface NotifyHandlerDependencies extends ObservedDependencies {
 export type NotifyHandler = (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse>;
 
 /**
- * The notify function: reads new notification items from the table's stream (the outbox) and
- * delivers each on every channel (SNS, Slack). A failed delivery fails only its record (partial
+ * The notify function: reads new alert events from the table's stream (the outbox) and delivers
+ * the notification each joined on every channel (SNS, Slack), one message for all its events. A failed delivery fails only its record (partial
  * batch response), which Lambda retries; what keeps failing goes to the on-failure queue, and the
  * item stays in the outbox, undelivered, for a redrive. Other items on the stream are ignored.
  */
@@ -34,7 +34,8 @@ export function createNotifyHandler(deps: NotifyHandlerDependencies): NotifyHand
     const image = record.dynamodb?.NewImage;
     if (record.eventName !== 'INSERT' || !image) return;
     const item = unmarshall(image as Record<string, AttributeValue>);
-    if (item.type !== 'notification') return;
+    // A new alert event: deliver the notification it joined (with whatever else joined it).
+    if (item.type !== 'alert-event') return;
     // The alert is the correlation id: its raise (ingest) and its deliveries share it.
     obs.logger.setCorrelationId(item.alert?.alertId ?? item.notificationId);
     try {
@@ -51,6 +52,7 @@ export function createNotifyHandler(deps: NotifyHandlerDependencies): NotifyHand
           message: 'notification delivered',
           notificationId: item.notificationId,
           channels: result.delivered,
+          alertEvents: result.events,
         });
       }
     } catch (error) {

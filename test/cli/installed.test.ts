@@ -427,20 +427,24 @@ describe('the installed leakwatch command', () => {
       expect(run.stdout).toContain(
         `probe ${F}/mibox-build-2.pcap.gz: pcap (gzip), 32 packets, 6 flows (build MBS-9.0.3.0)`,
       );
+      // One message for the incident (9 alerts: 3 data types × 3 rules), its headline once.
+      const headline =
+        'Mi Box S MBS-9.0.3.0 sends Wi-Fi MAC address, Android ID, advertising ID to Xiaomi (in plaintext, without opt-in, to a new organisation)';
       expect(run.stdout).toContain(
-        'ALERT [leakwatch high] Mi Box S MBS-9.0.3.0 begins sending Wi-Fi MAC address in plaintext to data.mistat',
+        `\n  ALERT HIGH ${headline}\n    Device:      Xiaomi Mi Box S (lab-mibox-03)\n`,
       );
+      expect(run.stdout.split(headline)).toHaveLength(2);
+      expect(run.stdout).toContain('      Where:     form:mac\n');
       expect(run.stdout).toContain(
-        '    Mi Box S MBS-9.0.3.0 begins sending Wi-Fi MAC address in plaintext to data.mistat.xiaomi.com\n',
+        '  RESOLVED Resolved in MBS-9.0.4.0: Mi Box S no longer sends Wi-Fi MAC address, Android ID, advertising ID to Xiaomi as before',
       );
-      expect(run.stdout).toContain('Where:       form:mac');
       expect(run.stdout).toContain('Xiaomi Mi Box S, firmware line PatchWall-9-intl');
       expect(run.stdout).toContain(
         'advertising-id → data.mistat.xiaomi.com [plaintext], android-id → data.mistat.xiaomi.com [plaintext], wifi-mac → data.mistat.xiaomi.com [plaintext]',
       );
       expect(run.stdout).toContain('9 alert(s) in the history of this line, 0 open.');
       expect(run.stdout).toContain(
-        'notifications to console and outbox (SNS stand-in): 18 delivered this run',
+        'notifications to console and outbox (SNS stand-in): 2 delivered this run',
       );
       // Raw identifiers never reach the output, the outbox or the store's files.
       expect(run.stdout).not.toContain('3a9f4e2c7d1b8e05');
@@ -581,8 +585,9 @@ describe('the installed leakwatch command', () => {
         'notifications to console and outbox (SNS stand-in): 0 delivered this run',
       );
       const outbox = (await readFile(join(store, 'alerts-outbox.jsonl'), 'utf8')).trim().split('\n');
-      expect(outbox).toHaveLength(18);
-      expect(new Set(outbox.map((line) => JSON.parse(line).notificationId)).size).toBe(18);
+      expect(outbox).toHaveLength(2);
+      expect(new Set(outbox.map((line) => JSON.parse(line).notificationId)).size).toBe(2);
+      expect(outbox.flatMap((line) => JSON.parse(line).events)).toHaveLength(18);
     });
   });
 
@@ -748,11 +753,9 @@ describe('the installed leakwatch command', () => {
     expect(down.code).toBe(75);
     const cause = `Slack webhook unreachable: connect ECONNREFUSED 127.0.0.1:${port}`;
     expect(down.stdout).toContain(
-      `notifications to slack: 0 delivered this run, 30 pending; 120 failed attempts: ${cause} (120×)`,
+      `notifications to slack: 0 delivered this run, 2 pending; 8 failed attempts: ${cause} (8×)`,
     );
-    expect(down.stdout).toContain(
-      'notifications to console and outbox (SNS stand-in): 30 delivered this run',
-    );
+    expect(down.stdout).toContain('notifications to console and outbox (SNS stand-in): 2 delivered this run');
     expect(down.stdout.split(cause).length - 1).toBe(1); // once, in the summary
     expect(`${down.stdout}${down.stderr}`).not.toContain('fetch failed');
     expect(`${down.stdout}${down.stderr}`).not.toContain('/services/T000'); // the webhook URL is a secret
@@ -775,11 +778,11 @@ describe('the installed leakwatch command', () => {
           env: { LEAKWATCH_SLACK_WEBHOOK: webhook },
         }),
       );
-      expect(up.stdout).toContain('notifications to slack: 30 delivered this run');
+      expect(up.stdout).toContain('notifications to slack: 2 delivered this run');
       expect(up.stdout).toContain('notifications to console and outbox (SNS stand-in): 0 delivered this run');
-      expect(received).toHaveLength(30);
+      expect(received).toHaveLength(2);
       expect((await readFile(join(dataDir, 'alerts-outbox.jsonl'), 'utf8')).trim().split('\n')).toHaveLength(
-        30,
+        2,
       );
     } finally {
       await new Promise((resolve) => slack.close(resolve));
@@ -795,6 +798,7 @@ describe('the installed leakwatch command', () => {
     );
     expect(result.stdout).toContain('15 alert(s) in the history of this line, 0 open.');
     await copyFile(join(dataDir, 'alerts-outbox.jsonl'), join(work, 'outbox-copy.jsonl'));
-    expect((await readFile(join(work, 'outbox-copy.jsonl'), 'utf8')).trim().split('\n')).toHaveLength(30);
+    // Build 2 opens one incident (15 alerts), build 3 resolves it: two notifications.
+    expect((await readFile(join(work, 'outbox-copy.jsonl'), 'utf8')).trim().split('\n')).toHaveLength(2);
   });
 });

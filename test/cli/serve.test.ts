@@ -143,7 +143,9 @@ const outboxIds = async (dataDir: string) =>
   (await readFile(join(dataDir, 'alerts-outbox.jsonl'), 'utf8'))
     .trim()
     .split('\n')
-    .map((line) => JSON.parse(line).notificationId as string)
+    .flatMap((line) =>
+      (JSON.parse(line).events as string[]).map((id) => `${JSON.parse(line).notificationId} ${id}`),
+    )
     .sort();
 
 describe('leakwatch serve', () => {
@@ -198,7 +200,7 @@ describe('leakwatch serve', () => {
       await waitFor('all alerts resolved', () => settled(dataDir), 30_000, serve.output);
       expect(await history(dataDir)).toEqual(reference);
       expect(serve.output()).toContain(
-        'ALERT [leakwatch high] Mi Box S MBS-9.0.3.0 begins sending Wi-Fi MAC address in plaintext',
+        'ALERT HIGH Mi Box S MBS-9.0.3.0 sends Wi-Fi MAC address, Android ID, advertising ID to Xiaomi',
       );
       const busy = await leakwatch([
         'run',
@@ -217,9 +219,13 @@ describe('leakwatch serve', () => {
     }
     expect(await serve.exited).toEqual({ code: 0, signal: null });
     expect(serve.output()).toMatch(/SIGINT: stopped after 19 records/);
-    expect(serve.output()).toContain(
-      'notifications to console and outbox (SNS stand-in): 18 delivered this run',
+    // Build 2's incident and build 3's resolution; a live probe's flows can reach ingest in more
+    // than one batch, and an alert raised by a later batch is told as a follow-up of its incident.
+    const messages = Number(
+      /notifications to console and outbox \(SNS stand-in\): (\d+) delivered this run/.exec(serve.output())?.[1],
     );
+    expect(messages).toBeGreaterThanOrEqual(2);
+    expect(messages).toBeLessThanOrEqual(9);
     expect(existsSync(join(dataDir, 'in-use.json'))).toBe(false);
     expect(await outboxIds(dataDir)).toEqual(referenceOutbox);
 

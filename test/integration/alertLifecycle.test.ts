@@ -64,8 +64,10 @@ describe('alert lifecycle: verdicts, suppression and regressions', () => {
     expect(alerts).toHaveLength(15); // one alert per key per line: no second alert
     expect(alerts.every((a) => a.state === 'open' && a.reopenedIn === 'KHHCNBH41.0')).toBe(true);
     expect(alerts.every((a) => a.seenInBuilds?.has('KHHCNBH41.0'))).toBe(true);
-    const notified = regression.notifications.map((n) => n.alert.alertId);
-    expect(regression.notifications.every((n) => n.event === 'reopened')).toBe(true);
+    // One message for the incident the regression reopens, naming the 14 alerts it reopens.
+    expect(regression.notifications).toHaveLength(1);
+    const notified = regression.notifications.flatMap((n) => n.events.map((e) => e.alert.alertId));
+    expect(regression.notifications.every((n) => n.notification.event === 'reopened')).toBe(true);
     expect(notified).toHaveLength(14);
     expect(notified).not.toContain(suppressedId);
     expect(alerts.find((a: StoredAlert) => a.alertId === suppressedId)!.verification).toBe('false-positive');

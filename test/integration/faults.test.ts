@@ -172,9 +172,11 @@ async function runPipeline(records: readonly Buffer[], faults: Faults = {}): Pro
     const deliveredIds: Record<string, string[]> = { sns: [], slack: [] };
     const track = <C extends SnsChannel | SlackWebhookChannel>(channel: C): C => {
       const deliver = channel.deliver.bind(channel);
-      channel.deliver = async (n) => {
-        await deliver(n);
-        deliveredIds[channel.name]!.push(n.notificationId);
+      // What reached people, alert event by alert event (a message tells about several).
+      channel.deliver = async (message) => {
+        await deliver(message);
+        deliveredIds[channel.name]!.push(...message.events.map((e) => e.eventId));
+        return undefined;
       };
       return channel;
     };

@@ -68,11 +68,20 @@ describe('local pipeline on the bundled scenario', () => {
     expect(alerts.map((a) => `${a.build} ${a.rule} ${a.subject} ${a.dataType}`).sort()).toEqual(expected);
     expect(alerts.every((a) => a.state === 'resolved' && a.resolvedIn === 'KHHCNBH40.0')).toBe(true);
     expect(alerts.every((a) => a.verification === 'unknown' && /^A[0-9a-f]{11}$/.test(a.alertId))).toBe(true);
-    // One notification when raised, one follow-up when resolved.
-    expect(first.notifications.map((n) => n.event).sort()).toEqual([
-      ...Array(15).fill('opened'),
-      ...Array(15).fill('resolved'),
+    // One incident (line × build × organisation): one message when build 2 raises its 15 alerts,
+    // one when build 3 resolves them, each naming every alert.
+    expect(
+      first.notifications.map((n) => [n.notification.event, n.notification.build, n.events.length]),
+    ).toEqual([
+      ['opened', 'KHHCNBH39.0', 15],
+      ['resolved', 'KHHCNBH40.0', 15],
     ]);
+    expect(first.notifications.every((n) => !n.followUp && n.notification.organisation === 'Xiaomi')).toBe(
+      true,
+    );
+    expect(first.notifications[1]!.notification.incidentId).toBe(
+      first.notifications[0]!.notification.notificationId,
+    );
     expect(first.outbox.pending).toBe(0);
   });
 
@@ -137,7 +146,7 @@ describe('local pipeline on the bundled scenario', () => {
       MalformedRecords: 2,
       AlertsRaised: 15,
       AlertsResolved: 15,
-      NotificationsDelivered: 30,
+      NotificationsDelivered: 2,
     });
     expect(first.metrics.FlowsRepeated ?? 0).toBe(0);
     // The second run replays every record: each is recognised, none counted again.
@@ -150,34 +159,43 @@ describe('local pipeline on the bundled scenario', () => {
     const outbox = (await readFile(first.paths.outbox, 'utf8')).trim().split('\n');
 
     expect(second.notifications).toEqual([]);
-    expect(outbox).toHaveLength(30);
-    expect(slackPayloads).toHaveLength(30);
+    expect(outbox).toHaveLength(2);
+    expect(slackPayloads).toHaveLength(2);
     expect(second.lines[0]!.alerts).toEqual(first.lines[0]!.alerts);
     expect(second.lines[0]!.builds.map((b) => b.flows)).toEqual(first.lines[0]!.builds.map((b) => b.flows));
     expect(second.lines[0]!.builds[1]!.observations).toEqual(first.lines[0]!.builds[1]!.observations);
   });
 
-  it('posts a Block Kit message to the Slack webhook, and a follow-up when the alert resolves', () => {
+  it('posts one Block Kit message per incident to the Slack webhook, and one when it resolves', () => {
     type Message = {
       text: string;
       blocks: { type: string; text?: { text: string }; fields?: { text: string }[] }[];
     };
     const messages = slackPayloads as Message[];
-    const raised = messages.find((m) => m.text.includes('begins sending IMEI in plaintext'))!;
-    const resolved = messages.find((m) =>
-      m.text.includes('Resolved in KHHCNBH40.0: RedMi 1S KHHCNBH39.0 begins sending IMEI in plaintext'),
-    )!;
+    expect(messages).toHaveLength(2);
+    const [raised, resolved] = messages as [Message, Message];
 
-    expect(raised.text).toMatch(/^\[leakwatch high\] RedMi 1S KHHCNBH39.0 /);
-    expect(raised.blocks.map((b) => b.type)).toEqual(['header', 'section', 'section', 'context']);
+    expect(raised.text).toMatch(/^\[leakwatch high\] RedMi 1S KHHCNBH39.0 sends IMEI, /);
+    // Header, summary, one section per data type (5), the verdict line.
+    expect(raised.blocks.map((b) => b.type)).toEqual([
+      'header',
+      'section',
+      ...Array(5).fill('section'),
+      'context',
+    ]);
     expect(raised.blocks[1]!.fields!.map((f) => f.text)).toEqual([
       '*Severity*\n:red_circle: high',
       '*Build*\nRedMi 1S · MIUI-V5-CN-stable · KHHCNBH39.0',
-      '*Destination*\napi.account.xiaomi.com (Xiaomi)',
-      expect.stringMatching(/^\*Data\*\nIMEI `8646•+3454` via plaintext HTTP$/),
+      '*Organisation*\nXiaomi: api.account.xiaomi.com',
+      '*Alerts*\n15 on 5 data type(s)',
     ]);
-    expect(raised.blocks[2]!.text!.text).toContain('matches a registered identifier');
-    expect(resolved.blocks[0]!.text!.text).toMatch(/^:white_check_mark: \*Resolved in KHHCNBH40.0\*/);
+    const imei = raised.blocks.find((b) => b.text?.text.startsWith('*IMEI*'))!.text!.text;
+    expect(imei).toMatch(
+      /^\*IMEI\* `8646•+3454`\nRules: plaintext-begins, sent-without-consent, new-organisation\nHosts: api\.account\.xiaomi\.com \(plaintext HTTP\)\nWhere: form:imei$/,
+    );
+    expect(resolved.blocks[0]!.text!.text).toMatch(
+      /^:white_check_mark: \*Resolved in KHHCNBH40.0: RedMi 1S no longer sends /,
+    );
     expect(JSON.stringify(messages)).not.toContain('864690020123454');
   });
 });

@@ -156,7 +156,7 @@ describe('ingest handler', () => {
     expect(chunk).toEqual([{ id: idPrefix(second!.flow.id), state: IdState.Counted }]);
   });
 
-  it('writes each new alert together with its notification (the outbox); ingest publishes nothing', async () => {
+  it('writes each new alert together with its event and the notification it joins (the outbox); ingest publishes nothing', async () => {
     const records = await probeScenario('build-2');
     const register = records.find((r) => r.http?.[0]?.target.includes('register'))!;
 
@@ -169,10 +169,14 @@ describe('ingest handler', () => {
     expect(alertWrites).toHaveLength(6);
     for (const items of alertWrites) {
       const alert = items[0]!.Put!.Item!;
-      const notification = items[2]!.Put!.Item!;
+      const alertEvent = items[2]!.Put!.Item!;
+      const joins = items[3]!.Update!;
       expect(alert.type).toBe('alert');
-      expect(notification).toMatchObject({ pk: 'OUTBOX', type: 'notification', event: 'opened' });
-      expect(notification.alert.alertId).toBe(alert.alertId);
+      expect(alertEvent).toMatchObject({ pk: 'OUTBOX', type: 'alert-event', event: 'opened' });
+      expect(alertEvent.alert.alertId).toBe(alert.alertId);
+      // The event joins its notification: one per line, build, organisation and event.
+      expect(joins.Key).toEqual({ pk: 'OUTBOX', sk: `NOTE#${alertEvent.notificationId}` });
+      expect(Object.values(joins.ExpressionAttributeValues!)).toContainEqual(new Set([alertEvent.eventId]));
       expect(JSON.stringify(items)).not.toContain('864690020123454');
     }
     expect(alertWrites.map((items) => items[0]!.Put!.Item!.dataType).sort()).toEqual([

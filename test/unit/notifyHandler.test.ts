@@ -12,12 +12,22 @@ describe('notify handler', () => {
       notificationId: 'N1',
       event: 'opened',
       build: 'B2',
-      alert: { alertId: 'A0123456789a' },
+      incidentId: 'N1',
+      members: new Set(['A0123456789a#opened#B2']),
       createdAt: '2026-11-21T12:00:00Z',
     } as unknown as StoredNotification;
+    const alertEvent = {
+      type: 'alert-event',
+      eventId: 'A0123456789a#opened#B2',
+      notificationId: 'N1',
+      event: 'opened',
+      build: 'B2',
+      alert: { alertId: 'A0123456789a', createdAt: '2026-11-21T12:00:00Z' },
+    };
     const store = {
       outbox: {
         getNotification: async () => notification,
+        eventsOf: async () => [alertEvent],
         noteDeliveryFailure: async () => undefined,
       },
     } as unknown as LeakwatchStore;
@@ -42,7 +52,7 @@ describe('notify handler', () => {
           eventName: 'INSERT',
           dynamodb: {
             SequenceNumber: '1',
-            NewImage: marshall({ ...notification, type: 'notification' }) as never,
+            NewImage: marshall(alertEvent) as never,
           },
         },
       ],
