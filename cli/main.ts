@@ -135,8 +135,10 @@ Examples:
 Each capture is read by the probe under the lab config before it; the captures of one lab config are
 one session. Sessions run in build-date order (firmware.builtAt), whatever order they are given in, so
 each build is compared with the one before it and a fixed build resolves what an earlier one raised.
-Notifications go to the console, <data dir>/alerts-outbox.jsonl and Slack when LEAKWATCH_SLACK_WEBHOOK
-is set.
+Notifications, one per incident (firmware line, build, destination organisation and event), go to the
+console, <data dir>/alerts-outbox.jsonl and Slack: as a Slack app when LEAKWATCH_SLACK_TOKEN (xoxb-…)
+and LEAKWATCH_SLACK_CHANNEL are set (an incident's later messages go into its thread), else to the
+incoming webhook in LEAKWATCH_SLACK_WEBHOOK.
 
 Exit codes: 0 done, 1 records dead-lettered, 2 bad flag, lab config, registration or manifest (nothing run),
 3 a capture missing or damaged, 75 notifications left pending (a channel unreachable; the next run delivers them).

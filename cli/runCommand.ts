@@ -11,6 +11,7 @@ import { loadLabContext } from '../probe/labContext.ts';
 import { checkCaptureReadable } from '../probe/probeCapture.ts';
 import { EXIT } from '../probe/probeCommand.ts';
 import type { CliIo } from './openStore.ts';
+import { type LocalSlackSettings, SlackSettingsError, slackSettingsFromEnv } from './slackSettings.ts';
 import { dataDirOf } from './stackOutputs.ts';
 
 /**
@@ -184,13 +185,20 @@ export async function executeRun(
   const { runLocalPipeline } = await import('../local/localPipeline.ts');
   const { LocalTableError } = await import('../local/emulators.ts');
   const { DataDirBusyError } = await import('../local/dataDirLock.ts');
-  const slack = process.env.LEAKWATCH_SLACK_WEBHOOK;
+  let slack: LocalSlackSettings;
+  try {
+    slack = slackSettingsFromEnv();
+  } catch (error) {
+    if (!(error instanceof SlackSettingsError)) throw error;
+    io.say(error.message);
+    return EXIT.usage;
+  }
   try {
     return await runLocalPipeline({
       dataDir: dataDirOf(options.dataDir as string | undefined),
       captures: prepared.sessions,
       registrations: prepared.registrations,
-      ...(slack ? { slackWebhookUrl: slack } : {}),
+      ...slack,
       ...(options.catalog ? { catalogPath: String(options.catalog) } : {}),
       print: io.print,
       warn: io.warn,

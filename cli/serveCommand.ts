@@ -8,6 +8,7 @@ import { ConfigFileError } from '../core/config/strictParse.ts';
 import { type Registration, readRegistrationFile } from '../core/registry/registrationFile.ts';
 import { EXIT, untilSignalled } from '../probe/probeCommand.ts';
 import type { CliIo } from './openStore.ts';
+import { type LocalSlackSettings, SlackSettingsError, slackSettingsFromEnv } from './slackSettings.ts';
 import { dataDirOf } from './stackOutputs.ts';
 
 /** Where serve keeps each shard's position: the stream it belongs to (a new stream starts over) and the last sequence numbers. */
@@ -69,7 +70,14 @@ export async function serveCommand(
   const { openLocalStack, deliveryLines } = await import('../local/localPipeline.ts');
   const { LOCAL_NAMES, LocalTableError } = await import('../local/emulators.ts');
   const { DataDirBusyError } = await import('../local/dataDirLock.ts');
-  const slack = process.env.LEAKWATCH_SLACK_WEBHOOK;
+  let slack: LocalSlackSettings;
+  try {
+    slack = slackSettingsFromEnv();
+  } catch (error) {
+    if (!(error instanceof SlackSettingsError)) throw error;
+    io.stderr.write(`leakwatch serve: ${error.message}\n`);
+    return EXIT.usage;
+  }
   let stack: Awaited<ReturnType<typeof openLocalStack>>;
   try {
     stack = await openLocalStack({
@@ -78,7 +86,7 @@ export async function serveCommand(
       kinesis: { persist: true, host, port },
       checkpoints,
       registrations,
-      ...(slack ? { slackWebhookUrl: slack } : {}),
+      ...slack,
       ...(options.catalog ? { catalogPath: String(options.catalog) } : {}),
       print,
       warn: (text) => io.stderr.write(`${text}\n`),

@@ -5,7 +5,12 @@ import type { StoredAlert } from '../core/alerts/alert.ts';
 import { loadCatalog } from '../core/catalog/bundledCatalog.ts';
 import { loadOfflineIpInfo } from '../core/geo/ipInfo.ts';
 import { cachedReverseLookup } from '../core/geo/reverseDns.ts';
-import { type NotificationChannel, SlackWebhookChannel } from '../core/notify/channels.ts';
+import {
+  type NotificationChannel,
+  SlackAppChannel,
+  type SlackAppConfig,
+  SlackWebhookChannel,
+} from '../core/notify/channels.ts';
 import type { IncidentMessage } from '../core/notify/incident.ts';
 import { type RegisteredValue, ValueDigester } from '../core/registry/knownValues.ts';
 import { loadDigestKey, loadKnownValueIndexes, registerValues } from '../core/registry/registryFile.ts';
@@ -58,6 +63,8 @@ export interface LocalPipelineOptions {
   readonly inMemory?: boolean;
   readonly captures: readonly CaptureJob[];
   readonly slackWebhookUrl?: string;
+  /** A Slack app instead of the webhook: threads an incident's later messages. */
+  readonly slackApp?: SlackAppConfig & { readonly apiUrl?: string };
   /** fetch for Slack (tests inject faults). @default fetch */
   readonly fetchImpl?: typeof fetch;
   /** Delivery attempts per run for the outbox, and the first backoff. @default 4, 200 ms */
@@ -130,6 +137,8 @@ export interface LocalStackOptions {
   readonly kinesis?: EmulatorOptions['kinesis'];
   readonly checkpoints?: ShardCheckpoints;
   readonly slackWebhookUrl?: string;
+  /** A Slack app instead of the webhook: threads an incident's later messages. */
+  readonly slackApp?: SlackAppConfig & { readonly apiUrl?: string };
   readonly fetchImpl?: typeof fetch;
   readonly catalogPath?: string;
   readonly registrations?: LocalPipelineOptions['registrations'];
@@ -193,7 +202,12 @@ export async function openLocalStack(options: LocalStackOptions): Promise<LocalS
     let registry = await loadKnownValueIndexes(options.dataDir, digestKey);
     const console_ = new ConsoleOutboxChannel(paths.outbox, print);
     const channels = [new TalliedChannel(console_)];
-    if (options.slackWebhookUrl)
+    if (options.slackApp) {
+      const { apiUrl, ...config } = options.slackApp;
+      channels.push(
+        new TalliedChannel(new SlackAppChannel(() => config, options.fetchImpl ?? fetch, apiUrl)),
+      );
+    } else if (options.slackWebhookUrl)
       channels.push(
         new TalliedChannel(
           new SlackWebhookChannel(() => options.slackWebhookUrl, options.fetchImpl ?? fetch),
@@ -289,6 +303,7 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
     command: options.command ?? 'run',
     ...(options.inMemory ? { inMemory: true } : {}),
     ...(options.slackWebhookUrl ? { slackWebhookUrl: options.slackWebhookUrl } : {}),
+    ...(options.slackApp ? { slackApp: options.slackApp } : {}),
     ...(options.fetchImpl ? { fetchImpl: options.fetchImpl } : {}),
     ...(options.catalogPath ? { catalogPath: options.catalogPath } : {}),
     ...(options.registrations ? { registrations: options.registrations } : {}),

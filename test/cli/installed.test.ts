@@ -789,6 +789,56 @@ describe('the installed leakwatch command', () => {
     }
   });
 
+  it('as a Slack app: one message per incident, the resolution in its thread; a half-set app is a usage error', async () => {
+    const dataDir = join(work, 'slack-app');
+    const posts: { authorization: string | undefined; body: Record<string, unknown> }[] = [];
+    const api = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => {
+        body += chunk;
+      });
+      req.on('end', () => {
+        posts.push({ authorization: req.headers.authorization, body: JSON.parse(body) });
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ ok: true, ts: `1700000000.00000${posts.length}` }));
+      });
+    });
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(api.address() as AddressInfo).port}/api/chat.postMessage`;
+    try {
+      const half = await leakwatch(['run', '--manifest', 'scenario/manifest.json', '--data-dir', dataDir], {
+        env: { LEAKWATCH_SLACK_TOKEN: 'xoxb-local-test' },
+      });
+      expect(half.code).toBe(2);
+      expect(half.stderr).toContain(
+        'leakwatch run: LEAKWATCH_SLACK_CHANNEL is not set: a Slack app needs both LEAKWATCH_SLACK_TOKEN (xoxb-…) and LEAKWATCH_SLACK_CHANNEL (C0123ABCD)',
+      );
+      expect(`${half.stdout}${half.stderr}`).not.toContain('xoxb-local-test');
+
+      const run = ok(
+        await leakwatch(['run', '--manifest', 'scenario/manifest.json', '--data-dir', dataDir], {
+          env: {
+            LEAKWATCH_SLACK_TOKEN: 'xoxb-local-test',
+            LEAKWATCH_SLACK_CHANNEL: 'C0123ABCD',
+            LEAKWATCH_SLACK_API: url,
+          },
+        }),
+      );
+      expect(run.stdout).toContain('notifications to slack: 2 delivered this run');
+      expect(posts.map((p) => [p.authorization, p.body.channel, p.body.thread_ts])).toEqual([
+        ['Bearer xoxb-local-test', 'C0123ABCD', undefined],
+        ['Bearer xoxb-local-test', 'C0123ABCD', '1700000000.000001'],
+      ]);
+      expect(String(posts[0]!.body.text)).toContain(
+        'RedMi 1S KHHCNBH39.0 sends IMEI, SMS text, contact details +2 more to Xiaomi',
+      );
+      expect(String(posts[1]!.body.text)).toContain('Resolved in KHHCNBH40.0');
+      expect(JSON.stringify(posts)).not.toContain('864690020123454');
+    } finally {
+      await new Promise((resolve) => api.close(resolve));
+    }
+  });
+
   it('npm start is leakwatch run on the bundled scenario', async () => {
     const pkg = JSON.parse(await readFile(join(projectRoot, 'package.json'), 'utf8'));
     expect(pkg.scripts.start).toBe('./bin/leakwatch.js run --manifest scenario/manifest.json');

@@ -222,7 +222,9 @@ describe('leakwatch serve', () => {
     // Build 2's incident and build 3's resolution; a live probe's flows can reach ingest in more
     // than one batch, and an alert raised by a later batch is told as a follow-up of its incident.
     const messages = Number(
-      /notifications to console and outbox \(SNS stand-in\): (\d+) delivered this run/.exec(serve.output())?.[1],
+      /notifications to console and outbox \(SNS stand-in\): (\d+) delivered this run/.exec(
+        serve.output(),
+      )?.[1],
     );
     expect(messages).toBeGreaterThanOrEqual(2);
     expect(messages).toBeLessThanOrEqual(9);

@@ -234,7 +234,7 @@ describe('LeakwatchStack', () => {
     expect(actions.filter((a) => a.endsWith(':*'))).toEqual([]);
   });
 
-  it('delivers notifications from the table stream (new notification items only), with a failure queue and alarm', () => {
+  it('delivers notifications from the table stream (new alert events only), with a failure queue and alarm', () => {
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       StreamSpecification: { StreamViewType: 'NEW_IMAGE' },
     });
@@ -248,7 +248,7 @@ describe('LeakwatchStack', () => {
           {
             Pattern: JSON.stringify({
               eventName: ['INSERT'],
-              dynamodb: { NewImage: { type: { S: ['notification'] } } },
+              dynamodb: { NewImage: { type: { S: ['alert-event'] } } },
             }),
           },
         ],
@@ -288,6 +288,24 @@ describe('LeakwatchStack', () => {
     full.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ BASELINE_BUILDS: '3' }) },
     });
+  });
+
+  it('posts to Slack as an app (threads) when given its secret, and lets only the notify function read it', () => {
+    const app = Template.fromStack(
+      new LeakwatchStack(new App(), 'SlackApp', { slackAppSecretName: 'leakwatch/slack-app' }),
+    );
+    app.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('deliver alert notifications'),
+      Environment: { Variables: Match.objectLike({ SLACK_APP_SECRET_ID: 'leakwatch/slack-app' }) },
+    });
+    const readers = Object.values(app.findResources('AWS::IAM::Policy')).filter((policy) =>
+      JSON.stringify(policy).includes('secret:leakwatch/slack-app'),
+    );
+    expect(readers).toHaveLength(1);
+    expect(JSON.stringify(readers[0])).toContain('secretsmanager:GetSecretValue');
+    expect(() => readDeploymentConfig((key) => ({ slackAppSecretName: 'no spaces allowed' })[key])).toThrow(
+      /context slackAppSecretName "no spaces allowed" is not a Secrets Manager secret name/,
+    );
   });
 
   it('takes the ingest batch size and window from the deployment settings', () => {
