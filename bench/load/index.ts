@@ -39,7 +39,7 @@ import { probeScenario } from '../../test/helpers/scenario.ts';
  * a stream in memory, so the records go through in chunks, each on a fresh stream; the table (dynalite, on disk under bench/out/load-store) keeps
  * everything. Reconciled at the end: records put = records the poller delivered = flows counted
  * (metrics and the table's build items) + session ends; nothing in the dead-letter or on-failure
- * destinations; every alert raised has its notification delivered once.
+ * destinations; every alert raised is told once, in its incident's notification.
  */
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values } = parseArgs({
@@ -333,7 +333,7 @@ try {
     ['sessions = sessions in the history (build items)', SESSIONS, sessionsInHistory],
     ['lines × builds = builds in the history', LINES * BUILDS, builds],
     ['alerts in the history = alerts raised (metric)', alerts, m.AlertsRaised ?? 0],
-    ['alerts raised = notifications delivered', m.AlertsRaised ?? 0, m.NotificationsDelivered ?? 0],
+    ['alerts raised = alert events notified', m.AlertsRaised ?? 0, m.AlertEventsNotified ?? 0],
     [
       'dead letters, on-failure records, pending notifications = 0',
       0,
@@ -345,7 +345,7 @@ try {
   );
   const ingestRate = delivered / (ingestMs / 1000);
   console.log(
-    `  put ${(put / (putMs / 1000)).toFixed(0)} records/s (kinesalite), ingest ${ingestRate.toFixed(0)} records/s over ${SHARDS} shard(s), ${(ingestRate / SHARDS).toFixed(1)} records/s per shard (handler + dynalite${LATENCY_MS > 0 ? `, every DynamoDB request delayed ${LATENCY_MS} ms` : ''}; batches of up to ${BATCH_SIZE} and 6 MB, ${(delivered / invocations).toFixed(0)} records each on average), notify ${outbox.delivered} in ${(notifyMs / 1000).toFixed(1)} s; total ${totalS.toFixed(0)} s`,
+    `  put ${(put / (putMs / 1000)).toFixed(0)} records/s (kinesalite), ingest ${ingestRate.toFixed(0)} records/s over ${SHARDS} shard(s), ${(ingestRate / SHARDS).toFixed(1)} records/s per shard (handler + dynalite${LATENCY_MS > 0 ? `, every DynamoDB request delayed ${LATENCY_MS} ms` : ''}; batches of up to ${BATCH_SIZE} and 6 MB, ${(delivered / invocations).toFixed(0)} records each on average), notify ${m.NotificationsDelivered ?? 0} notifications telling ${m.AlertEventsNotified ?? 0} alerts in ${(notifyMs / 1000).toFixed(1)} s; total ${totalS.toFixed(0)} s`,
   );
   const perFlow = (n: number) => (n / flowsPut).toFixed(n / flowsPut < 0.1 ? 4 : 2);
   const requests = totalRequests(ingestCost);

@@ -11,7 +11,7 @@ export interface DeliveryResult {
   readonly delivered: string[];
   /** Nothing was left to send (delivered before, or no such notification). */
   readonly skipped: boolean;
-  /** Alert events sent, summed over channels. */
+  /** Alert events sent on some channel by this call. */
   readonly events: number;
 }
 
@@ -35,7 +35,7 @@ export async function deliverNotification(
   const present = new Set(events.map((e) => e.eventId));
   const failures: string[] = [];
   const delivered: string[] = [];
-  let sentEvents = 0;
+  const told = new Set<string>();
   const sent = new Map(channels.map((c) => [c.name, new Set(sentBy(notification, c.name))]));
   let incident: StoredNotification | undefined;
   for (const channel of channels) {
@@ -54,7 +54,7 @@ export async function deliverNotification(
       const answer = await channel.deliver({ notification, events: pending, followUp, thread });
       for (const e of pending) already.add(e.eventId);
       delivered.push(channel.name);
-      sentEvents += pending.length;
+      for (const e of pending) told.add(e.eventId);
       const complete = [...present].every((id) => [...sent.values()].every((s) => s.has(id)));
       await store.outbox.markSent(
         notification,
@@ -77,5 +77,5 @@ export async function deliverNotification(
     await store.outbox.noteDeliveryFailure(notificationId, failures.join('; '));
     throw new DeliveryFailedError(`notification ${notificationId} not delivered: ${failures.join('; ')}`);
   }
-  return { delivered, skipped: delivered.length === 0, events: sentEvents };
+  return { delivered, skipped: delivered.length === 0, events: told.size };
 }

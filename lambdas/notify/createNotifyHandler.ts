@@ -47,6 +47,7 @@ export function createNotifyHandler(deps: NotifyHandlerDependencies): NotifyHand
       );
       if (!result.skipped) {
         count(obs, METRIC.notificationsDelivered);
+        count(obs, METRIC.alertEventsNotified, result.events);
         log({
           level: 'INFO',
           message: 'notification delivered',

@@ -26,7 +26,10 @@ export const METRIC = {
   alertsResolved: 'AlertsResolved',
   /** Batches whose archive rows could not be written (the batch is delivered again). */
   archiveFailures: 'ArchiveFailures',
+  /** Notifications (incident messages) that sent something on at least one channel. */
   notificationsDelivered: 'NotificationsDelivered',
+  /** Alert events told for the first time on some channel (an incident message tells several). */
+  alertEventsNotified: 'AlertEventsNotified',
   /** Notifications whose delivery failed on this attempt (retried; then the failure queue). */
   notificationFailures: 'NotificationFailures',
   queries: 'Queries',
