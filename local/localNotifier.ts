@@ -3,7 +3,7 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBRecord } from 'aws-lambda';
 import type { NotificationChannel } from '../core/notify/channels.ts';
 import { formatIncident, type IncidentMessage } from '../core/notify/incident.ts';
-import type { LeakwatchStore, StoredNotification } from '../core/store/leakwatchStore.ts';
+import type { LeakwatchStore } from '../core/store/leakwatchStore.ts';
 import type { NotifyHandler } from '../lambdas/notify/createNotifyHandler.ts';
 
 /**
