@@ -5,6 +5,7 @@ import {
   VERIFICATION_STATES,
   type VerificationState,
 } from '../core/alerts/alert.ts';
+import { consentTestFor, howToResolve, resolutionNeeds } from '../core/alerts/resolution.ts';
 import { type CliIo, CliUsageError, printTable, withStore } from './openStore.ts';
 
 export type AlertsIo = CliIo;
@@ -23,6 +24,7 @@ const row = (a: StoredAlert) => [
   a.rule,
   a.dataType,
   a.subject,
+  resolutionNeeds(a),
 ];
 
 /** `leakwatch alerts`: the alerts of every firmware line, filtered; a table, or JSON with --json. */
@@ -37,13 +39,39 @@ export async function alertsList(options: Record<string, unknown>, io: AlertsIo)
       ...(options.model ? { model: String(options.model) } : {}),
       ...(options.line ? { lineName: String(options.line) } : {}),
     });
-    if (options.json) io.stdout.write(`${JSON.stringify(shown.map(alertAsJson), null, 2)}\n`);
-    else
+    if (options.json) {
+      const json = shown.map((a) => {
+        const toResolve = howToResolve(a);
+        return { ...alertAsJson(a), ...(toResolve ? { toResolve } : {}) };
+      });
+      io.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+    } else {
       printTable(
         io,
-        ['id', 'state', 'severity', 'verdict', 'model/line', 'raised in', 'rule', 'data type', 'subject'],
+        [
+          'id',
+          'state',
+          'severity',
+          'verdict',
+          'model/line',
+          'raised in',
+          'rule',
+          'data type',
+          'subject',
+          'resolved by',
+        ],
         shown.map(row),
       );
+      // The consent alerts' test spelled out once per service: what the table's last column means.
+      const services = new Set(
+        shown.filter((a) => a.state === 'open' && a.rule === 'sent-without-consent').map((a) => a.service),
+      );
+      for (const service of services) {
+        io.stdout.write(
+          `\nOpen sent-without-consent alerts${service ? ` of ${service}` : ''} resolve only from a later build tested in ${consentTestFor(service)} that no longer sends their data; a session with the service granted cannot show the fix.\n`,
+        );
+      }
+    }
     return 0;
   });
 }

@@ -1,4 +1,5 @@
 import type { StoredAlert } from '../alerts/alert.ts';
+import { consentTestFor } from '../alerts/resolution.ts';
 import { RULES } from '../alerts/rules.ts';
 import { dataTypeLabel } from '../classify/dataTypes.ts';
 import type { NotificationEvent, StoredAlertEvent, StoredNotification } from '../store/outboxStore.ts';
@@ -168,6 +169,14 @@ export function formatIncident(message: IncidentMessage): FormattedIncident {
     for (const rule of unique(alerts.map((a) => a.rule))) {
       const explanation = alerts.find((a) => a.rule === rule)!.explanation;
       lines.push(`  ${rule}: ${explanation}`);
+    }
+    for (const service of unique(
+      alerts.filter((a) => a.rule === 'sent-without-consent').map((a) => a.service),
+    )) {
+      lines.push(
+        '',
+        `To resolve the sent-without-consent alerts${service ? ` of ${service}` : ''}: test a later build in ${consentTestFor(service)}; a session with the service granted cannot show the fix.`,
+      );
     }
     lines.push(
       '',

@@ -839,6 +839,62 @@ describe('the installed leakwatch command', () => {
     }
   });
 
+  it('a fix tested with consent granted leaves the consent alerts open, and alerts says what test resolves them', async () => {
+    const dataDir = join(work, 'consent');
+    // Build 3 tested logged in, cloud messaging granted: it can show the plaintext fix, not the consent one.
+    const granted = JSON.parse(await readFile(join(projectRoot, 'scenario', 'lab', 'build-3.json'), 'utf8'));
+    granted.session = { id: 'redmi1s-b40-account', consentProfile: 'vendor-account', consent: {} };
+    const labConfig = join(work, 'build-3-account.json');
+    await writeFile(labConfig, JSON.stringify(granted));
+    const run = ok(
+      await leakwatch([
+        'run',
+        '--data-dir',
+        dataDir,
+        '--register',
+        'scenario/lab/registration.json',
+        '--lab-config',
+        'scenario/lab/build-1.json',
+        'scenario/captures/build-1.pcap',
+        '--lab-config',
+        'scenario/lab/build-2.json',
+        'scenario/captures/build-2.pcap',
+        '--lab-config',
+        labConfig,
+        'scenario/captures/build-3.pcap',
+      ]),
+    );
+    expect(run.stdout).toContain('15 alert(s) in the history of this line, 5 open.');
+    expect(run.stdout).toContain(
+      'Open sent-without-consent alerts of xiaomi.cloud-messaging resolve only from a later build tested in a session with consent "xiaomi.cloud-messaging": "denied" (consent profile "out-of-box").',
+    );
+
+    const open = ok(await leakwatch(['alerts', '--state', 'open', '--data-dir', dataDir]));
+    const rows = open.stdout.split('\n').filter((line) => /^A[0-9a-f]{11}/.test(line));
+    expect(rows).toHaveLength(5);
+    expect(
+      rows.every(
+        (row) =>
+          row.includes('sent-without-consent') &&
+          row.endsWith('a session with xiaomi.cloud-messaging denied'),
+      ),
+    ).toBe(true);
+    expect(open.stdout).toContain(
+      'Open sent-without-consent alerts of xiaomi.cloud-messaging resolve only from a later build tested in a session with consent "xiaomi.cloud-messaging": "denied" (consent profile "out-of-box") that no longer sends their data; a session with the service granted cannot show the fix.',
+    );
+    const json = JSON.parse(
+      ok(await leakwatch(['alerts', '--state', 'open', '--json', '--data-dir', dataDir])).stdout,
+    );
+    expect(json.find((a: { dataType: string }) => a.dataType === 'imei').toResolve).toBe(
+      'test a later build of MIUI-V5-CN-stable in a session with consent "xiaomi.cloud-messaging": "denied" (consent profile "out-of-box"); it resolves if that build no longer sends IMEI to xiaomi.com. A session with xiaomi.cloud-messaging granted cannot show the fix',
+    );
+    // The opening notification said so too.
+    const outbox = (await readFile(join(dataDir, 'alerts-outbox.jsonl'), 'utf8')).trim().split('\n');
+    expect(JSON.parse(outbox[0]!).message).toContain(
+      'To resolve the sent-without-consent alerts of xiaomi.cloud-messaging: test a later build in a session with consent "xiaomi.cloud-messaging": "denied" (consent profile "out-of-box"); a session with the service granted cannot show the fix.',
+    );
+  });
+
   it('npm start is leakwatch run on the bundled scenario', async () => {
     const pkg = JSON.parse(await readFile(join(projectRoot, 'package.json'), 'utf8'));
     expect(pkg.scripts.start).toBe('./bin/leakwatch.js run --manifest scenario/manifest.json');
