@@ -1,5 +1,6 @@
 import {
   type Candidate,
+  type CandidateDecoding,
   type CandidateLocation,
   type CandidateShape,
   MAX_CANDIDATE_VALUE_LENGTH,
@@ -60,7 +61,12 @@ class CandidateCollector {
     private readonly request: number,
     private readonly limit: number,
   ) {}
-  add(location: CandidateLocation, key: string, rawValue: string): void {
+  add(
+    location: CandidateLocation,
+    key: string,
+    rawValue: string,
+    decoded?: readonly CandidateDecoding[] | undefined,
+  ): void {
     const value = rawValue.trim();
     if (value.length === 0) return;
     if (this.items.length >= this.limit) {
@@ -75,6 +81,7 @@ class CandidateCollector {
       value: truncated ? value.slice(0, MAX_CANDIDATE_VALUE_LENGTH) : value,
       shape: shapeOf(value),
       ...(truncated ? { truncated: true } : {}),
+      ...(decoded && decoded.length > 0 ? { decoded: [...decoded] } : {}),
     });
   }
 }
@@ -88,34 +95,60 @@ function safeDecode(text: string): string {
   }
 }
 
-function addUrlEncoded(collector: CandidateCollector, location: 'query' | 'form', encoded: string): void {
+/** `codings` (the body's, for a form) plus `url-encoding` when percent- or plus-decoding changed the text. */
+function withUrlDecoding(
+  codings: readonly CandidateDecoding[] | undefined,
+  changed: boolean,
+): readonly CandidateDecoding[] | undefined {
+  return changed ? [...(codings ?? []), 'url-encoding'] : codings;
+}
+
+function addUrlEncoded(
+  collector: CandidateCollector,
+  location: 'query' | 'form',
+  encoded: string,
+  codings?: readonly CandidateDecoding[],
+): void {
   for (const pair of encoded.split('&')) {
     if (!pair) continue;
     const equals = pair.indexOf('=');
+    const rawValue = equals < 0 ? '' : pair.slice(equals + 1);
     const key = safeDecode(equals < 0 ? pair : pair.slice(0, equals));
-    const value = equals < 0 ? '' : safeDecode(pair.slice(equals + 1));
-    collector.add(location, key, value);
+    const value = safeDecode(rawValue);
+    collector.add(location, key, value, withUrlDecoding(codings, value !== rawValue));
   }
 }
 
-function addJson(collector: CandidateCollector, node: unknown, path: string, depth: number): void {
+function addJson(
+  collector: CandidateCollector,
+  node: unknown,
+  path: string,
+  depth: number,
+  codings: readonly CandidateDecoding[] | undefined,
+): void {
   if (depth > MAX_JSON_DEPTH) return;
-  if (typeof node === 'string') collector.add('json', path, node);
-  else if (typeof node === 'number' || typeof node === 'bigint') collector.add('json', path, String(node));
+  if (typeof node === 'string') collector.add('json', path, node, codings);
+  else if (typeof node === 'number' || typeof node === 'bigint')
+    collector.add('json', path, String(node), codings);
   else if (Array.isArray(node))
     node.forEach((item, i) => {
-      addJson(collector, item, `${path}[${i}]`, depth + 1);
+      addJson(collector, item, `${path}[${i}]`, depth + 1, codings);
     });
   else if (node && typeof node === 'object') {
     for (const [key, value] of Object.entries(node)) {
       const segment = /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
-      addJson(collector, value, `${path}${segment}`, depth + 1);
+      addJson(collector, value, `${path}${segment}`, depth + 1, codings);
     }
   }
 }
 
-function addFreeText(collector: CandidateCollector, text: string): void {
-  for (const match of text.matchAll(TEXT_TOKEN)) collector.add('body-text', `@${match.index}`, match[0]);
+function addFreeText(
+  collector: CandidateCollector,
+  text: string,
+  codings: readonly CandidateDecoding[] | undefined,
+): void {
+  for (const match of text.matchAll(TEXT_TOKEN))
+    collector.add('body-text', `@${match.index}`, match[0], codings);
 }
 
 export interface RequestCandidates {
@@ -134,7 +167,8 @@ export function extractCandidates(
   const path = question < 0 ? request.target : request.target.slice(0, question);
   for (const segment of path.split('/')) {
     const value = safeDecode(segment);
-    if (value && shapeOf(value) !== 'text') collector.add('path', path, value);
+    if (value && shapeOf(value) !== 'text')
+      collector.add('path', path, value, withUrlDecoding(undefined, value !== segment));
   }
   if (question >= 0) addUrlEncoded(collector, 'query', request.target.slice(question + 1).split('#')[0]!);
   for (const [name, value] of request.headers) {
@@ -151,16 +185,17 @@ export function extractCandidates(
   if (request.body.length > 0) {
     const contentType = headerValue(request, 'content-type')?.toLowerCase() ?? '';
     const text = request.body.toString('utf8');
+    const codings = request.bodyCodings;
     if (contentType.includes('application/x-www-form-urlencoded')) {
-      addUrlEncoded(collector, 'form', text);
+      addUrlEncoded(collector, 'form', text, codings);
     } else if (contentType.includes('json') || /^\s*[{[]/.test(text)) {
       try {
-        addJson(collector, JSON.parse(text), '$', 0);
+        addJson(collector, JSON.parse(text), '$', 0, codings);
       } catch {
-        addFreeText(collector, text);
+        addFreeText(collector, text, codings);
       }
     } else {
-      addFreeText(collector, text);
+      addFreeText(collector, text, codings);
     }
   }
   return { candidates: collector.items, dropped: collector.dropped };

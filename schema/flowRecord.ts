@@ -153,6 +153,9 @@ export const CandidateShapeSchema = z.enum([
   'text',
 ]);
 
+/** A coding the probe undid before it found a candidate value. */
+export const CandidateDecodingSchema = z.enum(['chunked', 'gzip', 'deflate', 'url-encoding']);
+
 export const CandidateSchema = z.object({
   /** Index into `http` of the request that carried the value. */
   request: count,
@@ -162,6 +165,12 @@ export const CandidateSchema = z.object({
   value: z.string().check(z.maxLength(MAX_CANDIDATE_VALUE_LENGTH)),
   shape: CandidateShapeSchema,
   truncated: z.optional(z.boolean()),
+  /**
+   * What the probe undid to find the value, in the order it undid it: the body's `chunked` transfer
+   * coding, its `gzip` or `deflate` content coding, then `url-encoding` of a query, form or path
+   * value. Absent when nothing was undone. (Added in v1: readers that do not know it ignore it.)
+   */
+  decoded: z.optional(z.array(CandidateDecodingSchema).check(z.maxLength(4))),
 });
 
 export const FlowRecordSchema = z.object({
@@ -231,6 +240,7 @@ export type DnsAnswer = z.infer<typeof DnsAnswerSchema>;
 export type Candidate = z.infer<typeof CandidateSchema>;
 export type CandidateLocation = z.infer<typeof CandidateLocationSchema>;
 export type CandidateShape = z.infer<typeof CandidateShapeSchema>;
+export type CandidateDecoding = z.infer<typeof CandidateDecodingSchema>;
 export type FlowRecord = z.infer<typeof FlowRecordSchema>;
 
 /** The lab context the probe stamps on every record it makes. */

@@ -10,7 +10,11 @@ export interface Finding {
   readonly dataType: PersonalDataType;
   /** Where: `<location>:<key>` and, inside a decoded value, the path there (`form:imei`, `json:$.d → $.imei`). */
   readonly where: string;
-  /** Decodings that led to the value, outermost first (`base64`, `gzip`, `json`); empty when plain. */
+  /**
+   * Decodings that led to the value, outermost first: what the probe undid (`chunked`, `gzip`,
+   * `url-encoding`), the JSON body it was a leaf of (`json`), then what classification decoded
+   * (`base64`, `gzip`, `json` inside a string, …); empty when plain.
+   */
   readonly chain: readonly string[];
   /** How the value was written, for known values: `plain`, `md5-hex`, `sha256-base64`, … */
   readonly form?: string;
@@ -58,17 +62,36 @@ export function classifyCandidates(
     const cacheable = candidate.value.length <= MAX_CACHED_VALUE;
     const byValue = cacheable ? scope.forPlace(candidate.location, candidate.key) : undefined;
     const cached = byValue?.get(candidate.value);
+    // The decodings the probe did before the value reached us lead the chain (not cached: the same
+    // value in the same place may come in a plain body one time and a gzipped one the next).
+    const before = decodedBefore(candidate);
     if (cached) {
-      for (const finding of cached) best.keep(finding);
+      for (const finding of cached) best.keep(before ? withChainBefore(finding, before) : finding);
       continue;
     }
     const cutBefore = budget.cut;
     const found = classifyValue(candidate, options, budget);
-    for (const finding of found) best.keep(finding);
+    for (const finding of found) best.keep(before ? withChainBefore(finding, before) : finding);
     // Cached only when nothing was cut (a cut result depends on what came before in the flow).
     if (byValue && budget.cut === cutBefore) scope.remember(byValue, candidate.value, found);
   }
   return { findings: best.findings(), cut: budget.cut };
+}
+
+/**
+ * What was undone before a candidate's value was read, outermost first: the probe's codings
+ * (`chunked`, `gzip`, `deflate`), the JSON body the value was a leaf of, or the `url-encoding` of a
+ * query, form or path value. Undefined when nothing was.
+ */
+function decodedBefore(candidate: Candidate): readonly string[] | undefined {
+  const decoded = candidate.decoded;
+  if (candidate.location === 'json') return decoded ? [...decoded, 'json'] : JSON_ONLY;
+  return decoded && decoded.length > 0 ? decoded : undefined;
+}
+const JSON_ONLY = ['json'] as const;
+
+function withChainBefore(finding: Finding, before: readonly string[]): Finding {
+  return { ...finding, chain: [...before, ...finding.chain] };
 }
 
 /**

@@ -83,6 +83,7 @@ export async function classifyFlow(record: FlowRecord, deps: ClassifyDependencie
       masked: list[0]!.masked,
       withoutConsent,
       forms,
+      encodings: [...new Set(list.filter((f) => f.chain.length > 0).map((f) => f.chain.join(' → ')))],
     });
     flowObservations.push({
       ...common,

@@ -100,7 +100,7 @@ export function partsOf(
       contribution: {
         sequence,
         ...seen,
-        setOnce: { sample: o.masked },
+        setOnce: { sample: o.masked, serverIp: record.flow.server.ip },
         add: {
           flows: 1,
           bytesToServer: record.flow.bytes.toServer,
@@ -108,6 +108,7 @@ export function partsOf(
           where: new Set(o.where),
           flowsWithoutConsent: o.withoutConsent ? 1 : undefined,
           forms: new Set(o.forms ?? []),
+          encodings: new Set(o.encodings ?? []),
         },
       },
     });

@@ -1,5 +1,6 @@
+import { evidenceOf, type HostEvidence } from '../alerts/evidence.ts';
 import type { LeakwatchStore } from '../store/leakwatchStore.ts';
-import { type StoredNotification, sentBy, threadOf } from '../store/outboxStore.ts';
+import { type StoredAlertEvent, type StoredNotification, sentBy, threadOf } from '../store/outboxStore.ts';
 import type { NotificationChannel } from './channels.ts';
 
 export class DeliveryFailedError extends Error {
@@ -32,6 +33,7 @@ export async function deliverNotification(
   const notification = await store.outbox.getNotification(notificationId);
   if (!notification || notification.deliveredAt) return { delivered: [], skipped: true, events: 0 };
   const events = await store.outbox.eventsOf(notification);
+  const evidence = await evidenceFor(notification, events, store);
   const present = new Set(events.map((e) => e.eventId));
   const failures: string[] = [];
   const delivered: string[] = [];
@@ -51,7 +53,7 @@ export async function deliverNotification(
         incident ??= await store.outbox.getNotification(notification.incidentId);
         thread = incident && threadOf(incident, channel.name);
       }
-      const answer = await channel.deliver({ notification, events: pending, followUp, thread });
+      const answer = await channel.deliver({ notification, events: pending, followUp, thread, evidence });
       for (const e of pending) already.add(e.eventId);
       delivered.push(channel.name);
       for (const e of pending) told.add(e.eventId);
@@ -78,4 +80,18 @@ export async function deliverNotification(
     throw new DeliveryFailedError(`notification ${notificationId} not delivered: ${failures.join('; ')}`);
   }
   return { delivered, skipped: delivered.length === 0, events: told.size };
+}
+
+/**
+ * Every host each alert's condition was seen on in the notification's build (one read of the
+ * build's observations per delivery). A resolution needs none: it tells what stopped.
+ */
+async function evidenceFor(
+  notification: StoredNotification,
+  events: readonly StoredAlertEvent[],
+  store: LeakwatchStore,
+): Promise<Map<string, HostEvidence[]> | undefined> {
+  if (notification.event === 'resolved' || events.length === 0) return undefined;
+  const observations = await store.builds.observationsOfBuild(notification.lineKey, notification.build);
+  return new Map(events.map((e) => [e.alert.alertId, evidenceOf(e.alert, observations)]));
 }

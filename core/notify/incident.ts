@@ -1,4 +1,5 @@
 import type { StoredAlert } from '../alerts/alert.ts';
+import { type HostEvidence, hostEvidenceText } from '../alerts/evidence.ts';
 import { consentTestFor } from '../alerts/resolution.ts';
 import { RULES } from '../alerts/rules.ts';
 import { dataTypeLabel } from '../classify/dataTypes.ts';
@@ -18,6 +19,11 @@ export interface IncidentMessage {
   readonly followUp: boolean;
   /** The channel's reference to the incident's first message (a Slack `ts`), to reply in its thread. */
   readonly thread?: string | undefined;
+  /**
+   * Per alert id, every host its condition was seen on in the notification's build, with counts
+   * (from the build's observations); without it, the host of the alert's first flow is named.
+   */
+  readonly evidence?: ReadonlyMap<string, readonly HostEvidence[]> | undefined;
 }
 
 export interface FormattedIncident {
@@ -55,8 +61,57 @@ export interface DataTypeGroup {
   readonly canary: boolean;
 }
 
+/** The hosts of a data type's alerts: the evidence's (merged by host and transport), else each alert's first host. */
+function hostsOf(
+  alerts: readonly StoredAlert[],
+  evidence: ReadonlyMap<string, readonly HostEvidence[]> | undefined,
+): { hosts: string[]; where: string[]; encodings: string[] } {
+  const seen = new Map<string, HostEvidence>();
+  for (const a of alerts) {
+    for (const e of evidence?.get(a.alertId) ?? []) {
+      const key = `${e.host}\u0000${e.transport}`;
+      const known = seen.get(key);
+      if (!known || e.flows > known.flows) seen.set(key, e);
+    }
+  }
+  if (seen.size === 0) {
+    return {
+      hosts: unique(
+        alerts.map(
+          (a) => `${a.host} (${a.transportDetail ?? a.transport}${a.country ? `; ${a.country}` : ''})`,
+        ),
+      ),
+      where: unique(alerts.flatMap((a) => a.where)),
+      encodings: unique(alerts.filter((a) => a.encodings.length).map((a) => a.encodings.join(' → '))),
+    };
+  }
+  const list = [...seen.values()].sort((a, b) => b.flows - a.flows || a.host.localeCompare(b.host));
+  return {
+    hosts: list.map(hostEvidenceText),
+    where: unique([...alerts.flatMap((a) => a.where), ...list.flatMap((e) => e.where)]),
+    encodings: unique([
+      ...alerts.filter((a) => a.encodings.length).map((a) => a.encodings.join(' → ')),
+      ...list.flatMap((e) => e.encodings),
+    ]),
+  };
+}
+
+/** Every host the alerts name or their evidence adds, with the countries: `a.example, b.example (CN)`. */
+function destinationsOf(
+  alerts: readonly StoredAlert[],
+  evidence: ReadonlyMap<string, readonly HostEvidence[]> | undefined,
+): string {
+  const found = alerts.flatMap((a) => evidence?.get(a.alertId) ?? []);
+  const hosts = unique([...alerts.map((a) => a.host), ...found.map((e) => e.host)]);
+  const countries = unique([...alerts, ...found].flatMap((x) => (x.country ? [x.country] : [])));
+  return `${hosts.join(', ')}${countries.length ? ` (${countries.join(', ')})` : ''}`;
+}
+
 /** The events' alerts by data type, most severe first, then in the order they were raised. */
-export function groupByDataType(events: readonly StoredAlertEvent[]): DataTypeGroup[] {
+export function groupByDataType(
+  events: readonly StoredAlertEvent[],
+  evidence?: ReadonlyMap<string, readonly HostEvidence[]>,
+): DataTypeGroup[] {
   const byType = new Map<string, StoredAlert[]>();
   for (const { alert } of events) {
     const list = byType.get(alert.dataType) ?? [];
@@ -73,14 +128,8 @@ export function groupByDataType(events: readonly StoredAlertEvent[]): DataTypeGr
       rules: unique(alerts.map((a) => a.rule)).sort(
         (a, b) => SEVERITY_ORDER[ruleSeverity(a)] - SEVERITY_ORDER[ruleSeverity(b)] || a.localeCompare(b),
       ),
-      hosts: unique(
-        alerts.map(
-          (a) => `${a.host} (${a.transportDetail ?? a.transport}${a.country ? `; ${a.country}` : ''})`,
-        ),
-      ),
+      ...hostsOf(alerts, evidence),
       transports: unique(alerts.map((a) => a.transport)),
-      where: unique(alerts.flatMap((a) => a.where)),
-      encodings: unique(alerts.filter((a) => a.encodings.length).map((a) => a.encodings.join(' → '))),
       evidence: unique(alerts.map((a) => a.evidence)),
       canary: alerts.some((a) => a.canary),
     };
@@ -124,7 +173,7 @@ function headlineOf(message: IncidentMessage, groups: readonly DataTypeGroup[]):
 export function formatIncident(message: IncidentMessage): FormattedIncident {
   const { notification: n, events } = message;
   if (events.length === 0) throw new Error(`notification ${n.notificationId}: nothing to tell`);
-  const groups = groupByDataType(events);
+  const groups = groupByDataType(events, message.evidence);
   const severity = severityOf(events);
   const headline = headlineOf(message, groups);
   const subject = `[leakwatch ${severity}] ${headline}`.replace(/[^\x20-\x7e]/g, '?').slice(0, MAX_SUBJECT);
@@ -148,7 +197,7 @@ export function formatIncident(message: IncidentMessage): FormattedIncident {
           `Compared to: ${first.baselineBuilds.length ? first.baselineBuilds.join(', ') : 'no earlier build of this line'}`,
         ]
       : []),
-    `To:          ${n.organisation}: ${unique(alerts.map((a) => a.host)).join(', ')}${unique(alerts.flatMap((a) => (a.country ? [a.country] : []))).length ? ` (${unique(alerts.flatMap((a) => (a.country ? [a.country] : []))).join(', ')})` : ''}`,
+    `To:          ${n.organisation}: ${destinationsOf(alerts, message.evidence)}`,
     `Alerts:      ${alerts.length} (${unique(alerts.map((a) => a.rule)).join(', ')})`,
   ];
   for (const g of groups) {
@@ -218,7 +267,7 @@ const escapeSlack = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, 
 export function slackIncidentMessage(message: IncidentMessage): { text: string; blocks: unknown[] } {
   const { notification: n, events } = message;
   const { subject, headline } = formatIncident(message);
-  const groups = groupByDataType(events);
+  const groups = groupByDataType(events, message.evidence);
   const alerts = events.map((e) => e.alert);
   const first = alerts[0]!;
   if (n.event === 'resolved') {

@@ -31,6 +31,8 @@ export interface ObservationUpdate extends ObservationFields {
   readonly withoutConsent?: boolean;
   /** How known values were written (`plain`, `md5-hex`, …). */
   readonly forms?: readonly string[];
+  /** Decoding chains that led to the values (`chunked → gzip → json → base64`). */
+  readonly encodings?: readonly string[];
 }
 
 /** The firmware line and build an item belongs to, as build, device-run and observation items hold it. */
@@ -64,6 +66,10 @@ export interface ObservationItem extends ObservationFields {
   readonly sample?: string;
   readonly flowsWithoutConsent?: number;
   readonly forms?: Set<string>;
+  /** Decoding chains that led to the values (`chunked → gzip → json → base64`). */
+  readonly encodings?: Set<string>;
+  /** The first server address seen for this host (absent for HAR input, which may not say). */
+  readonly serverIp?: string;
 }
 
 /**

@@ -39,7 +39,12 @@ export interface HttpRequest {
   readonly body: Buffer;
   /** The body was cut (stream gap, or decompression limit). */
   readonly bodyTruncated: boolean;
+  /** The codings undone to get `body`, in the order they were undone (`chunked`, then `gzip`). */
+  readonly bodyCodings?: readonly BodyCoding[];
 }
+
+/** What the probe undoes in an HTTP/1.x body: the chunked transfer coding, then a content coding. */
+export type BodyCoding = 'chunked' | 'gzip' | 'deflate';
 
 export function looksLikeHttpRequest(stream: Buffer): boolean {
   const newline = stream.indexOf(0x0a);
@@ -74,18 +79,21 @@ function decodeChunked(data: Buffer): { body: Buffer; consumed: number; complete
   }
 }
 
-function decompress(body: Buffer, encoding: string | undefined): { body: Buffer; truncated: boolean } {
+function decompress(
+  body: Buffer,
+  encoding: string | undefined,
+): { body: Buffer; truncated: boolean; coding?: BodyCoding } {
   const coding = encoding?.trim().toLowerCase();
   if (!coding || coding === 'identity' || body.length === 0) return { body, truncated: false };
   const options = { maxOutputLength: MAX_DECODED_BODY_BYTES };
   try {
     if (coding === 'gzip' || coding === 'x-gzip')
-      return { body: gunzipSync(body, options), truncated: false };
+      return { body: gunzipSync(body, options), truncated: false, coding: 'gzip' };
     if (coding === 'deflate') {
       try {
-        return { body: inflateSync(body, options), truncated: false };
+        return { body: inflateSync(body, options), truncated: false, coding: 'deflate' };
       } catch {
-        return { body: inflateRawSync(body, options), truncated: false };
+        return { body: inflateRawSync(body, options), truncated: false, coding: 'deflate' };
       }
     }
   } catch {
@@ -148,7 +156,9 @@ export function parseHttpRequests(stream: Buffer, maxRequests: number): ParsedRe
     let body: Buffer;
     let consumed: number;
     let truncated = false;
+    const codings: BodyCoding[] = [];
     if (lookup('transfer-encoding')?.toLowerCase().includes('chunked')) {
+      codings.push('chunked');
       const chunked = decodeChunked(rest.subarray(bodyStart));
       body = chunked.body;
       consumed = bodyStart + chunked.consumed;
@@ -161,6 +171,7 @@ export function parseHttpRequests(stream: Buffer, maxRequests: number): ParsedRe
       consumed = bodyStart + body.length;
     }
     const decoded = decompress(body, lookup('content-encoding'));
+    if (decoded.coding) codings.push(decoded.coding);
     requests.push({
       method,
       target,
@@ -168,6 +179,7 @@ export function parseHttpRequests(stream: Buffer, maxRequests: number): ParsedRe
       headers,
       body: decoded.body,
       bodyTruncated: truncated || decoded.truncated,
+      ...(codings.length > 0 && decoded.body.length > 0 ? { bodyCodings: codings } : {}),
     });
     offset += consumed;
   }

@@ -434,7 +434,8 @@ describe('the installed leakwatch command', () => {
         `\n  ALERT HIGH ${headline}\n    Device:      Xiaomi Mi Box S (lab-mibox-03)\n`,
       );
       expect(run.stdout.split(headline)).toHaveLength(2);
-      expect(run.stdout).toContain('      Where:     form:mac\n');
+      // The form was URL-encoded inside a gzip'd, chunked body: the chain names all three.
+      expect(run.stdout).toContain('      Where:     form:mac\n      Encoded:   chunked → gzip → url-encoding\n');
       expect(run.stdout).toContain(
         '  RESOLVED Resolved in MBS-9.0.4.0: Mi Box S no longer sends Wi-Fi MAC address, Android ID, advertising ID to Xiaomi as before',
       );
@@ -893,6 +894,59 @@ describe('the installed leakwatch command', () => {
     expect(JSON.parse(outbox[0]!).message).toContain(
       'To resolve the sent-without-consent alerts of xiaomi.cloud-messaging: test a later build in a session with consent "xiaomi.cloud-messaging": "denied" (consent profile "out-of-box"); a session with the service granted cannot show the fix.',
     );
+  });
+
+  it('evidence names every host of an alert with counts, and the whole decoding chain (a Scapy-made capture)', async () => {
+    const dataDir = join(work, 'evidence');
+    const run = ok(
+      await leakwatch([
+        'run',
+        '--data-dir',
+        dataDir,
+        '--register',
+        `${F}/lab/note-registration.json`,
+        '--lab-config',
+        `${F}/lab/note-evidence.json`,
+        `${F}/note-evidence.pcapng`,
+      ]),
+    );
+    // One incident for Xiaomi: the IMSI went to two hosts of xiaomi.net (one named only by DNS, over
+    // HTTP/1.0 without a Host header), the IMEI base64 in JSON in a gzip'd, chunked body.
+    expect(run.stdout).toContain('ALERT HIGH Redmi Note 3 8.1.1.0 sends IMEI, IMSI to Xiaomi (in plaintext)');
+    expect(run.stdout).toContain('    To:          Xiaomi: api.chat.xiaomi.net, resolver.msg.xiaomi.net\n');
+    expect(run.stdout).toContain(
+      '      Hosts:     api.chat.xiaomi.net (plaintext HTTP; 203.0.113.91): 2 flows, resolver.msg.xiaomi.net (plaintext HTTP; 203.0.113.90): 1 flow\n',
+    );
+    expect(run.stdout).toContain(
+      '      Where:     json:$.d\n      Encoded:   chunked → gzip → json → base64\n',
+    );
+    const outbox = (await readFile(join(dataDir, 'alerts-outbox.jsonl'), 'utf8')).trim().split('\n');
+    expect(outbox).toHaveLength(1);
+    const message = JSON.parse(outbox[0]!);
+    expect(message.events).toHaveLength(2);
+    expect(message.message).toContain('resolver.msg.xiaomi.net (plaintext HTTP; 203.0.113.90): 1 flow');
+    expect(message.alerts.find((a: { dataType: string }) => a.dataType === 'imei').encodings).toEqual([
+      'chunked',
+      'gzip',
+      'json',
+      'base64',
+    ]);
+    // The probe says what it undid, in the record (schema v1, optional field).
+    const probe = ok(
+      await leakwatch(['probe', '--lab-config', `${F}/lab/note-evidence.json`, `${F}/note-evidence.pcapng`]),
+    );
+    const records = probe.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    const sync = records.find((r) => r.http?.[0]?.target === '/v2/sync');
+    expect(sync.candidates.find((c: { key: string }) => c.key === '$.d').decoded).toEqual([
+      'chunked',
+      'gzip',
+    ]);
+    // Raw values travel in the probe's records to ingest, never further.
+    expect(outbox[0]).not.toContain('460001234567890');
+    expect(run.stdout).not.toContain('460001234567890');
   });
 
   it('npm start is leakwatch run on the bundled scenario', async () => {

@@ -191,7 +191,8 @@ describe('local pipeline on the bundled scenario', () => {
     ]);
     const imei = raised.blocks.find((b) => b.text?.text.startsWith('*IMEI*'))!.text!.text;
     expect(imei).toMatch(
-      /^\*IMEI\* `8646•+3454`\nRules: plaintext-begins, sent-without-consent, new-organisation\nHosts: api\.account\.xiaomi\.com \(plaintext HTTP\)\nWhere: form:imei$/,
+      // Both flows that carried the IMEI (a form POST and a JSON one), counted from the build's observations.
+      /^\*IMEI\* `8646•+3454`\nRules: plaintext-begins, sent-without-consent, new-organisation\nHosts: api\.account\.xiaomi\.com \(plaintext HTTP; 203\.0\.113\.10\): 2 flows\nWhere: form:imei, json:\$\.device\.imei\nEncoded: json$/,
     );
     expect(resolved.blocks[0]!.text!.text).toMatch(
       /^:white_check_mark: \*Resolved in KHHCNBH40.0: RedMi 1S no longer sends /,
