@@ -274,9 +274,10 @@ export async function sentCommand(options: Options, io: CliIo): Promise<number> 
   });
 }
 
-/** `leakwatch report --out FILE`: the self-contained HTML page for a lab lead. */
+/** `leakwatch report --out FILE [--pdf FILE]`: the self-contained HTML page for a lab lead, and its PDF. */
 export async function reportCommand(options: Options, io: CliIo): Promise<number> {
-  if (!options.out) throw new CliUsageError('--out is required (e.g. --out report.html)');
+  if (!options.out && !options.pdf)
+    throw new CliUsageError('--out or --pdf is required (e.g. --out report.html --pdf report.pdf)');
   let builds: number | undefined;
   if (options.builds !== undefined) {
     builds = Number(options.builds);
@@ -289,9 +290,16 @@ export async function reportCommand(options: Options, io: CliIo): Promise<number
       ...(options.line ? { lineName: String(options.line) } : {}),
       ...(builds ? { builds } : {}),
     });
-    await writeFile(String(options.out), renderFleetReport(report));
-    io.stdout.write(
-      `${options.out}: ${report.lines.length} firmware line(s), ${report.lines.reduce((n, l) => n + l.builds.length, 0)} build(s), ${report.lines.reduce((n, l) => n + l.alerts.length, 0)} alert(s)\n`,
-    );
+    const page = renderFleetReport(report);
+    const what = `${report.lines.length} firmware line(s), ${report.lines.reduce((n, l) => n + l.builds.length, 0)} build(s), ${report.lines.reduce((n, l) => n + l.alerts.length, 0)} alert(s)`;
+    if (options.out) {
+      await writeFile(String(options.out), page);
+      io.stdout.write(`${options.out}: ${what}\n`);
+    }
+    if (options.pdf) {
+      const { printToPdf } = await import('./reportPdf.ts');
+      await printToPdf(page, String(options.pdf));
+      io.stdout.write(`${options.pdf}: ${what} (PDF, printed by headless Chromium)\n`);
+    }
   });
 }

@@ -406,14 +406,21 @@ Example:
     program
       .command('report')
       .description(
-        'One self-contained HTML page: per firmware line a build × data type grid (plaintext/encrypted/absent), destinations by organisation and country, the alert timeline',
+        'One self-contained HTML page: a summary, then per firmware line a timeline of builds and incidents, the build × data type grid, the latest build against its baseline, destinations by organisation and country, devices and alerts',
       )
       .option('--out <file>', 'where to write the page (e.g. report.html)')
+      .option(
+        '--pdf <file>',
+        'also (or only) print it to PDF with headless Chromium ($LEAKWATCH_CHROMIUM or chromium on the PATH)',
+      )
       .option('--model <model>', 'only lines of this model')
       .option('--line <line>', 'only this firmware line')
       .option('--builds <n>', 'newest builds per line in the grid (default 20)'),
   )
-    .addHelpText('after', '\nExample:\n  leakwatch report --out report.html')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 written, 2 bad flag, no store, or --pdf without Chromium.\n\nExamples:\n  leakwatch report --out report.html\n  leakwatch report --out report.html --pdf report.pdf --line MIUI-V5-CN-stable',
+    )
     .action(async (options) => runOn('report')(() => reportCommand(options, process)));
   storeOptions(
     program

@@ -62,6 +62,8 @@ export interface BuildRow {
   readonly lastSeen?: string;
   /** Services the lab's consent settings denied in this build's sessions. */
   readonly deniedServices: string[];
+  /** The lab devices that ran this build. */
+  readonly deviceIds: string[];
 }
 
 /** One destination × data type × transport of a build ("-" as data type: traffic without personal data). */
@@ -607,6 +609,7 @@ function toBuild(line: string, item: Record<string, unknown>): BuildRow {
     ...(item.firstSeen ? { firstSeen: String(item.firstSeen) } : {}),
     ...(item.lastSeen ? { lastSeen: String(item.lastSeen) } : {}),
     deniedServices: strings(item.deniedServices),
+    deviceIds: strings(item.devices).sort(),
   };
 }
 

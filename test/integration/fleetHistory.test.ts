@@ -1,12 +1,13 @@
 /// <reference lib="dom" />
 /// <reference lib="dom.iterable" />
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { alertsVerify } from '../../cli/alertsCommand.ts';
 import {
   buildCommand,
   buildsCommand,
@@ -389,13 +390,66 @@ describe('fleet history on the scenario', () => {
     });
   });
 
-  describe('the report (leakwatch report --out)', () => {
+  describe('the report (leakwatch report --out --pdf)', () => {
+    // Never skipped: .ci/run installs Debian's chromium, and a machine without it fails here with
+    // what to install (a skipped browser test could never fail in CI).
+    const chromium = [process.env.LEAKWATCH_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find(
+      (path) => path && existsSync(path),
+    );
     let html: string;
     let file: string;
+    let pdf: string;
+    /** What the history says, read apart from the report, to compare the page's numbers with. */
+    const truth = {
+      flows: 0,
+      xiaomiFlows: 0,
+      runs: [] as { build: string; flows: number }[],
+      falsePositive: '',
+    };
     beforeAll(async () => {
+      const store = await startEmulators(dataDir);
+      try {
+        const h = new FleetHistory(store.documents, LOCAL_NAMES.table);
+        const l = await h.resolveLine({ line: 'MIUI-V5-CN-stable' });
+        for (const b of (await h.builds(l.line)).items) {
+          truth.flows += b.flows;
+          const report = await h.buildReport(l.line, b.build, { all: true });
+          for (const d of report.destinations)
+            if (d.organisation === 'Xiaomi' && d.dataType === '-') truth.xiaomiFlows += d.flows;
+        }
+        truth.runs = (await h.device('lab-redmi1s-01')).items.map((r) => ({
+          build: r.build,
+          flows: r.flows,
+        }));
+        truth.falsePositive = (await h.alerts({})).find(
+          (a) => a.rule === 'new-organisation' && a.dataType === 'imei',
+        )!.alertId;
+      } finally {
+        await store.close();
+      }
+      // A lab verdict, to see it on the page.
+      expect(await alertsVerify(truth.falsePositive, { dataDir, as: 'false-positive' }, captureIo().io)).toBe(
+        0,
+      );
       file = join(dataDir, 'report.html');
-      expect(await reportCommand({ dataDir, out: file }, captureIo().io)).toBe(0);
+      pdf = join(dataDir, 'report.pdf');
+      const out = captureIo();
+      expect(await reportCommand({ dataDir, out: file, ...(chromium ? { pdf } : {}) }, out.io)).toBe(0);
       html = await readFile(file, 'utf8');
+    }, 60_000);
+
+    it("its numbers are the history's: flows counted once per flow, per destination and device", () => {
+      expect(truth.flows).toBe(14);
+      const flows = [...html.matchAll(/<td class="num flows">(\d+)<\/td>/g)].map((m) => Number(m[1]));
+      expect(flows.reduce((a, b) => a + b, 0)).toBe(truth.flows);
+      const xiaomi =
+        /<tr data-organisation="Xiaomi"[^>]*>(?:<td[^>]*>[^<]*<\/td>){4}<td class="num flows">(\d+)<\/td>/.exec(
+          html,
+        );
+      // 8 flows reached Xiaomi's hosts in the three builds; summing per data type counted 16.
+      expect(Number(xiaomi?.[1])).toBe(truth.xiaomiFlows);
+      expect(truth.xiaomiFlows).toBe(8);
+      expect(truth.runs.map((r) => r.flows).reduce((a, b) => a + b, 0)).toBe(truth.flows);
     });
 
     it('is one self-contained page: no script, no external resource', () => {
@@ -406,11 +460,6 @@ describe('fleet history on the scenario', () => {
       for (const { value } of REGISTRATION.values) expect(html).not.toContain(value);
     });
 
-    // Never skipped: .ci/run installs Debian's chromium, and a machine without it fails here with
-    // what to install (a skipped browser test could never fail in CI).
-    const chromium = [process.env.LEAKWATCH_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find(
-      (path) => path && existsSync(path),
-    );
     it('renders in headless Chromium with the grid, destinations and alert timeline (screenshot in test-artifacts/)', async () => {
       if (!chromium)
         throw new Error(
@@ -429,8 +478,12 @@ describe('fleet history on the scenario', () => {
       });
       try {
         const page = await browser.newPage();
+        const requests: string[] = [];
+        page.on('request', (request) => requests.push(request.url()));
         await page.setViewport({ width: 1280, height: 900 });
-        await page.goto(pathToFileURL(file).href);
+        await page.goto(pathToFileURL(file).href, { waitUntil: 'networkidle0' });
+        // Self-contained: the page itself is the only thing loaded.
+        expect(requests).toEqual([pathToFileURL(file).href]);
         const seen = await page.evaluate(() => {
           const cell = (build: string, type: string) =>
             document.querySelector(`td[data-build="${build}"][data-type="${type}"]`) as HTMLElement | null;
@@ -449,6 +502,27 @@ describe('fleet history on the scenario', () => {
             ),
             alerts: document.querySelectorAll('table.alerts tbody tr').length,
             resolved: [...document.querySelectorAll('table.alerts td.state-resolved')].length,
+            open: document.querySelector('.open-alerts .big')?.textContent,
+            verdicts: [...document.querySelectorAll('.verdicts li')].map((li) => li.textContent),
+            regressions: [...document.querySelectorAll('.regressions li')].map((li) => li.textContent),
+            incidents: [...document.querySelectorAll('svg.timeline g.incident')].map((g) => ({
+              build: g.getAttribute('data-build'),
+              organisation: g.getAttribute('data-organisation'),
+              open: g.getAttribute('data-open'),
+              resolvedMarks: g.querySelectorAll('circle.resolved').length,
+            })),
+            timelineBuilds: [...document.querySelectorAll('svg.timeline text.build')].map(
+              (t) => t.textContent,
+            ),
+            diff: [...document.querySelectorAll('table.diff tbody tr')].map(
+              (tr) => tr.children[0]?.textContent,
+            ),
+            devices: [...document.querySelectorAll('table.devices tbody tr')].map((tr) =>
+              [...tr.querySelectorAll('td')].slice(0, 3).map((td) => td.textContent),
+            ),
+            struck: [...document.querySelectorAll('table.alerts tr.verdict-false-positive td')].map(
+              (td) => getComputedStyle(td).textDecorationLine,
+            ),
           };
         });
         // The screenshot first: a failing run leaves the page it failed on in test-artifacts/.
@@ -462,9 +536,58 @@ describe('fleet history on the scenario', () => {
         expect(seen.destinations).toContain('Xiaomi');
         expect(seen.alerts).toBe(15);
         expect(seen.resolved).toBe(15);
+        // The summary: nothing open, one verdict, build 39 regressed (15 alerts, Xiaomi).
+        expect(seen.open).toBe('0');
+        expect(seen.verdicts).toEqual([
+          // The queries above set one true positive; this file's report set the false positive.
+          'unknown: 13',
+          'true-positive: 1',
+          'benign-positive: 0',
+          'false-positive: 1',
+        ]);
+        expect(seen.regressions).toEqual([
+          `RedMi 1S MIUI-V5-CN-stable ${B39} (2014-08-05): 15 alert(s), Xiaomi`,
+        ]);
+        // The timeline: the three builds, one incident opened in 39 and resolved (all of it) in 40.
+        expect(seen.timelineBuilds).toEqual([B38, B39, B40]);
+        expect(seen.incidents).toEqual([{ build: B39, organisation: 'Xiaomi', open: '0', resolvedMarks: 1 }]);
+        // Build 40 against 39: the five data types no longer sent to the account host.
+        expect(seen.diff).toEqual(Array(5).fill('no longer sent'));
+        expect(seen.devices).toEqual(truth.runs.map((r) => [r.build, expect.any(String), String(r.flows)]));
+        // The false positive is struck through, every cell of its row.
+        expect(seen.struck.length).toBeGreaterThan(0);
+        expect(seen.struck.every((d) => d.includes('line-through'))).toBe(true);
       } finally {
         await browser.close();
       }
     }, 60_000);
+
+    it('prints to PDF through headless Chromium (leakwatch report --pdf)', async () => {
+      if (!chromium)
+        throw new Error(
+          'no Chromium for the report PDF test: apt-get install chromium (as .ci/run does), or set LEAKWATCH_CHROMIUM',
+        );
+      const bytes = await readFile(pdf);
+      expect(bytes.subarray(0, 5).toString('latin1')).toBe('%PDF-');
+      expect(bytes.length).toBeGreaterThan(10_000);
+      // Landscape A4 pages (the print stylesheet's @page), more than one: a section per line.
+      expect(bytes.toString('latin1')).toMatch(/\/MediaBox \[0 0 841\.\d+ 59[45]\.\d+\]/);
+      await mkdir(join(projectRoot, 'test-artifacts'), { recursive: true });
+      await copyFile(pdf, join(projectRoot, 'test-artifacts', 'report.pdf'));
+    });
+
+    it('--pdf without Chromium is a usage error that says what to install', async () => {
+      const saved = process.env.LEAKWATCH_CHROMIUM;
+      process.env.LEAKWATCH_CHROMIUM = join(dataDir, 'no-such-chromium');
+      try {
+        await expect(reportCommand({ dataDir, pdf: join(dataDir, 'x.pdf') }, captureIo().io)).rejects.toThrow(
+          '--pdf needs Chromium: install it (apt-get install chromium) or set LEAKWATCH_CHROMIUM to a Chromium or Chrome binary',
+        );
+      } finally {
+        if (saved === undefined) delete process.env.LEAKWATCH_CHROMIUM;
+        else process.env.LEAKWATCH_CHROMIUM = saved;
+      }
+      expect(existsSync(join(dataDir, 'x.pdf'))).toBe(false);
+    });
   });
 });
