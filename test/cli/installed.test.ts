@@ -435,7 +435,9 @@ describe('the installed leakwatch command', () => {
       );
       expect(run.stdout.split(headline)).toHaveLength(2);
       // The form was URL-encoded inside a gzip'd, chunked body: the chain names all three.
-      expect(run.stdout).toContain('      Where:     form:mac\n      Encoded:   chunked → gzip → url-encoding\n');
+      expect(run.stdout).toContain(
+        '      Where:     form:mac\n      Encoded:   chunked → gzip → url-encoding\n',
+      );
       expect(run.stdout).toContain(
         '  RESOLVED Resolved in MBS-9.0.4.0: Mi Box S no longer sends Wi-Fi MAC address, Android ID, advertising ID to Xiaomi as before',
       );
@@ -538,11 +540,22 @@ describe('the installed leakwatch command', () => {
 
     it('report', async () => {
       const out = join(work, 'report.html');
-      ok(await leakwatch(['report', '--out', out, '--data-dir', store]));
+      const pdf = join(work, 'report.pdf');
+      const result = ok(await leakwatch(['report', '--out', out, '--pdf', pdf, '--data-dir', store]));
+      expect(result.stdout).toContain(
+        `${pdf}: 1 firmware line(s), 3 build(s), 9 alert(s) (PDF, printed by headless Chromium)`,
+      );
       const html = await readFile(out, 'utf8');
       expect(html).toMatch(/^<!doctype html>/);
       expect(html).toContain('Xiaomi Mi Box S · PatchWall-9-intl');
+      expect(html).toContain(
+        '<g class="incident" data-build="MBS-9.0.3.0" data-organisation="Xiaomi" data-open="0">',
+      );
       expect(html).not.toContain('3a9f4e2c7d1b8e05');
+      expect((await readFile(pdf)).subarray(0, 5).toString('latin1')).toBe('%PDF-');
+      const none = await leakwatch(['report', '--data-dir', store]);
+      expect(none.code).toBe(2);
+      expect(none.stderr).toContain('--out or --pdf is required');
     });
 
     it('archive queries and archive query', async () => {
