@@ -5,7 +5,12 @@ import {
   VERIFICATION_STATES,
   type VerificationState,
 } from '../core/alerts/alert.ts';
-import { consentTestFor, howToResolve, resolutionNeeds } from '../core/alerts/resolution.ts';
+import {
+  howToResolve,
+  openConsentAlertsResolveIn,
+  openConsentServices,
+  resolutionNeeds,
+} from '../core/alerts/resolution.ts';
 import { type CliIo, CliUsageError, printTable, withStore } from './openStore.ts';
 
 export type AlertsIo = CliIo;
@@ -63,12 +68,9 @@ export async function alertsList(options: Record<string, unknown>, io: AlertsIo)
         shown.map(row),
       );
       // The consent alerts' test spelled out once per service: what the table's last column means.
-      const services = new Set(
-        shown.filter((a) => a.state === 'open' && a.rule === 'sent-without-consent').map((a) => a.service),
-      );
-      for (const service of services) {
+      for (const service of openConsentServices(shown)) {
         io.stdout.write(
-          `\nOpen sent-without-consent alerts${service ? ` of ${service}` : ''} resolve only from a later build tested in ${consentTestFor(service)} that no longer sends their data; a session with the service granted cannot show the fix.\n`,
+          `\n${openConsentAlertsResolveIn(service)} that no longer sends their data; a session with the service granted cannot show the fix.\n`,
         );
       }
     }

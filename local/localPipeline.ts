@@ -2,7 +2,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { StoredAlert } from '../core/alerts/alert.ts';
-import { consentTestFor } from '../core/alerts/resolution.ts';
+import { openConsentAlertsResolveIn, openConsentServices } from '../core/alerts/resolution.ts';
 import { loadCatalog } from '../core/catalog/bundledCatalog.ts';
 import { loadOfflineIpInfo } from '../core/geo/ipInfo.ts';
 import { cachedReverseLookup } from '../core/geo/reverseDns.ts';
@@ -434,13 +434,7 @@ export function formatReport(result: LocalPipelineResult): string {
   out.push(
     `${alerts.length} alert(s) in the history of ${result.lines.length === 1 ? 'this line' : `these ${result.lines.length} lines`}, ${alerts.filter((a) => a.state === 'open').length} open.`,
   );
-  for (const service of new Set(
-    alerts.filter((a) => a.state === 'open' && a.rule === 'sent-without-consent').map((a) => a.service),
-  )) {
-    out.push(
-      `Open sent-without-consent alerts${service ? ` of ${service}` : ''} resolve only from a later build tested in ${consentTestFor(service)}.`,
-    );
-  }
+  for (const service of openConsentServices(alerts)) out.push(`${openConsentAlertsResolveIn(service)}.`);
   out.push(...deliveryLines(result.channels), `Outbox: ${result.paths.outbox}`);
   if (result.deadLetters > 0)
     out.push(`${result.deadLetters} record(s) in the dead-letter file ${result.paths.deadLetters}`);

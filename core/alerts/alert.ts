@@ -8,6 +8,16 @@ export type AlertRuleId =
   | 'hashed-in-plaintext';
 export type Severity = 'high' | 'medium' | 'low';
 
+/** Severities ranked, the most severe first. */
+export const SEVERITY_RANK: Readonly<Record<Severity, number>> = { high: 0, medium: 1, low: 2 };
+
+/** The most severe of some severities (`low` when there are none). */
+export function mostSevere(severities: Iterable<Severity>): Severity {
+  let worst: Severity = 'low';
+  for (const s of severities) if (SEVERITY_RANK[s] < SEVERITY_RANK[worst]) worst = s;
+  return worst;
+}
+
 /** Lifecycle: open when raised (or seen again after a fix), resolved when a later build of the line stops. */
 export const ALERT_STATES = ['open', 'resolved'] as const;
 export type AlertState = (typeof ALERT_STATES)[number];

@@ -41,6 +41,21 @@ export function howToResolve(alert: Resolvable): string | undefined {
   }
 }
 
+/** The consent services of the open sent-without-consent alerts among `alerts`. */
+export function openConsentServices(
+  alerts: Iterable<Pick<StoredAlert, 'rule' | 'state' | 'service'>>,
+): Set<string | undefined> {
+  const services = new Set<string | undefined>();
+  for (const a of alerts)
+    if (a.state === 'open' && a.rule === 'sent-without-consent') services.add(a.service);
+  return services;
+}
+
+/** `Open sent-without-consent alerts of S resolve only from a later build tested in <the session>`. */
+export function openConsentAlertsResolveIn(service: string | undefined): string {
+  return `Open sent-without-consent alerts${service ? ` of ${service}` : ''} resolve only from a later build tested in ${consentTestFor(service)}`;
+}
+
 /** The short form for a table: the consent state a confirming session needs, if any. */
 export function resolutionNeeds(alert: Resolvable): string {
   if (alert.state !== 'open') return '';

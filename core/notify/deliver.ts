@@ -35,6 +35,8 @@ export async function deliverNotification(
   const events = await store.outbox.eventsOf(notification);
   const evidence = await evidenceFor(notification, events, store);
   const present = new Set(events.map((e) => e.eventId));
+  // Every member's event was read (none missing, e.g. expired): only then can it be complete.
+  const allPresent = present.size === notification.members.size;
   const failures: string[] = [];
   const delivered: string[] = [];
   const told = new Set<string>();
@@ -54,17 +56,17 @@ export async function deliverNotification(
         thread = incident && threadOf(incident, channel.name);
       }
       const answer = await channel.deliver({ notification, events: pending, followUp, thread, evidence });
-      for (const e of pending) already.add(e.eventId);
+      const pendingIds = new Set(pending.map((e) => e.eventId));
+      for (const id of pendingIds) {
+        already.add(id);
+        told.add(id);
+      }
       delivered.push(channel.name);
-      for (const e of pending) told.add(e.eventId);
-      const complete = [...present].every((id) => [...sent.values()].every((s) => s.has(id)));
-      await store.outbox.markSent(
-        notification,
-        channel.name,
-        new Set(pending.map((e) => e.eventId)),
-        clock(),
-        { complete: complete && present.size === notification.members.size, thread: answer?.thread },
-      );
+      const complete = allPresent && [...sent.values()].every((s) => [...present].every((id) => s.has(id)));
+      await store.outbox.markSent(notification, channel.name, pendingIds, clock(), {
+        complete,
+        thread: answer?.thread,
+      });
     } catch (error) {
       failures.push(`${channel.name}: ${(error as Error).message}`);
     }
@@ -72,7 +74,7 @@ export async function deliverNotification(
   if (failures.length === 0 && delivered.length === 0) {
     // Every channel had sent everything (a crash before the last mark): mark it delivered.
     const last = channels.at(-1);
-    if (last && present.size === notification.members.size)
+    if (last && allPresent)
       await store.outbox.markSent(notification, last.name, new Set(), clock(), { complete: true });
   }
   if (failures.length > 0) {

@@ -1,4 +1,4 @@
-import type { StoredAlert } from '../alerts/alert.ts';
+import { mostSevere, SEVERITY_RANK, type StoredAlert } from '../alerts/alert.ts';
 import { type HostEvidence, hostEvidenceText } from '../alerts/evidence.ts';
 import { consentTestFor } from '../alerts/resolution.ts';
 import { RULES } from '../alerts/rules.ts';
@@ -34,7 +34,6 @@ export interface FormattedIncident {
   readonly attributes: Record<string, string | string[]>;
 }
 
-const SEVERITY_ORDER = { high: 0, medium: 1, low: 2 } as const;
 const RULE_WORDS: Record<string, string> = {
   'plaintext-begins': 'in plaintext',
   'sent-without-consent': 'without opt-in',
@@ -45,6 +44,9 @@ const RULE_WORDS: Record<string, string> = {
 
 const unique = <T>(values: Iterable<T>): T[] => [...new Set(values)];
 const ruleSeverity = (rule: string) => RULES[rule as keyof typeof RULES]?.severity ?? 'low';
+/** Rules the most severe first, then by name. */
+const byRuleSeverity = (a: string, b: string) =>
+  SEVERITY_RANK[ruleSeverity(a)] - SEVERITY_RANK[ruleSeverity(b)] || a.localeCompare(b);
 
 /** One data type of an incident: every rule, host, transport, place and encoding its alerts name. */
 export interface DataTypeGroup {
@@ -125,26 +127,19 @@ export function groupByDataType(
       label: dataTypeLabel(first.dataType),
       masked: first.masked,
       alerts,
-      rules: unique(alerts.map((a) => a.rule)).sort(
-        (a, b) => SEVERITY_ORDER[ruleSeverity(a)] - SEVERITY_ORDER[ruleSeverity(b)] || a.localeCompare(b),
-      ),
+      rules: unique(alerts.map((a) => a.rule)).sort(byRuleSeverity),
       ...hostsOf(alerts, evidence),
       transports: unique(alerts.map((a) => a.transport)),
       evidence: unique(alerts.map((a) => a.evidence)),
       canary: alerts.some((a) => a.canary),
     };
   });
-  const rank = (g: DataTypeGroup) => Math.min(...g.alerts.map((a) => SEVERITY_ORDER[a.severity]));
+  const rank = (g: DataTypeGroup) => SEVERITY_RANK[mostSevere(g.alerts.map((a) => a.severity))];
   return groups.sort((a, b) => rank(a) - rank(b));
 }
 
 function severityOf(events: readonly StoredAlertEvent[]): StoredAlert['severity'] {
-  return events
-    .map((e) => e.alert.severity)
-    .reduce(
-      (worst, s) => (SEVERITY_ORDER[s] < SEVERITY_ORDER[worst] ? s : worst),
-      'low' as StoredAlert['severity'],
-    );
+  return mostSevere(events.map((e) => e.alert.severity));
 }
 
 function typesText(groups: readonly DataTypeGroup[], max = 3): string {
@@ -159,7 +154,7 @@ function headlineOf(message: IncidentMessage, groups: readonly DataTypeGroup[]):
   const first = events[0]!.alert;
   const who = `${first.model} ${n.build}`;
   const how = unique(events.map((e) => e.alert.rule))
-    .sort((a, b) => SEVERITY_ORDER[ruleSeverity(a)] - SEVERITY_ORDER[ruleSeverity(b)] || a.localeCompare(b))
+    .sort(byRuleSeverity)
     .map((rule) => RULE_WORDS[rule] ?? rule);
   const more = message.followUp ? 'Also: ' : '';
   const event: NotificationEvent = n.event;
@@ -306,7 +301,7 @@ export function slackIncidentMessage(message: IncidentMessage): { text: string; 
           {
             type: 'mrkdwn',
             text: escapeSlack(
-              `*Organisation*\n${n.organisation}: ${unique(alerts.map((a) => a.host)).join(', ')}`,
+              `*Organisation*\n${n.organisation}: ${destinationsOf(alerts, message.evidence)}`,
             ),
           },
           { type: 'mrkdwn', text: `*Alerts*\n${alerts.length} on ${groups.length} data type(s)` },

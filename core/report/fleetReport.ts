@@ -1,4 +1,10 @@
-import type { Severity, StoredAlert, VerificationState } from '../alerts/alert.ts';
+import {
+  mostSevere,
+  SEVERITY_RANK,
+  type Severity,
+  type StoredAlert,
+  type VerificationState,
+} from '../alerts/alert.ts';
 import { howToResolve } from '../alerts/resolution.ts';
 import type {
   BuildDiff,
@@ -97,7 +103,6 @@ export interface FleetReport {
 }
 
 const SEVERITIES: readonly Severity[] = ['high', 'medium', 'low'];
-const SEVERITY_RANK: Record<Severity, number> = { high: 0, medium: 1, low: 2 };
 
 export async function collectFleetReport(
   history: FleetHistory,
@@ -233,10 +238,7 @@ export function incidentsOf(alerts: readonly StoredAlert[]): Incident[] {
       build: first.build,
       builtAt: first.builtAt,
       organisation: first.organisation,
-      severity: list.reduce(
-        (s, a) => (SEVERITY_RANK[a.severity] < SEVERITY_RANK[s] ? a.severity : s),
-        'low' as Severity,
-      ),
+      severity: mostSevere(list.map((a) => a.severity)),
       alerts: list,
       resolved: [...resolved.values()].sort((a, b) => a.builtAt.localeCompare(b.builtAt)),
       open: list.filter((a) => a.state === 'open').length,
