@@ -12,21 +12,33 @@ import {
 
 /**
  * Writes a large, realistic-shaped classic pcap for the probe benchmark: many concurrent flows
- * (interleaved packet by packet, as on a busy lab network), mixing DNS lookups, TLS sessions
- * (ClientHello with SNI, server data) and plaintext HTTP POSTs with form bodies carrying identifiers.
- * Deterministic for a given seed. Usage: tsx bench/generateCapture.ts --out FILE --megabytes 200
+ * (interleaved packet by packet, as on a busy lab network). Deterministic. Two shapes:
+ *
+ * - `mixed` (default): DNS lookups, TLS sessions (ClientHello with SNI, 4–34 KB of server data) and
+ *   plaintext HTTP POSTs with form bodies carrying identifiers and 2–14 KB responses; ~19k flows
+ *   in 200 MB, the probe's cost is per byte there.
+ * - `short`: many short flows, where the probe's cost is per flow. Per lab device in turn a DNS
+ *   query and answer, an HTTP POST with a form body and a one-segment response (handshake, FIN
+ *   both ways), and a TLS ClientHello with one segment of server bytes (closed by FIN both ways
+ *   or by a client RST): ~4.5 packets per flow, ~180k flows in 200 MB.
+ *
+ * Usage: tsx bench/generateCapture.ts --out FILE [--megabytes 200] [--shape mixed|short]
  */
 const { values } = parseArgs({
   options: {
     out: { type: 'string' },
     megabytes: { type: 'string', default: '200' },
     concurrency: { type: 'string', default: '256' },
+    shape: { type: 'string', default: 'mixed' },
   },
 });
-if (!values.out) {
-  console.error('usage: tsx bench/generateCapture.ts --out FILE [--megabytes 200] [--concurrency 256]');
+if (!values.out || (values.shape !== 'mixed' && values.shape !== 'short')) {
+  console.error(
+    'usage: tsx bench/generateCapture.ts --out FILE [--megabytes 200] [--concurrency 256] [--shape mixed|short]',
+  );
   process.exit(2);
 }
+const shape = values.shape;
 const targetBytes = Number(values.megabytes) * 1024 * 1024;
 const concurrency = Number(values.concurrency);
 
@@ -118,7 +130,91 @@ function conversation(
 }
 
 let flowNumber = 0;
+
+/**
+ * A short TCP conversation: handshake, the request in one segment, the response in one segment,
+ * then FIN from both sides (6 packets) or a client RST (5 packets).
+ */
+function shortConversation(
+  client: Host,
+  cport: number,
+  server: Host,
+  sport: number,
+  request: Buffer,
+  response: Buffer,
+  close: 'fin' | 'rst',
+): Step[] {
+  const [SYN, ACK, PSH, FIN, RST] = [2, 16, 8, 1, 4];
+  const c = Math.floor(random() * 2 ** 32);
+  const s = Math.floor(random() * 2 ** 32);
+  const c1 = (c + 1) >>> 0;
+  const s1 = (s + 1) >>> 0;
+  const c2 = (c1 + request.length) >>> 0;
+  const s2 = (s1 + response.length) >>> 0;
+  const steps: Step[] = [
+    () => tcp(client, cport, server, sport, c, 0, SYN),
+    () => tcp(server, sport, client, cport, s, c1, SYN | ACK),
+    () => tcp(client, cport, server, sport, c1, s1, ACK | PSH, request),
+    () => tcp(server, sport, client, cport, s1, c2, ACK | PSH, response),
+  ];
+  if (close === 'rst') steps.push(() => tcp(client, cport, server, sport, c2, s2, RST | ACK));
+  else
+    steps.push(
+      () => tcp(client, cport, server, sport, c2, s2, FIN | ACK),
+      () => tcp(server, sport, client, cport, s2, (c2 + 1) >>> 0, FIN | ACK),
+    );
+  return steps;
+}
+
+/** The next short flow: devices take turns, each doing DNS, then HTTP, then TLS. */
+function nextShortFlow(): Step[] {
+  flowNumber++;
+  const deviceNumber = Math.floor(flowNumber / 3);
+  const device: Host = {
+    mac: '64:09:80:11:22:33',
+    ip: `10.${(deviceNumber >> 16) & 0xff}.${(deviceNumber >> 8) & 0xff}.${(deviceNumber & 0xfe) + 1}`,
+  };
+  const serverIp = `203.0.${Math.floor(random() * 256)}.${Math.floor(random() * 254) + 1}`;
+  const server: Host = { mac: gatewayMac, ip: serverIp };
+  const port = 1024 + (flowNumber % 60000);
+  const host = pick(HOSTS);
+  switch (flowNumber % 3) {
+    case 0: {
+      const resolver: Host = { mac: gatewayMac, ip: '10.255.255.1' };
+      const id = flowNumber & 0xffff;
+      return [
+        () => udp(device, port, resolver, 53, dnsMessage(id, host)),
+        () => udp(resolver, 53, device, port, dnsMessage(id, host, { addresses: [serverIp] })),
+      ];
+    }
+    case 1: {
+      const body = new URLSearchParams({
+        imei: '864690020123454',
+        phone: '+8613800138000',
+        ts: String(1400000000000 + flowNumber),
+        v: 'KHHCNBH39.0',
+        payload: 'x'.repeat(Math.floor(random() * 600)),
+      }).toString();
+      const request = Buffer.from(
+        `POST /api/v1/report?id=${flowNumber} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: Dalvik/1.6.0\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      );
+      const json = `{"code":0,"data":"${'a'.repeat(Math.floor(random() * 600))}"}`;
+      const response = Buffer.from(
+        `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${json.length}\r\n\r\n${json}`,
+      );
+      return shortConversation(device, port, server, 80, request, response, 'fin');
+    }
+    default: {
+      const random32 = Buffer.alloc(32, flowNumber & 0xff);
+      const serverBytes = Buffer.alloc(600 + Math.floor(random() * 800), 0x17);
+      const close = random() < 0.5 ? 'fin' : 'rst';
+      return shortConversation(device, port, server, 443, tlsClientHello(host, random32), serverBytes, close);
+    }
+  }
+}
+
 function nextFlow(): Step[] {
+  if (shape === 'short') return nextShortFlow();
   flowNumber++;
   const device: Host = {
     mac: '64:09:80:11:22:33',

@@ -5,12 +5,11 @@ import { type AwsClientConfig, AwsSetupError, checkAwsSetup } from '../core/conf
 import { FleetHistory } from '../core/history/fleetHistory.ts';
 import { documentClient } from '../core/store/documentClient.ts';
 import { LeakwatchStore } from '../core/store/leakwatchStore.ts';
+import { CliUsageError } from './cliUsageError.ts';
 import { existingDataDir, NoStoreError, StackOutputsError, stackOutputs } from './stackOutputs.ts';
 
 /** A bad flag or a question the history cannot answer: exit code 2 with the message. */
-export class CliUsageError extends Error {
-  override name = 'CliUsageError';
-}
+export { CliUsageError };
 
 export interface OpenStore {
   readonly store: LeakwatchStore;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { AwsSetupError, checkAwsSetup } from '../core/config/awsSetup.ts';
 import type { FlowRecord } from '../schema/flowRecord.ts';
 import { CaptureFormatError, DeliveryError, ProbeUsageError } from './errors.ts';
+import { EXIT } from './exitCodes.ts';
 import { type LabContextFlags, loadLabContext } from './labContext.ts';
 import { type LiveListener, listenPcapdroidUdp } from './live/pcapdroidUdpListener.ts';
 import { listenPcapOverTcp } from './live/pcapOverTcpListener.ts';
@@ -27,8 +28,7 @@ export interface ProbeCommandOptions extends LabContextFlags {
   putAttempts?: number;
 }
 
-/** Exit codes of `leakwatch probe`, documented in --help. */
-export const EXIT = { ok: 0, delivery: 1, usage: 2, capture: 3, spooled: 75 } as const;
+export { EXIT };
 
 /** The spool of a stream: --spool-dir, or one directory per stream under ~/.leakwatch/spool. */
 export function spoolDirOf(options: Pick<ProbeCommandOptions, 'spoolDir' | 'kinesisStream'>): string {

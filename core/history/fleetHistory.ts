@@ -8,6 +8,9 @@ import { ALERT_STATES, type AlertState, type StoredAlert } from '../alerts/alert
 import { keys, NO_PERSONAL_DATA } from '../store/keys.ts';
 import type { LineBuild, ObservationFields } from '../store/leakwatchStore.ts';
 import { TABLE_DESIGN } from '../store/tableDesign.ts';
+import { HistoryQueryError } from './historyQueryError.ts';
+
+export { HistoryQueryError };
 
 /**
  * The questions a lab asks of its fleet's history, answered from the single table by key: every
@@ -25,17 +28,6 @@ export interface Page<T> {
   readonly items: T[];
   /** Present when there is more: pass it as `next` for the following page. */
   readonly next?: string;
-}
-
-export class HistoryQueryError extends Error {
-  override name = 'HistoryQueryError';
-  /** HTTP status the API answers with (400 bad request, 404 not found). */
-  constructor(
-    message: string,
-    readonly status: 400 | 404 = 400,
-  ) {
-    super(message);
-  }
 }
 
 export interface LineSummary {

@@ -1,0 +1,11 @@
+/** A history question that cannot be answered as asked (a bad flag value, or nothing by that name). */
+export class HistoryQueryError extends Error {
+  override name = 'HistoryQueryError';
+  /** HTTP status the API answers with (400 bad request, 404 not found). */
+  constructor(
+    message: string,
+    readonly status: 400 | 404 = 400,
+  ) {
+    super(message);
+  }
+}
