@@ -16,6 +16,7 @@ import { parseQuicLongHeader } from './decode/quic.ts';
 import { TCP_FLAG } from './decode/tcp.ts';
 import { looksLikeTls, parseClientHello, parseServerHelloVersion } from './decode/tls.ts';
 import { FlowIndex, type IndexedFlow } from './flowIndex.ts';
+import { isoOfMicros, namesAfterDns, namesJson, type RecordEncoder } from './recordJson.ts';
 import { flowId, summariseRequest } from './recordParts.ts';
 import { TcpStream } from './tcpStream.ts';
 import { PROBE_VERSION } from './version.ts';
@@ -106,14 +107,18 @@ interface FlowState extends IndexedFlow {
   firstDatagram?: Buffer;
 }
 
-/** What a flow's bytes said: everything in a record that is not counters and endpoints. */
-type FlowContent = Pick<
+/** The record fields a flow's bytes fill: everything that is not counters, endpoints and names. */
+type ContentFields = Pick<
   FlowRecord,
   'transport' | 'application' | 'tls' | 'http' | 'dns' | 'quic' | 'candidates' | 'limits'
-> & {
+>;
+
+/** What a flow's bytes said: the record's content fields and the names they carry. */
+interface FlowContent {
+  readonly fields: ContentFields;
   readonly sni?: string;
   readonly httpHost?: string;
-};
+}
 
 /** A flow reported before its linger ended: what absorbing its late packets needs, nothing more. */
 interface Tombstone extends IndexedFlow {
@@ -140,7 +145,11 @@ function isDnsQuery(view: PacketView): boolean {
   );
 }
 
-const iso = (micros: number) => new Date(Math.floor(micros / 1000)).toISOString();
+/** Records as JSON text (the probe's sinks) instead of objects: made by `RecordEncoder`. */
+export interface JsonOutput {
+  readonly encoder: RecordEncoder;
+  readonly emit: (line: string) => void;
+}
 
 /**
  * Tracks flows by 5-tuple, decides client and server, reassembles both directions for
@@ -155,7 +164,7 @@ export class FlowTable {
   private readonly namesByIp = new Map<string, string>();
   private lastSweepMicros = 0;
   /** Stamped on records as `probe.input`. */
-  input?: NonNullable<FlowRecord['probe']['input']>;
+  private inputFormat: FlowRecord['probe']['input'];
   private bufferedBytes = 0;
   evicted = 0;
   /** Packets that reached a flow already reported (under memory pressure) and were only counted. */
@@ -175,8 +184,18 @@ export class FlowTable {
     private readonly captureName: string,
     private readonly emit: (record: FlowRecord) => void,
     limits: Partial<FlowTableLimits> = {},
+    private readonly json?: JsonOutput,
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
+  }
+
+  get input(): FlowRecord['probe']['input'] {
+    return this.inputFormat;
+  }
+
+  set input(input: FlowRecord['probe']['input']) {
+    this.inputFormat = input;
+    if (this.json) this.json.encoder.input = input;
   }
 
   get openFlows(): number {
@@ -470,7 +489,8 @@ export class FlowTable {
   private sweep(nowMicros: number): void {
     this.lastSweepMicros = nowMicros;
     this.expireTombstones(nowMicros);
-    for (const flow of [...this.flows]) {
+    // Deleting the entry being visited is safe in a Set's iteration.
+    for (const flow of this.flows) {
       const idle = flow.protocol === 'udp' ? this.limits.udpIdleTimeoutMicros : this.limits.idleTimeoutMicros;
       if (flow.closedAtMicros !== undefined && nowMicros - flow.closedAtMicros > CLOSE_LINGER_MICROS) {
         this.close(flow, endOf(flow));
@@ -499,13 +519,28 @@ export class FlowTable {
   }
 
   private report(flow: FlowState, end: FlowRecord['flow']['end']): void {
-    this.emit(this.toRecord(flow, end));
+    if (this.json) this.json.emit(this.toJson(flow, end, this.json.encoder));
+    else this.emit(this.toRecord(flow, end));
+  }
+
+  /** The record `toRecord` makes, as its `JSON.stringify` text (with the run's id), made directly. */
+  private toJson(flow: FlowState, end: FlowRecord['flow']['end'], encoder: RecordEncoder): string {
+    const content = flow.content ?? this.describeContent(flow);
+    const id = flowId(this.context.session.id, flow.key, flow.firstMicros);
+    const { packets, bytes, payloadBytes, client, server } = flow;
+    // Addresses are formatted by the probe (digits, hex, '.' and ':'): nothing to escape.
+    let text = `${encoder.head}${id}","protocol":"${flow.protocol}","client":{"ip":"${client.ip}","port":${client.port}},"server":{"ip":"${server.ip}","port":${server.port}},"startedAt":"${isoOfMicros(flow.firstMicros)}","endedAt":"${isoOfMicros(flow.lastMicros)}","packets":{"toServer":${packets.toServer},"toClient":${packets.toClient}},"bytes":{"toServer":${bytes.toServer},"toClient":${bytes.toClient}},"payloadBytes":{"toServer":${payloadBytes.toServer},"toClient":${payloadBytes.toClient}},"end":"${end}"}`;
+    if (flow.app) text += `,"app":${JSON.stringify(flow.app)}`;
+    text += namesJson(this.namesByIp.get(server.ip), namesAfterDns(content.sni, content.httpHost));
+    const fields = JSON.stringify(content.fields);
+    if (fields.length > 2) text += `,${fields.slice(1, -1)}`;
+    return text + encoder.tail;
   }
 
   private toRecord(flow: FlowState, end: FlowRecord['flow']['end']): FlowRecord {
     const { context } = this;
     const id = flowId(context.session.id, flow.key, flow.firstMicros);
-    const { sni, httpHost, ...content } = flow.content ?? this.describeContent(flow);
+    const { fields, sni, httpHost } = flow.content ?? this.describeContent(flow);
     const dns = this.namesByIp.get(flow.server.ip);
     return {
       schemaVersion: FLOW_RECORD_SCHEMA_VERSION,
@@ -517,8 +552,8 @@ export class FlowTable {
         protocol: flow.protocol,
         client: flow.client,
         server: flow.server,
-        startedAt: iso(flow.firstMicros),
-        endedAt: iso(flow.lastMicros),
+        startedAt: isoOfMicros(flow.firstMicros),
+        endedAt: isoOfMicros(flow.lastMicros),
         packets: { ...flow.packets },
         bytes: { ...flow.bytes },
         payloadBytes: { ...flow.payloadBytes },
@@ -526,17 +561,22 @@ export class FlowTable {
       },
       ...(flow.app ? { app: flow.app } : {}),
       names: { ...(dns ? { dns } : {}), ...(sni ? { sni } : {}), ...(httpHost ? { httpHost } : {}) },
-      ...content,
+      ...fields,
       probe: {
         version: PROBE_VERSION,
         capture: this.captureName,
-        ...(this.input ? { input: this.input } : {}),
+        ...(this.inputFormat ? { input: this.inputFormat } : {}),
       },
     };
   }
 
   /** Decodes the application layer from the kept stream bytes (DNS, TLS, HTTP, QUIC). */
   private describeContent(flow: FlowState): FlowContent {
+    const { sni, httpHost, ...fields } = this.describeFields(flow);
+    return { fields, ...(sni ? { sni } : {}), ...(httpHost ? { httpHost } : {}) };
+  }
+
+  private describeFields(flow: FlowState): ContentFields & { sni?: string; httpHost?: string } {
     const client = flow.clientStream.assemble();
     const server = flow.serverStream.assemble();
     const clientBytes = client.runs[0] ?? Buffer.alloc(0);
@@ -562,7 +602,7 @@ export class FlowTable {
     if (looksLikeTls(clientBytes)) {
       const hello = parseClientHello(clientBytes);
       const negotiated = parseServerHelloVersion(serverBytes);
-      const content: FlowContent = { application: 'tls', transport: 'tls', candidates: [] };
+      const content: ContentFields = { application: 'tls', transport: 'tls', candidates: [] };
       if (hello) {
         return {
           ...content,
@@ -590,7 +630,10 @@ export class FlowTable {
     return { application: 'other', transport: 'unknown', candidates: [] };
   }
 
-  private describeHttp(stream: Buffer, droppedBytes: number): FlowContent {
+  private describeHttp(
+    stream: Buffer,
+    droppedBytes: number,
+  ): ContentFields & { sni?: string; httpHost?: string } {
     const limits: NonNullable<FlowRecord['limits']> = {};
     if (droppedBytes > 0) limits.streamBytesDropped = droppedBytes;
     const { requests } = parseHttpRequests(stream, MAX_HTTP_REQUESTS_PER_FLOW + 1);

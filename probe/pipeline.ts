@@ -3,8 +3,24 @@ import type { CapturedPacket } from './capture/capturedPacket.ts';
 import { PacketDecoder } from './decode/packet.ts';
 import { SkipCounter } from './decode/skipReasons.ts';
 import { FlowTable } from './flowTable.ts';
+import { RecordEncoder } from './recordJson.ts';
 
 export type ProbeInput = NonNullable<FlowRecord['probe']['input']>;
+
+/**
+ * Where the probe's records go: record objects to a callback (tests, the local pipeline), or JSON
+ * text made once by `RecordEncoder`, stamped with the run's id (the probe command's sinks).
+ */
+export type ProbeOutput =
+  | ((record: FlowRecord) => Promise<void>)
+  | { readonly run: string; readonly writeJson: (json: string) => Promise<void> };
+
+/** Writes a record object to either kind of output (HAR input makes objects). */
+export function writeRecord(output: ProbeOutput, record: FlowRecord): Promise<void> {
+  if (typeof output === 'function') return output(record);
+  (record.probe as { run?: string }).run = output.run;
+  return output.writeJson(JSON.stringify(record));
+}
 
 /**
  * Captured packets in, flow records out: decoding and the flow table, shared by file reading and
@@ -17,17 +33,26 @@ export class ProbePipeline {
   readonly skipped = new SkipCounter();
   private readonly decoder = new PacketDecoder();
   private readonly table: FlowTable;
-  private readonly ready: FlowRecord[] = [];
+  private readonly ready: (FlowRecord | string)[] = [];
 
   constructor(
     context: LabContext,
     captureName: string,
-    private readonly emit: (record: FlowRecord) => Promise<void>,
+    private readonly output: ProbeOutput,
   ) {
-    this.table = new FlowTable(context, captureName, (record) => {
+    const ready = (record: FlowRecord | string) => {
       this.flows++;
       this.ready.push(record);
-    });
+    };
+    this.table = new FlowTable(
+      context,
+      captureName,
+      ready,
+      {},
+      typeof output === 'function'
+        ? undefined
+        : { encoder: new RecordEncoder(context, captureName, output.run), emit: ready },
+    );
   }
 
   set input(input: ProbeInput) {
@@ -67,7 +92,9 @@ export class ProbePipeline {
   async drain(): Promise<void> {
     while (this.ready.length > 0) {
       const batch = this.ready.splice(0);
-      for (const record of batch) await this.emit(record);
+      const output = this.output;
+      if (typeof output === 'function') for (const record of batch) await output(record as FlowRecord);
+      else for (const json of batch) await output.writeJson(json as string);
     }
   }
 

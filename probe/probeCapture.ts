@@ -2,10 +2,11 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { access, constants as fsConstants, readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { constants, gunzipSync } from 'node:zlib';
-import type { FlowRecord, LabContext } from '../schema/flowRecord.ts';
+import type { LabContext } from '../schema/flowRecord.ts';
 import { CaptureFormatError } from './errors.ts';
 import { readHar } from './har/readHar.ts';
 import { ProgressBar, type TerminalStream } from './progressBar.ts';
+import { type ProbeOutput, writeRecord } from './pipeline.ts';
 import { runProbe } from './runProbe.ts';
 
 /**
@@ -16,7 +17,7 @@ import { runProbe } from './runProbe.ts';
 export async function probeCapture(
   capture: string,
   context: LabContext,
-  write: (record: FlowRecord) => Promise<void>,
+  write: ProbeOutput,
   io: { stdin?: NodeJS.ReadableStream; progress?: NodeJS.WritableStream } = {},
 ): Promise<string> {
   if (capture !== '-') {
@@ -44,11 +45,11 @@ async function probeHar(
   capture: string,
   bytes: Buffer,
   context: LabContext,
-  write: (record: FlowRecord) => Promise<void>,
+  write: ProbeOutput,
   compressed = '',
 ): Promise<string> {
   const har = readHar(bytes.toString('utf8'), basename(capture), context);
-  for (const record of har.records) await write(record);
+  for (const record of har.records) await writeRecord(write, record);
   const skipped =
     har.skipped.length > 0
       ? `; skipped ${har.skipped.length}: ${har.skipped.slice(0, 5).join('; ')}${har.skipped.length > 5 ? '; …' : ''}`

@@ -198,7 +198,7 @@ export async function probeCommand(
     for (const capture of captures) {
       try {
         say(
-          await probeCapture(capture, context, (record) => sink.write(record), {
+          await probeCapture(capture, context, { run: sink.run, writeJson: (json) => sink.writeJson(json) }, {
             stdin: io.stdin,
             progress: io.stderr,
           }),

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { HttpRequestInfo } from '../schema/flowRecord.ts';
 import { type HttpRequest, headerValue } from './decode/http1.ts';
 
@@ -7,10 +7,7 @@ import { type HttpRequest, headerValue } from './decode/http1.ts';
  * replay of the same input yields the same ids and ingest counts it once.
  */
 export function flowId(sessionId: string, ...parts: (string | number)[]): string {
-  return createHash('sha256')
-    .update([sessionId, ...parts].join('|'))
-    .digest('hex')
-    .slice(0, 32);
+  return hash('sha256', [sessionId, ...parts].join('|'), 'hex').slice(0, 32);
 }
 
 /**

@@ -1,8 +1,8 @@
-import type { FlowRecord, LabContext } from '../schema/flowRecord.ts';
+import type { LabContext } from '../schema/flowRecord.ts';
 import { readCapture } from './capture/openCapture.ts';
 import type { SkipCounter } from './decode/skipReasons.ts';
 import { CaptureFormatError } from './errors.ts';
-import { type ProbeInput, ProbePipeline } from './pipeline.ts';
+import { type ProbeInput, type ProbeOutput, ProbePipeline } from './pipeline.ts';
 
 export interface ProbeStats {
   readonly capture: string;
@@ -31,7 +31,7 @@ export async function runProbe(
   input: AsyncIterable<Buffer>,
   captureName: string,
   context: LabContext,
-  emit: (record: FlowRecord) => Promise<void>,
+  emit: ProbeOutput,
   options: RunProbeOptions = {},
 ): Promise<ProbeStats> {
   const pipeline = new ProbePipeline(context, captureName, emit);

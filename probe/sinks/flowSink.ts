@@ -3,6 +3,11 @@ import type { StreamRecord as FlowRecord } from '../../schema/flowRecord.ts';
 /** Where the probe's records go. `write` may buffer; `close` delivers what is buffered. */
 export interface FlowSink {
   write(record: FlowRecord): Promise<void>;
+  /**
+   * A record already serialised (the probe's `RecordEncoder`): sent as this text, never parsed or
+   * serialised again. `partitionKey` is its device id.
+   */
+  writeJson(json: string, partitionKey: string): Promise<void>;
   close(): Promise<SinkStats>;
 }
 

@@ -61,13 +61,20 @@ export class KinesisSink implements FlowSink {
     this.clock = options.clock ?? Date.now;
   }
 
-  async write(record: FlowRecord): Promise<void> {
-    const data = Buffer.from(JSON.stringify(record));
-    const partitionKey = record.device.id.slice(0, 256);
+  write(record: FlowRecord): Promise<void> {
+    return this.writeJson(JSON.stringify(record), record.device.id);
+  }
+
+  /** Frames the record's text once: these bytes are the entry's Data in every attempt and the spool. */
+  async writeJson(json: string, deviceId: string): Promise<void> {
+    const data = Buffer.from(json);
+    const partitionKey = deviceId.slice(0, 256);
     const size = data.length + Buffer.byteLength(partitionKey);
     if (size > RECORD_MAX_BYTES) {
+      const flow = /"flow":\{"id":"([0-9a-f]+)"/.exec(json.slice(0, 4096))?.[1];
+      const capture = /,"capture":("(?:[^"\\]|\\.)*")/.exec(json.slice(-2048))?.[1];
       throw new DeliveryError(
-        `${'flow' in record ? `flow ${record.flow.id} from ${record.probe.capture}` : 'session-end record'} is ${size} bytes, over the 1 MiB Kinesis record limit`,
+        `${flow ? `flow ${flow}${capture ? ` from ${JSON.parse(capture)}` : ''}` : 'session-end record'} is ${size} bytes, over the 1 MiB Kinesis record limit`,
       );
     }
     if (this.batch.length >= PUT_RECORDS_MAX_ENTRIES || this.batchBytes + size > PUT_RECORDS_MAX_BYTES) {

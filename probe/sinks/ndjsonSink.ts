@@ -13,10 +13,13 @@ export class NdjsonSink implements FlowSink {
 
   constructor(private readonly output: NodeJS.WritableStream) {}
 
-  async write(record: FlowRecord): Promise<void> {
-    const line = `${JSON.stringify(record)}\n`;
-    this.pending.push(line);
-    this.pendingLength += line.length;
+  write(record: FlowRecord): Promise<void> {
+    return this.writeJson(JSON.stringify(record));
+  }
+
+  async writeJson(json: string): Promise<void> {
+    this.pending.push(json);
+    this.pendingLength += json.length + 1;
     this.delivered++;
     if (this.pendingLength >= BATCH_CHARACTERS) await this.flush();
   }
@@ -28,7 +31,7 @@ export class NdjsonSink implements FlowSink {
 
   private async flush(): Promise<void> {
     if (this.pending.length === 0) return;
-    const text = this.pending.join('');
+    const text = `${this.pending.join('\n')}\n`;
     this.pending = [];
     this.pendingLength = 0;
     if (!this.output.write(text)) await once(this.output, 'drain');

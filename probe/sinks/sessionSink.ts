@@ -27,6 +27,12 @@ export class SessionSink implements FlowSink {
     await this.inner.write(record);
   }
 
+  /** A flow record serialised with this run's id (`RecordEncoder` with `run`). */
+  async writeJson(json: string, partitionKey = this.context.device.id): Promise<void> {
+    this.flows++;
+    await this.inner.writeJson(json, partitionKey);
+  }
+
   async close(): Promise<SinkStats> {
     const end: SessionEndRecord = {
       schemaVersion: 1,

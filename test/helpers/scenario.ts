@@ -51,6 +51,7 @@ export async function scenarioRecords(): Promise<StreamRecord[][]> {
     const out: StreamRecord[] = [];
     const collect = {
       write: async (r: StreamRecord) => void out.push(r),
+      writeJson: async (json: string) => void out.push(JSON.parse(json)),
       close: async () => ({ delivered: out.length, retried: 0 }),
     };
     const session = new SessionSink(
