@@ -74,6 +74,10 @@ export async function main(argv: string[]): Promise<number> {
       'where records wait while the stream is unreachable (default ~/.leakwatch/spool/<stream>)',
     )
     .option('--send-spool', 'send what is spooled for the stream, read no capture')
+    .option(
+      '--threads <n>',
+      'flow-table threads for capture files (default: the cores available, for files of 16 MB or more; 1 below). Live input is read by one thread',
+    )
     .addHelpText(
       'after',
       `

@@ -22,58 +22,79 @@ function endpointHash(address: number | string, port: number): number {
   return Math.imul(hashAddress(address) ^ Math.imul(port + 1, 0x9e3779b1), 0x85ebca6b);
 }
 
+/** Whether `flow` is the flow of the packet in `view`'s direction (1), the other (-1), or not (0). */
+function matches(
+  flow: IndexedFlow,
+  protocol: number,
+  src: number | string,
+  sp: number,
+  dst: number | string,
+  dp: number,
+): number {
+  if (flow.protocolNumber !== protocol) return 0;
+  if (
+    flow.clientPort === sp &&
+    flow.serverPort === dp &&
+    flow.clientAddress === src &&
+    flow.serverAddress === dst
+  )
+    return 1;
+  if (
+    flow.clientPort === dp &&
+    flow.serverPort === sp &&
+    flow.clientAddress === dst &&
+    flow.serverAddress === src
+  )
+    return -1;
+  return 0;
+}
+
+/** The direction-independent hash of a 5-tuple (the same from either end). */
+export function tupleHash(
+  protocol: number,
+  a: number | string,
+  ap: number,
+  b: number | string,
+  bp: number,
+): number {
+  return (endpointHash(a, ap) ^ endpointHash(b, bp) ^ protocol) | 0;
+}
+
 /**
  * Flows by 5-tuple, found from either direction without building a string key per packet: a
- * direction-independent 32-bit hash selects a bucket, compared field by field.
+ * direction-independent 32-bit hash selects a bucket (the flow itself, or an array of the few
+ * flows sharing the hash), compared field by field.
  */
 export class FlowIndex<F extends IndexedFlow> {
-  private readonly buckets = new Map<number, F[]>();
+  private readonly buckets = new Map<number, F | F[]>();
   /** Set by `find`: whether the packet goes client → server (a field, so `find` allocates nothing). */
   toServer = true;
-
-  private static hashOf(
-    protocol: number,
-    a: number | string,
-    ap: number,
-    b: number | string,
-    bp: number,
-  ): number {
-    return (endpointHash(a, ap) ^ endpointHash(b, bp) ^ protocol) | 0;
-  }
 
   /** The flow this packet belongs to (its direction is left in `toServer`). */
   find(view: PacketView): F | undefined {
     const v4 = view.ipVersion === 4;
     const src = v4 ? view.srcV4 : view.srcV6;
     const dst = v4 ? view.dstV4 : view.dstV6;
-    const bucket = this.buckets.get(FlowIndex.hashOf(view.protocol, src, view.srcPort, dst, view.dstPort));
-    if (!bucket) return undefined;
+    const { protocol, srcPort, dstPort } = view;
+    const bucket = this.buckets.get(tupleHash(protocol, src, srcPort, dst, dstPort));
+    if (bucket === undefined) return undefined;
+    if (!Array.isArray(bucket)) {
+      const found = matches(bucket, protocol, src, srcPort, dst, dstPort);
+      if (found === 0) return undefined;
+      this.toServer = found === 1;
+      return bucket;
+    }
     for (const flow of bucket) {
-      if (flow.protocolNumber !== view.protocol) continue;
-      if (
-        flow.clientPort === view.srcPort &&
-        flow.serverPort === view.dstPort &&
-        flow.clientAddress === src &&
-        flow.serverAddress === dst
-      ) {
-        this.toServer = true;
-        return flow;
-      }
-      if (
-        flow.clientPort === view.dstPort &&
-        flow.serverPort === view.srcPort &&
-        flow.clientAddress === dst &&
-        flow.serverAddress === src
-      ) {
-        this.toServer = false;
-        return flow;
-      }
+      const found = matches(flow, protocol, src, srcPort, dst, dstPort);
+      if (found === 0) continue;
+      this.toServer = found === 1;
+      return flow;
     }
     return undefined;
   }
 
   private static hashOfFlow(flow: IndexedFlow): number {
-    return FlowIndex.hashOf(
+    return tupleHash(
       flow.protocolNumber,
       flow.clientAddress,
       flow.clientPort,
@@ -85,16 +106,22 @@ export class FlowIndex<F extends IndexedFlow> {
   insert(flow: F): void {
     const hash = FlowIndex.hashOfFlow(flow);
     const bucket = this.buckets.get(hash);
-    if (bucket) bucket.push(flow);
-    else this.buckets.set(hash, [flow]);
+    if (bucket === undefined) this.buckets.set(hash, flow);
+    else if (Array.isArray(bucket)) bucket.push(flow);
+    else this.buckets.set(hash, [bucket, flow]);
   }
 
   delete(flow: F): void {
     const hash = FlowIndex.hashOfFlow(flow);
     const bucket = this.buckets.get(hash);
-    if (!bucket) return;
+    if (bucket === undefined) return;
+    if (!Array.isArray(bucket)) {
+      if (bucket === flow) this.buckets.delete(hash);
+      return;
+    }
     const i = bucket.indexOf(flow);
     if (i >= 0) bucket.splice(i, 1);
-    if (bucket.length === 0) this.buckets.delete(hash);
+    if (bucket.length === 1) this.buckets.set(hash, bucket[0]!);
+    else if (bucket.length === 0) this.buckets.delete(hash);
   }
 }

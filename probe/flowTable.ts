@@ -19,6 +19,7 @@ import { FlowIndex, type IndexedFlow } from './flowIndex.ts';
 import { isoOfMicros, namesAfterDns, namesJson, type RecordEncoder } from './recordJson.ts';
 import { flowId, summariseRequest } from './recordParts.ts';
 import { TcpStream } from './tcpStream.ts';
+import { Tombstones } from './tombstones.ts';
 import { PROBE_VERSION } from './version.ts';
 
 /** Limits of the flow table; the defaults keep a probe's memory bounded whatever the capture size. */
@@ -48,6 +49,8 @@ export interface FlowTableLimits {
   readonly maxLingeringFlows: number;
   /** Stream bytes buffered across all flows at most; the oldest flows are evicted beyond. @default 64 MiB */
   readonly maxBufferedBytes: number;
+  /** Tombstones at most (about 100 bytes each); the oldest go first. @default 200,000 */
+  readonly maxTombstones: number;
 }
 
 export const DEFAULT_LIMITS: FlowTableLimits = {
@@ -62,7 +65,20 @@ export const DEFAULT_LIMITS: FlowTableLimits = {
   maxFlows: 100_000,
   maxLingeringFlows: 10_000,
   maxBufferedBytes: 64 * 1024 * 1024,
+  maxTombstones: 200_000,
 };
+
+/** Limits of one of `threads` flow tables sharing a probe's memory bound (worker threads). */
+export function limitsPerTable(threads: number, limits: FlowTableLimits = DEFAULT_LIMITS): FlowTableLimits {
+  const share = (n: number) => Math.max(1, Math.floor(n / threads));
+  return {
+    ...limits,
+    maxFlows: share(limits.maxFlows),
+    maxLingeringFlows: share(limits.maxLingeringFlows),
+    maxBufferedBytes: share(limits.maxBufferedBytes),
+    maxTombstones: share(limits.maxTombstones),
+  };
+}
 
 /**
  * A TCP flow that saw FIN from both sides (or RST) lingers this long, capture time, so its last ACK
@@ -81,6 +97,8 @@ interface Endpoint {
 
 interface FlowState extends IndexedFlow {
   readonly key: string;
+  /** Index of the packet that opened it (`FlowTable.packetIndex`): orders records across tables. */
+  readonly openIndex: number;
   readonly protocol: 'tcp' | 'udp';
   readonly client: Endpoint;
   readonly server: Endpoint;
@@ -94,7 +112,7 @@ interface FlowState extends IndexedFlow {
   /** Whether the client stream's first bytes were looked at to size what is kept. */
   clientSized: boolean;
   /** Decoded content, fixed when the flow closed (its stream buffers are released then). */
-  content?: FlowContent;
+  content?: FlowContent | EncodedContent;
   /** App named by a PCAPdroid trailer. */
   app?: { uid: number; name?: string };
   serverFinished: boolean;
@@ -113,20 +131,23 @@ type ContentFields = Pick<
   'transport' | 'application' | 'tls' | 'http' | 'dns' | 'quic' | 'candidates' | 'limits'
 >;
 
+/**
+ * A lingering flow's content as the JSON text its record will hold (records as JSON only): a few
+ * hundred bytes of string instead of the object graph, for up to `maxLingeringFlows` flows.
+ */
+interface EncodedContent {
+  /** The `names` members after `dns`. */
+  readonly rest: string;
+  /** `,"application":…` up to the last content member. */
+  readonly members: string;
+}
+
 /** What a flow's bytes said: the record's content fields and the names they carry. */
 interface FlowContent {
   readonly fields: ContentFields;
   readonly sni?: string;
   readonly httpHost?: string;
 }
-
-/** A flow reported before its linger ended: what absorbing its late packets needs, nothing more. */
-interface Tombstone extends IndexedFlow {
-  readonly closedAtMicros: number;
-}
-
-/** Tombstones at most (about 100 bytes each); the oldest go first. */
-const MAX_TOMBSTONES = 200_000;
 
 /** A stream that keeps nothing, shared by every flow whose buffers were released. */
 const EMPTY_STREAM = new TcpStream(0);
@@ -152,6 +173,17 @@ export interface JsonOutput {
 }
 
 /**
+ * Records in parts, for a flow table in a worker thread: the DNS name of a flow's server is looked
+ * up by the main thread (names learnt in any table count), so it gets the text before and after
+ * `names` and the names learnt, in the order they happen.
+ */
+export interface PartsOutput {
+  /** `mid`: from the flow id to the end of `flow` (and `app`); `fields`: the content members. */
+  record(mid: string, serverIp: string, namesRest: string, fields: string): void;
+  name(ip: string, name: string): void;
+}
+
+/**
  * Tracks flows by 5-tuple, decides client and server, reassembles both directions for
  * application decoding, and turns each flow into a schema v1 record when it closes, times out or
  * is evicted. Everything here is synchronous; records go to `emit` as they are made.
@@ -174,9 +206,7 @@ export class FlowTable {
   private lingerHead = 0;
   private lingering = 0;
   /** Flows reported early: only their 5-tuple, to absorb their late packets until the linger ends. */
-  private readonly tombstones = new FlowIndex<Tombstone>();
-  private tombstoneQueue: Tombstone[] = [];
-  private tombstoneHead = 0;
+  private readonly tombstones: Tombstones;
   private readonly limits: FlowTableLimits;
 
   constructor(
@@ -184,9 +214,10 @@ export class FlowTable {
     private readonly captureName: string,
     private readonly emit: (record: FlowRecord) => void,
     limits: Partial<FlowTableLimits> = {},
-    private readonly json?: JsonOutput,
+    private readonly json?: JsonOutput | PartsOutput,
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
+    this.tombstones = new Tombstones(this.limits.maxTombstones);
   }
 
   get input(): FlowRecord['probe']['input'] {
@@ -195,8 +226,15 @@ export class FlowTable {
 
   set input(input: FlowRecord['probe']['input']) {
     this.inputFormat = input;
-    if (this.json) this.json.encoder.input = input;
+    if (this.json && 'encoder' in this.json) this.json.encoder.input = input;
   }
+
+  /** Index of the packet being added (a worker sets the capture-wide index; else unused). */
+  packetIndex = 0;
+  /** Whether `add` sweeps idle flows itself (a worker's table sweeps when the main thread says). */
+  autoSweep = true;
+  /** Called with a flow's `openIndex` before a sweep or the final flush closes it. */
+  onClosing?: (openIndex: number) => void;
 
   get openFlows(): number {
     return this.flows.size;
@@ -204,12 +242,18 @@ export class FlowTable {
 
   /** Adds one decoded TCP or UDP packet (the view is only read during the call). */
   add(view: PacketView): void {
+    this.addPacket(view);
+    const now = view.timestampMicros;
+    if (this.autoSweep && now - this.lastSweepMicros >= 1_000_000) this.sweep(now);
+  }
+
+  private addPacket(view: PacketView): void {
     const now = view.timestampMicros;
     let flow = this.index.find(view);
     let toServer = this.index.toServer;
-    if (!flow && this.tombstoneQueue.length > this.tombstoneHead) {
+    if (!flow && this.tombstones.size > 0) {
       const tombstone = this.tombstones.find(view);
-      if (tombstone) {
+      if (tombstone >= 0) {
         const newConnection =
           view.protocol === 6
             ? view.tcpFlags & TCP_FLAG.syn && !(view.tcpFlags & TCP_FLAG.ack)
@@ -284,7 +328,6 @@ export class FlowTable {
       if (flow.end && flow.closedAtMicros === undefined) this.markClosed(flow, now);
     }
     if (this.bufferedBytes > this.limits.maxBufferedBytes) this.evictOldest();
-    if (now - this.lastSweepMicros >= 1_000_000) this.sweep(now);
   }
 
   /** Advances capture time without a packet (live input): closes idle and lingering flows. */
@@ -292,10 +335,12 @@ export class FlowTable {
     this.sweep(nowMicros);
   }
 
-  /** Emits every flow still open (end of capture). */
+  /** Emits every flow still open (end of capture), oldest first. */
   flushAll(): void {
-    for (const flow of [...this.flows])
+    for (const flow of [...this.flows]) {
+      this.onClosing?.(flow.openIndex);
       this.close(flow, flow.closedAtMicros !== undefined ? endOf(flow) : 'capture-end');
+    }
   }
 
   private open(view: PacketView): FlowState {
@@ -321,6 +366,7 @@ export class FlowTable {
     const server = reversed ? src : dst;
     const protocol = view.protocol === 6 ? 'tcp' : 'udp';
     return {
+      openIndex: this.packetIndex,
       key: `${protocol}|${client.endpoint.ip}|${client.endpoint.port}|${server.endpoint.ip}|${server.endpoint.port}`,
       protocol,
       protocolNumber: view.protocol,
@@ -421,12 +467,11 @@ export class FlowTable {
 
   /** Remembers the newest name for an address; the oldest entries go beyond MAX_DNS_NAMES. */
   private rememberName(ip: string, name: string): void {
-    this.namesByIp.delete(ip);
-    this.namesByIp.set(ip, name);
-    if (this.namesByIp.size > MAX_DNS_NAMES) {
-      const oldest = this.namesByIp.keys().next().value;
-      if (oldest !== undefined) this.namesByIp.delete(oldest);
+    if (this.json && !('encoder' in this.json)) {
+      this.json.name(ip, name);
+      return;
     }
+    rememberIn(this.namesByIp, ip, name);
   }
 
   /**
@@ -436,7 +481,8 @@ export class FlowTable {
   private markClosed(flow: FlowState, now: number): void {
     flow.closedAtMicros = now;
     if (flow.protocol === 'tcp') {
-      flow.content = this.describeContent(flow);
+      const content = this.describeContent(flow);
+      flow.content = this.json ? encodeContent(content) : content;
       this.bufferedBytes -= flow.clientStream.bufferedBytes + flow.serverStream.bufferedBytes;
       flow.clientStream = EMPTY_STREAM;
       flow.serverStream = EMPTY_STREAM;
@@ -451,16 +497,7 @@ export class FlowTable {
       const flow = this.lingerQueue[this.lingerHead++]!;
       if (flow.closedAtMicros === undefined || !this.flows.has(flow)) continue;
       this.close(flow, endOf(flow));
-      const tombstone: Tombstone = {
-        protocolNumber: flow.protocolNumber,
-        clientAddress: flow.clientAddress,
-        clientPort: flow.clientPort,
-        serverAddress: flow.serverAddress,
-        serverPort: flow.serverPort,
-        closedAtMicros: flow.closedAtMicros,
-      };
-      this.tombstones.insert(tombstone);
-      this.tombstoneQueue.push(tombstone);
+      this.tombstones.add(flow, flow.closedAtMicros);
       break;
     }
     if (this.lingerHead > 4096 && this.lingerHead * 2 > this.lingerQueue.length) {
@@ -469,32 +506,17 @@ export class FlowTable {
     }
   }
 
-  /** Tombstones close in order and all linger as long: expire them from the head of the queue. */
-  private expireTombstones(nowMicros: number): void {
-    const queue = this.tombstoneQueue;
-    while (
-      this.tombstoneHead < queue.length &&
-      nowMicros - queue[this.tombstoneHead]!.closedAtMicros > CLOSE_LINGER_MICROS
-    ) {
-      this.tombstones.delete(queue[this.tombstoneHead++]!);
-    }
-    while (queue.length - this.tombstoneHead > MAX_TOMBSTONES)
-      this.tombstones.delete(queue[this.tombstoneHead++]!);
-    if (this.tombstoneHead > 4096 && this.tombstoneHead * 2 > queue.length) {
-      this.tombstoneQueue = queue.slice(this.tombstoneHead);
-      this.tombstoneHead = 0;
-    }
-  }
-
   private sweep(nowMicros: number): void {
     this.lastSweepMicros = nowMicros;
-    this.expireTombstones(nowMicros);
+    this.tombstones.expire(nowMicros, CLOSE_LINGER_MICROS);
     // Deleting the entry being visited is safe in a Set's iteration.
     for (const flow of this.flows) {
       const idle = flow.protocol === 'udp' ? this.limits.udpIdleTimeoutMicros : this.limits.idleTimeoutMicros;
       if (flow.closedAtMicros !== undefined && nowMicros - flow.closedAtMicros > CLOSE_LINGER_MICROS) {
+        this.onClosing?.(flow.openIndex);
         this.close(flow, endOf(flow));
       } else if (nowMicros - flow.lastMicros > idle) {
+        this.onClosing?.(flow.openIndex);
         this.close(flow, 'timeout');
       }
     }
@@ -519,28 +541,36 @@ export class FlowTable {
   }
 
   private report(flow: FlowState, end: FlowRecord['flow']['end']): void {
-    if (this.json) this.json.emit(this.toJson(flow, end, this.json.encoder));
-    else this.emit(this.toRecord(flow, end));
+    const json = this.json;
+    if (!json) {
+      this.emit(this.toRecord(flow, end));
+      return;
+    }
+    const content = flow.content ?? this.describeContent(flow);
+    const { rest, members } = 'members' in content ? content : encodeContent(content);
+    const mid = this.flowJson(flow, end);
+    if ('encoder' in json) {
+      // The record `toRecord` makes, as its `JSON.stringify` text (with the run's id).
+      const names = namesJson(this.namesByIp.get(flow.server.ip), rest);
+      json.emit(`${json.encoder.head}${mid}${names}${members}${json.encoder.tail}`);
+    } else json.record(mid, flow.server.ip, rest, members);
   }
 
-  /** The record `toRecord` makes, as its `JSON.stringify` text (with the run's id), made directly. */
-  private toJson(flow: FlowState, end: FlowRecord['flow']['end'], encoder: RecordEncoder): string {
-    const content = flow.content ?? this.describeContent(flow);
+  /** From the flow id (after `"id":"`) to the end of the `flow` member, and `app` when known. */
+  private flowJson(flow: FlowState, end: FlowRecord['flow']['end']): string {
     const id = flowId(this.context.session.id, flow.key, flow.firstMicros);
     const { packets, bytes, payloadBytes, client, server } = flow;
     // Addresses are formatted by the probe (digits, hex, '.' and ':'): nothing to escape.
-    let text = `${encoder.head}${id}","protocol":"${flow.protocol}","client":{"ip":"${client.ip}","port":${client.port}},"server":{"ip":"${server.ip}","port":${server.port}},"startedAt":"${isoOfMicros(flow.firstMicros)}","endedAt":"${isoOfMicros(flow.lastMicros)}","packets":{"toServer":${packets.toServer},"toClient":${packets.toClient}},"bytes":{"toServer":${bytes.toServer},"toClient":${bytes.toClient}},"payloadBytes":{"toServer":${payloadBytes.toServer},"toClient":${payloadBytes.toClient}},"end":"${end}"}`;
-    if (flow.app) text += `,"app":${JSON.stringify(flow.app)}`;
-    text += namesJson(this.namesByIp.get(server.ip), namesAfterDns(content.sni, content.httpHost));
-    const fields = JSON.stringify(content.fields);
-    if (fields.length > 2) text += `,${fields.slice(1, -1)}`;
-    return text + encoder.tail;
+    const text = `${id}","protocol":"${flow.protocol}","client":{"ip":"${client.ip}","port":${client.port}},"server":{"ip":"${server.ip}","port":${server.port}},"startedAt":"${isoOfMicros(flow.firstMicros)}","endedAt":"${isoOfMicros(flow.lastMicros)}","packets":{"toServer":${packets.toServer},"toClient":${packets.toClient}},"bytes":{"toServer":${bytes.toServer},"toClient":${bytes.toClient}},"payloadBytes":{"toServer":${payloadBytes.toServer},"toClient":${payloadBytes.toClient}},"end":"${end}"}`;
+    return flow.app ? `${text},"app":${JSON.stringify(flow.app)}` : text;
   }
 
   private toRecord(flow: FlowState, end: FlowRecord['flow']['end']): FlowRecord {
     const { context } = this;
     const id = flowId(context.session.id, flow.key, flow.firstMicros);
-    const { fields, sni, httpHost } = flow.content ?? this.describeContent(flow);
+    const content = flow.content ?? this.describeContent(flow);
+    if ('members' in content) throw new Error('a flow table making objects never encodes content');
+    const { fields, sni, httpHost } = content;
     const dns = this.namesByIp.get(flow.server.ip);
     return {
       schemaVersion: FLOW_RECORD_SCHEMA_VERSION,
@@ -659,5 +689,23 @@ export class FlowTable {
       ...(Object.keys(limits).length > 0 ? { limits } : {}),
       ...(http[0]?.host ? { httpHost: http[0].host } : {}),
     };
+  }
+}
+
+function encodeContent(content: FlowContent): EncodedContent {
+  const fields = JSON.stringify(content.fields);
+  return {
+    rest: namesAfterDns(content.sni, content.httpHost),
+    members: fields.length > 2 ? `,${fields.slice(1, -1)}` : '',
+  };
+}
+
+/** Remembers the newest name for an address; the oldest entries go beyond MAX_DNS_NAMES. */
+export function rememberIn(namesByIp: Map<string, string>, ip: string, name: string): void {
+  namesByIp.delete(ip);
+  namesByIp.set(ip, name);
+  if (namesByIp.size > MAX_DNS_NAMES) {
+    const oldest = namesByIp.keys().next().value;
+    if (oldest !== undefined) namesByIp.delete(oldest);
   }
 }

@@ -13,7 +13,7 @@ export type ProbeInput = NonNullable<FlowRecord['probe']['input']>;
  */
 export type ProbeOutput =
   | ((record: FlowRecord) => Promise<void>)
-  | { readonly run: string; readonly writeJson: (json: string) => Promise<void> };
+  | { readonly run: string; readonly writeJson: (json: string | Buffer) => Promise<void> };
 
 /** Writes a record object to either kind of output (HAR input makes objects). */
 export function writeRecord(output: ProbeOutput, record: FlowRecord): Promise<void> {
@@ -103,4 +103,7 @@ export class ProbePipeline {
     this.table.flushAll();
     await this.drain();
   }
+
+  /** The run failed: nothing to stop (the parallel pipeline stops its workers). */
+  async abort(): Promise<void> {}
 }

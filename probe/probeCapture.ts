@@ -1,13 +1,17 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { access, constants as fsConstants, readFile, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import { constants, gunzipSync } from 'node:zlib';
 import type { LabContext } from '../schema/flowRecord.ts';
 import { CaptureFormatError } from './errors.ts';
 import { readHar } from './har/readHar.ts';
-import { ProgressBar, type TerminalStream } from './progressBar.ts';
 import { type ProbeOutput, writeRecord } from './pipeline.ts';
+import { ProgressBar, type TerminalStream } from './progressBar.ts';
 import { runProbe } from './runProbe.ts';
+
+/** Below this size a capture is read by one thread: starting workers costs more than they save. */
+export const AUTO_THREADS_MIN_BYTES = 16 * 1024 * 1024;
 
 /**
  * One capture through the probe, whatever it is: pcap or pcapng (gzip or not, a file or stdin) or a
@@ -18,7 +22,12 @@ export async function probeCapture(
   capture: string,
   context: LabContext,
   write: ProbeOutput,
-  io: { stdin?: NodeJS.ReadableStream; progress?: NodeJS.WritableStream } = {},
+  io: {
+    stdin?: NodeJS.ReadableStream;
+    progress?: NodeJS.WritableStream;
+    /** Flow-table threads ('auto': the cores, for files of AUTO_THREADS_MIN_BYTES or more). @default 1 */
+    threads?: number | 'auto';
+  } = {},
 ): Promise<string> {
   if (capture !== '-') {
     const head = fileHead(capture);
@@ -31,14 +40,22 @@ export async function probeCapture(
     capture === '-' || !io.progress
       ? undefined
       : new ProgressBar(io.progress as TerminalStream, basename(capture), statSync(capture).size);
+  const threads =
+    io.threads === 'auto'
+      ? capture !== '-' && statSync(capture).size >= AUTO_THREADS_MIN_BYTES
+        ? availableParallelism()
+        : 1
+      : (io.threads ?? 1);
   const stats = await runProbe(input, capture === '-' ? 'stdin' : basename(capture), context, write, {
     onProgress: (state) => progress?.update(state),
+    threads,
   }).finally(() => progress?.finish());
   const skipped =
     stats.skipped.total > 0 ? `; skipped ${stats.skipped.total} packets (${stats.skipped.summary()})` : '';
   const tail =
     stats.truncatedTailBytes > 0 ? `; last record cut short (${stats.truncatedTailBytes} bytes ignored)` : '';
-  return `${capture}: ${stats.format}${stats.compressed ? ' (gzip)' : ''}, ${stats.packets} packets, ${stats.flows} flows${skipped}${tail}`;
+  const threadsNote = threads > 1 && typeof write !== 'function' ? ` (${threads} threads)` : '';
+  return `${capture}: ${stats.format}${stats.compressed ? ' (gzip)' : ''}, ${stats.packets} packets, ${stats.flows} flows${skipped}${tail}${threadsNote}`;
 }
 
 async function probeHar(

@@ -24,6 +24,8 @@ export interface ProbeCommandOptions extends LabContextFlags {
   spoolDir?: string;
   /** Send what is spooled, read no capture. */
   sendSpool?: boolean;
+  /** Flow-table threads for capture files (a number; default: the cores, for files ≥ 16 MB). */
+  threads?: string;
   /** PutRecords attempts before records are spooled (tests; no flag). @default 8 */
   putAttempts?: number;
 }
@@ -103,6 +105,15 @@ function spooledMessage(spooled: number | undefined, options: ProbeCommandOption
   return `${spooled} records (flow and session-end) are spooled in ${spoolDirOf(options)}: the stream did not take them. Nothing is lost; the next probe run on this stream sends them first, or run: leakwatch probe --send-spool --kinesis-stream ${options.kinesisStream}${options.spoolDir ? ` --spool-dir ${options.spoolDir}` : ''}`;
 }
 
+/** `--threads N`: a whole number from 1 to 256, or undefined when not given. */
+export function parseThreads(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < 1 || n > 256)
+    throw new ProbeUsageError(`--threads "${value}" is not a whole number from 1 to 256 (e.g. --threads 2)`);
+  return n;
+}
+
 /** `udp://HOST:PORT` or `tcp://HOST:PORT`. */
 export function parseListenUrl(url: string): { protocol: 'udp' | 'tcp'; host: string; port: number } {
   const match = /^(udp|tcp):\/\/(\[[0-9a-fA-F:.]+\]|[^:/\s]+):(\d{1,5})$/.exec(url);
@@ -163,6 +174,9 @@ export async function probeCommand(
       );
     }
     const listen = options.listen ? parseListenUrl(options.listen) : undefined;
+    const threads = parseThreads(options.threads);
+    if (listen && threads !== undefined)
+      throw new ProbeUsageError('--threads is for capture files: live input is read by one thread');
     const context = await loadLabContext(options);
     if (listen) {
       const sink = new SessionSink(await makeSink(options, io, say), context);
@@ -198,10 +212,16 @@ export async function probeCommand(
     for (const capture of captures) {
       try {
         say(
-          await probeCapture(capture, context, { run: sink.run, writeJson: (json) => sink.writeJson(json) }, {
-            stdin: io.stdin,
-            progress: io.stderr,
-          }),
+          await probeCapture(
+            capture,
+            context,
+            { run: sink.run, writeJson: (json) => sink.writeJson(json) },
+            {
+              stdin: io.stdin,
+              progress: io.stderr,
+              threads: threads ?? 'auto',
+            },
+          ),
         );
       } catch (error) {
         if (!(error instanceof CaptureFormatError)) throw error;

@@ -53,7 +53,9 @@ export function namesAfterDns(sni: string | undefined, httpHost: string | undefi
 /** `,"names":{…}` from the DNS name (looked up when the record is made) and the rest. */
 export function namesJson(dns: string | undefined, rest: string): string {
   if (dns === undefined) return `,"names":{${rest}}`;
-  return rest === '' ? `,"names":{"dns":${JSON.stringify(dns)}}` : `,"names":{"dns":${JSON.stringify(dns)},${rest}}`;
+  return rest === ''
+    ? `,"names":{"dns":${JSON.stringify(dns)}}`
+    : `,"names":{"dns":${JSON.stringify(dns)},${rest}}`;
 }
 
 let cachedSecond = Number.NaN;

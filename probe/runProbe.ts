@@ -2,6 +2,7 @@ import type { LabContext } from '../schema/flowRecord.ts';
 import { readCapture } from './capture/openCapture.ts';
 import type { SkipCounter } from './decode/skipReasons.ts';
 import { CaptureFormatError } from './errors.ts';
+import { ParallelPipeline } from './parallel/parallelPipeline.ts';
 import { type ProbeInput, type ProbeOutput, ProbePipeline } from './pipeline.ts';
 
 export interface ProbeStats {
@@ -20,6 +21,11 @@ export interface RunProbeOptions {
   readonly onProgress?: (stats: ProbeStats) => void;
   /** Stamped on records as `probe.input` instead of the file format (live input). */
   readonly input?: ProbeInput;
+  /**
+   * Flow-table worker threads (records as JSON text only); 1 or unset: this thread alone.
+   * The records are the same (see ParallelPipeline).
+   */
+  readonly threads?: number;
 }
 
 /**
@@ -34,7 +40,10 @@ export async function runProbe(
   emit: ProbeOutput,
   options: RunProbeOptions = {},
 ): Promise<ProbeStats> {
-  const pipeline = new ProbePipeline(context, captureName, emit);
+  const pipeline =
+    options.threads && options.threads > 1 && typeof emit !== 'function'
+      ? new ParallelPipeline(context, captureName, emit, options.threads)
+      : new ProbePipeline(context, captureName, emit);
   const stats: ProbeStats = {
     capture: captureName,
     format: 'unknown',
@@ -52,7 +61,7 @@ export async function runProbe(
       stats.packets = pipeline.packets;
       await pipeline.finish();
       stats.flows = pipeline.flows;
-    }
+    } else await pipeline.abort();
     throw error;
   };
   const result = await readCapture(input, captureName, {
@@ -68,7 +77,12 @@ export async function runProbe(
       options.onProgress?.(stats);
     },
   }).catch(flushThenThrow);
-  await pipeline.finish();
+  try {
+    await pipeline.finish();
+  } catch (error) {
+    await pipeline.abort();
+    throw error;
+  }
   stats.format = result.format;
   stats.compressed = result.compressed;
   stats.truncatedTailBytes = result.truncatedTailBytes;

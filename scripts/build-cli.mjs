@@ -2,10 +2,11 @@
 // TypeScript (about half a second saved per run). bin/leakwatch.js uses the bundle only while it
 // is newer than every source file; otherwise it runs the sources through tsx.
 //
-// Two entry points: the command line (main.mjs) and the local emulators' worker thread
-// (emulatorWorker.mjs), which local/emulators.ts starts from the file next to itself: in the
-// sources that is local/emulatorWorker.mjs (registers tsx, then runs local/emulatorHost.ts), in the
-// bundle dist/cli/emulatorWorker.mjs (the host, bundled). Every file the CLI loads at run time is
+// Three entry points: the command line (main.mjs), the local emulators' worker thread
+// (emulatorWorker.mjs) and the probe's flow-table workers (flowWorker.mjs), each started from the
+// file next to the code that starts it: in the sources local/emulatorWorker.mjs and
+// probe/parallel/flowWorker.mjs (register tsx, then run the TypeScript host), in the bundle
+// dist/cli/emulatorWorker.mjs and dist/cli/flowWorker.mjs (the hosts, bundled). Every file the CLI loads at run time is
 // here or in node_modules; test/cli/installed.test.ts runs the bundle as a subprocess to prove it.
 
 import { rmSync } from 'node:fs';
@@ -14,7 +15,11 @@ import { build } from 'esbuild';
 const path = (relative) => new URL(relative, import.meta.url).pathname;
 rmSync(path('../dist/cli'), { recursive: true, force: true });
 await build({
-  entryPoints: { main: path('../cli/main.ts'), emulatorWorker: path('../local/emulatorHost.ts') },
+  entryPoints: {
+    main: path('../cli/main.ts'),
+    emulatorWorker: path('../local/emulatorHost.ts'),
+    flowWorker: path('../probe/parallel/flowWorkerHost.ts'),
+  },
   outdir: path('../dist/cli'),
   outExtension: { '.js': '.mjs' },
   bundle: true,
@@ -26,4 +31,4 @@ await build({
   sourcemap: 'linked',
   logLevel: 'warning',
 });
-console.log('built dist/cli/main.mjs and dist/cli/emulatorWorker.mjs');
+console.log('built dist/cli/main.mjs, emulatorWorker.mjs and flowWorker.mjs');

@@ -7,7 +7,7 @@ export interface FlowSink {
    * A record already serialised (the probe's `RecordEncoder`): sent as this text, never parsed or
    * serialised again. `partitionKey` is its device id.
    */
-  writeJson(json: string, partitionKey: string): Promise<void>;
+  writeJson(json: string | Buffer, partitionKey: string): Promise<void>;
   close(): Promise<SinkStats>;
 }
 

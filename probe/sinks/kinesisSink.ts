@@ -66,13 +66,13 @@ export class KinesisSink implements FlowSink {
   }
 
   /** Frames the record's text once: these bytes are the entry's Data in every attempt and the spool. */
-  async writeJson(json: string, deviceId: string): Promise<void> {
-    const data = Buffer.from(json);
+  async writeJson(json: string | Buffer, deviceId: string): Promise<void> {
+    const data = typeof json === 'string' ? Buffer.from(json) : json;
     const partitionKey = deviceId.slice(0, 256);
     const size = data.length + Buffer.byteLength(partitionKey);
     if (size > RECORD_MAX_BYTES) {
-      const flow = /"flow":\{"id":"([0-9a-f]+)"/.exec(json.slice(0, 4096))?.[1];
-      const capture = /,"capture":("(?:[^"\\]|\\.)*")/.exec(json.slice(-2048))?.[1];
+      const flow = /"flow":\{"id":"([0-9a-f]+)"/.exec(data.toString('utf8', 0, 4096))?.[1];
+      const capture = /,"capture":("(?:[^"\\]|\\.)*")/.exec(data.toString('utf8', data.length - 2048))?.[1];
       throw new DeliveryError(
         `${flow ? `flow ${flow}${capture ? ` from ${JSON.parse(capture)}` : ''}` : 'session-end record'} is ${size} bytes, over the 1 MiB Kinesis record limit`,
       );

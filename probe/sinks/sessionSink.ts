@@ -28,7 +28,7 @@ export class SessionSink implements FlowSink {
   }
 
   /** A flow record serialised with this run's id (`RecordEncoder` with `run`). */
-  async writeJson(json: string, partitionKey = this.context.device.id): Promise<void> {
+  async writeJson(json: string | Buffer, partitionKey = this.context.device.id): Promise<void> {
     this.flows++;
     await this.inner.writeJson(json, partitionKey);
   }

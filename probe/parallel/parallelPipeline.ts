@@ -1,0 +1,229 @@
+import { Worker } from 'node:worker_threads';
+import type { LabContext } from '../../schema/flowRecord.ts';
+import type { CapturedPacket } from '../capture/capturedPacket.ts';
+import { PacketDecoder } from '../decode/packet.ts';
+import { SkipCounter } from '../decode/skipReasons.ts';
+import { rememberIn } from '../flowTable.ts';
+import type { ProbeInput } from '../pipeline.ts';
+import { RecordEncoder } from '../recordJson.ts';
+import { EVENT, type EventBatch, EventReader } from './eventWire.ts';
+import type { FlowWorkerData, FlowWorkerMessage } from './flowWorkerHost.ts';
+import { WireWriter } from './packetWire.ts';
+
+/** Chunks handed to the workers and not merged yet, at most (each about 1 MiB of capture). */
+const MAX_CHUNKS_IN_FLIGHT = 4;
+
+/** A record's bytes, or its text: what the probe's sinks take. */
+export interface JsonRecordOutput {
+  readonly run: string;
+  readonly writeJson: (json: string | Buffer) => Promise<void>;
+}
+
+/** Symmetric in the two endpoints (either direction of a flow lands on the same worker). */
+function flowHash(view: PacketDecoder['view']): number {
+  const a = view.ipVersion === 4 ? view.srcV4 : stringHash(view.srcV6);
+  const b = view.ipVersion === 4 ? view.dstV4 : stringHash(view.dstV6);
+  const x = Math.imul(a ^ Math.imul(view.srcPort + 1, 0x9e3779b1), 0x85ebca6b);
+  const y = Math.imul(b ^ Math.imul(view.dstPort + 1, 0x9e3779b1), 0x85ebca6b);
+  let h = x ^ y ^ view.protocol;
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
+function stringHash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h;
+}
+
+/**
+ * The probe on several cores: this thread reads and decodes packets (fragments reassembled, skips
+ * counted), hands each to the worker that owns its flow by a symmetric 5-tuple hash, and tells
+ * every worker where the single-threaded table would sweep idle flows. Each worker runs its own
+ * flow table (the limits shared out) and returns its records in parts; this thread merges them by
+ * the position in the capture at which each was made, adds the DNS name of the server (names learnt
+ * by any worker count, in capture order) and the run's constant head and tail, and writes them.
+ * The records and their order are those of one thread, unless a table's share of the limits bites
+ * (more than 100,000 open flows, 10,000 lingering, 64 MiB of stream buffers, probe-wide).
+ */
+export class ParallelPipeline {
+  packets = 0;
+  flows = 0;
+  readonly skipped = new SkipCounter();
+  private readonly decoder = new PacketDecoder();
+  private readonly workers: Worker[] = [];
+  private readonly writers: WireWriter[] = [];
+  /** Per worker, the replies it owes, in the order the messages were sent. */
+  private readonly waiting: { resolve: (batch: EventBatch) => void; reject: (error: Error) => void }[][] = [];
+  private readonly inFlight: Promise<EventBatch[]>[] = [];
+  private readonly encoder: RecordEncoder;
+  private readonly namesByIp = new Map<string, string>();
+  private readonly head: Buffer;
+  private tail: Buffer;
+  private lastSweepMicros = 0;
+  private failure: Error | undefined;
+  lastPacketMicros = 0;
+
+  constructor(
+    context: LabContext,
+    captureName: string,
+    private readonly output: JsonRecordOutput,
+    threads: number,
+  ) {
+    this.encoder = new RecordEncoder(context, captureName, output.run);
+    this.head = Buffer.from(this.encoder.head);
+    this.tail = Buffer.from(this.encoder.tail);
+    const data: FlowWorkerData = { context, captureName, threads };
+    for (let i = 0; i < threads; i++) {
+      const worker = new Worker(new URL('./flowWorker.mjs', import.meta.url), {
+        workerData: data,
+        // The probe's memory bound is shared: each table holds its share of the flows.
+        resourceLimits: { maxOldGenerationSizeMb: Math.max(48, Math.floor(160 / threads)) },
+      });
+      const queue: (typeof this.waiting)[number] = [];
+      worker.on('message', (batch: EventBatch) => queue.shift()?.resolve(batch));
+      const fail = (error: Error) => {
+        this.failure ??= error;
+        for (const waiter of queue.splice(0)) waiter.reject(error);
+      };
+      worker.on('error', fail);
+      worker.on('exit', (code) => {
+        if (queue.length > 0) fail(new Error(`probe worker ${i} exited (code ${code}) with work pending`));
+      });
+      this.workers.push(worker);
+      this.writers.push(new WireWriter());
+      this.waiting.push(queue);
+    }
+  }
+
+  set input(input: ProbeInput) {
+    this.encoder.input = input;
+    this.tail = Buffer.from(this.encoder.tail);
+  }
+
+  get flowsSeen(): number {
+    return this.flows;
+  }
+
+  add(packet: CapturedPacket): void {
+    const index = this.packets++;
+    const now = packet.timestampMicros;
+    if (now > this.lastPacketMicros) this.lastPacketMicros = now;
+    const decoder = this.decoder;
+    const decoded = decoder.decode(
+      packet.linkType,
+      packet.buffer,
+      packet.offset,
+      packet.offset + packet.capturedLength,
+      now,
+      packet.capturedLength < packet.originalLength,
+    );
+    if (decoded !== 'ok') {
+      if (decoded !== 'held') this.skipped.add(decoded);
+      return;
+    }
+    const writers = this.writers;
+    writers[flowHash(decoder.view) % writers.length]!.packet(decoder.view, index);
+    // Where FlowTable.add would sweep: after a packet a second (capture time) past the last sweep.
+    if (now - this.lastSweepMicros >= 1_000_000) {
+      this.lastSweepMicros = now;
+      for (const writer of writers) writer.sweep(index, now);
+    }
+  }
+
+  private send(index: number, message: FlowWorkerMessage, transfer: ArrayBuffer[] = []): Promise<EventBatch> {
+    return new Promise<EventBatch>((resolve, reject) => {
+      if (this.failure) return reject(this.failure);
+      this.waiting[index]!.push({ resolve, reject });
+      this.workers[index]!.postMessage(message, transfer);
+    });
+  }
+
+  /** Hands the packets read so far to the workers; merges and writes what they have returned. */
+  async drain(): Promise<void> {
+    this.inFlight.push(
+      Promise.all(
+        this.writers.map((writer, i) => {
+          const bytes = writer.take();
+          return this.send(i, { type: 'chunk', bytes }, [bytes.buffer as ArrayBuffer]);
+        }),
+      ),
+    );
+    while (this.inFlight.length > MAX_CHUNKS_IN_FLIGHT) await this.mergeOldest();
+  }
+
+  /** Ends the capture: every worker flushes its flows; everything is merged and written. */
+  async finish(): Promise<void> {
+    try {
+      await this.drain();
+      this.inFlight.push(Promise.all(this.workers.map((_, i) => this.send(i, { type: 'finish' }))));
+      while (this.inFlight.length > 0) await this.mergeOldest();
+    } finally {
+      await Promise.all(this.workers.map((worker) => worker.terminate()));
+    }
+  }
+
+  /** Stops the workers without writing what they hold (the run failed). */
+  async abort(): Promise<void> {
+    await Promise.all(this.workers.map((worker) => worker.terminate()));
+  }
+
+  private async mergeOldest(): Promise<void> {
+    const batches = await this.inFlight.shift()!;
+    const readers = batches.map((batch) => new EventReader(batch));
+    while (true) {
+      // The event placed first in the capture (few workers: a scan beats a heap).
+      let next: EventReader | undefined;
+      for (const reader of readers) {
+        if (reader.done) continue;
+        if (
+          !next ||
+          reader.primary < next.primary ||
+          (reader.primary === next.primary && reader.secondary < next.secondary)
+        )
+          next = reader;
+      }
+      if (!next) return;
+      if (next.batch.kinds[next.index] === EVENT.name) {
+        const ip = next.string();
+        rememberIn(this.namesByIp, ip, next.string());
+      } else {
+        this.flows++;
+        await this.output.writeJson(this.record(next));
+      }
+      next.index++;
+    }
+  }
+
+  /** head + mid + names + members + tail, the bytes `JSON.stringify` of the record would give. */
+  private record(reader: EventReader): Buffer {
+    const text = reader.text;
+    const [midStart, midEnd] = reader.range();
+    const serverIp = reader.string();
+    const [restStart, restEnd] = reader.range();
+    const [membersStart, membersEnd] = reader.range();
+    const dns = this.namesByIp.get(serverIp);
+    const names =
+      dns === undefined
+        ? ',"names":{'
+        : `,"names":{"dns":${JSON.stringify(dns)}${restEnd > restStart ? ',' : ''}`;
+    const namesBytes = Buffer.byteLength(names);
+    const size =
+      this.head.length +
+      (midEnd - midStart) +
+      namesBytes +
+      (restEnd - restStart) +
+      1 +
+      (membersEnd - membersStart) +
+      this.tail.length;
+    const out = Buffer.allocUnsafe(size);
+    let at = this.head.copy(out, 0);
+    at += text.copy(out, at, midStart, midEnd);
+    at += out.write(names, at, 'utf8');
+    at += text.copy(out, at, restStart, restEnd);
+    out[at++] = 0x7d; // }
+    at += text.copy(out, at, membersStart, membersEnd);
+    this.tail.copy(out, at);
+    return out;
+  }
+}
