@@ -76,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--send-spool', 'send what is spooled for the stream, read no capture')
     .option(
       '--threads <n>',
-      'flow-table threads for capture files (default: the cores available, for files of 16 MB or more; 1 below). Live input is read by one thread',
+      'flow-table threads for capture files (default: the cores available, at most 4, for files of 16 MB or more; 1 below). Live input is read by one thread',
     )
     .addHelpText(
       'after',

@@ -12,6 +12,11 @@ import { runProbe } from './runProbe.ts';
 
 /** Below this size a capture is read by one thread: starting workers costs more than they save. */
 export const AUTO_THREADS_MIN_BYTES = 16 * 1024 * 1024;
+/**
+ * Threads used by default at most: each worker costs ~40 MB of RSS (its isolate, young generation
+ * and heap headroom), and the probe stays within 256 MB with up to 4.
+ */
+export const AUTO_THREADS_MAX = 4;
 
 /**
  * One capture through the probe, whatever it is: pcap or pcapng (gzip or not, a file or stdin) or a
@@ -25,7 +30,7 @@ export async function probeCapture(
   io: {
     stdin?: NodeJS.ReadableStream;
     progress?: NodeJS.WritableStream;
-    /** Flow-table threads ('auto': the cores, for files of AUTO_THREADS_MIN_BYTES or more). @default 1 */
+    /** Flow-table threads ('auto': the cores up to 4, for files of AUTO_THREADS_MIN_BYTES or more). @default 1 */
     threads?: number | 'auto';
   } = {},
 ): Promise<string> {
@@ -43,7 +48,7 @@ export async function probeCapture(
   const threads =
     io.threads === 'auto'
       ? capture !== '-' && statSync(capture).size >= AUTO_THREADS_MIN_BYTES
-        ? availableParallelism()
+        ? Math.min(availableParallelism(), AUTO_THREADS_MAX)
         : 1
       : (io.threads ?? 1);
   const stats = await runProbe(input, capture === '-' ? 'stdin' : basename(capture), context, write, {

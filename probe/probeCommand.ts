@@ -24,7 +24,7 @@ export interface ProbeCommandOptions extends LabContextFlags {
   spoolDir?: string;
   /** Send what is spooled, read no capture. */
   sendSpool?: boolean;
-  /** Flow-table threads for capture files (a number; default: the cores, for files ≥ 16 MB). */
+  /** Flow-table threads for capture files (a number; default: the cores up to 4, for files ≥ 16 MB). */
   threads?: string;
   /** PutRecords attempts before records are spooled (tests; no flag). @default 8 */
   putAttempts?: number;

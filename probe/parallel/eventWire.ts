@@ -15,12 +15,16 @@ export interface EventBatch {
   readonly kinds: Uint8Array;
   readonly text: Uint8Array;
   readonly count: number;
+  /** The wire buffer the worker read, handed back for reuse. */
+  readonly wire?: Uint8Array;
 }
 
 export class EventWriter {
   private keys = new Float64Array(4096);
   private kinds = new Uint8Array(2048);
-  private text = Buffer.allocUnsafe(1024 * 1024);
+  private text: Buffer = Buffer.allocUnsafeSlow(1024 * 1024);
+  /** Text buffers the main thread returned after merging, reused. */
+  private readonly spare: Buffer[] = [];
   private count = 0;
   private textLength = 0;
 
@@ -41,7 +45,7 @@ export class EventWriter {
   string(value: string): void {
     const most = 4 + value.length * 3;
     if (this.textLength + most > this.text.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(this.text.length * 2, this.textLength + most));
+      const bigger = Buffer.allocUnsafeSlow(Math.max(this.text.length * 2, this.textLength + most));
       this.text.copy(bigger, 0, 0, this.textLength);
       this.text = bigger;
     }
@@ -55,12 +59,19 @@ export class EventWriter {
     const batch: EventBatch = {
       keys: this.keys.slice(0, this.count * 2),
       kinds: this.kinds.slice(0, this.count),
-      text: new Uint8Array(this.text.subarray(0, this.textLength)),
+      text: new Uint8Array(this.text.buffer, this.text.byteOffset, this.textLength),
       count: this.count,
     };
+    this.text = this.spare.pop() ?? Buffer.allocUnsafeSlow(this.text.length);
     this.count = 0;
     this.textLength = 0;
     return batch;
+  }
+
+  /** A batch's text buffer, back from the main thread once merged. */
+  recycle(text: Uint8Array): void {
+    if (text.byteOffset === 0 && this.spare.length < 2)
+      this.spare.push(Buffer.from(text.buffer as ArrayBuffer, 0, text.buffer.byteLength));
   }
 }
 

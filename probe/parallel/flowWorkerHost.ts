@@ -14,7 +14,12 @@ export interface FlowWorkerData {
 
 /** A chunk's packets (wire entries), or the end of the capture (flush every flow). */
 export type FlowWorkerMessage =
-  | { readonly type: 'chunk'; readonly bytes: Uint8Array }
+  | {
+      readonly type: 'chunk';
+      readonly bytes: Uint8Array;
+      /** Text buffers of earlier batches, merged: reused by the event writer. */
+      readonly spare: Uint8Array[];
+    }
   | { readonly type: 'finish' };
 
 const port = parentPort!;
@@ -51,6 +56,7 @@ table.onClosing = (openIndex) => {
 
 port.on('message', (message: FlowWorkerMessage) => {
   if (message.type === 'chunk') {
+    for (const text of message.spare) events.recycle(text);
     const reader = new WireReader(message.bytes);
     for (let kind = reader.next(); kind !== 0; kind = reader.next()) {
       if (kind === ENTRY.packet) {
@@ -68,9 +74,8 @@ port.on('message', (message: FlowWorkerMessage) => {
     table.flushAll();
   }
   const batch = events.take();
-  port.postMessage(batch, [
-    batch.keys.buffer as ArrayBuffer,
-    batch.kinds.buffer as ArrayBuffer,
-    batch.text.buffer as ArrayBuffer,
-  ]);
+  const wire = message.type === 'chunk' ? message.bytes : undefined;
+  const transfer = [batch.keys.buffer, batch.kinds.buffer, batch.text.buffer] as ArrayBuffer[];
+  if (wire) transfer.push(wire.buffer as ArrayBuffer);
+  port.postMessage(wire ? { ...batch, wire } : batch, transfer);
 });

@@ -16,12 +16,14 @@ export const ENTRY = { packet: 1, sweep: 2 } as const;
 
 /** A growable buffer of wire entries. */
 export class WireWriter {
-  private buffer = Buffer.allocUnsafe(256 * 1024);
+  private buffer: Buffer = Buffer.allocUnsafeSlow(256 * 1024);
+  /** Buffers the worker returned, reused so a run does not make garbage per chunk. */
+  private readonly spare: Buffer[] = [];
   length = 0;
 
   private reserve(bytes: number): void {
     if (this.length + bytes <= this.buffer.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.length + bytes));
+    const bigger = Buffer.allocUnsafeSlow(Math.max(this.buffer.length * 2, this.length + bytes));
     this.buffer.copy(bigger, 0, 0, this.length);
     this.buffer = bigger;
   }
@@ -75,12 +77,21 @@ export class WireWriter {
     this.length += 13;
   }
 
-  /** The entries written so far, in a buffer of their own (to transfer); the writer starts anew. */
+  /**
+   * The entries written so far, as a view of the writer's own buffer (to transfer; `recycle` it
+   * when the worker hands it back); the writer goes on in a spare buffer.
+   */
   take(): Uint8Array {
-    const out = new Uint8Array(this.length);
-    out.set(this.buffer.subarray(0, this.length));
+    const out = new Uint8Array(this.buffer.buffer, this.buffer.byteOffset, this.length);
+    this.buffer = this.spare.pop() ?? Buffer.allocUnsafeSlow(this.buffer.length);
     this.length = 0;
     return out;
+  }
+
+  /** A buffer `take` gave out, back from the worker. */
+  recycle(bytes: Uint8Array): void {
+    if (bytes.byteOffset === 0 && this.spare.length < 2)
+      this.spare.push(Buffer.from(bytes.buffer as ArrayBuffer, 0, bytes.buffer.byteLength));
   }
 }
 

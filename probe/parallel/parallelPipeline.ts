@@ -11,7 +11,7 @@ import type { FlowWorkerData, FlowWorkerMessage } from './flowWorkerHost.ts';
 import { WireWriter } from './packetWire.ts';
 
 /** Chunks handed to the workers and not merged yet, at most (each about 1 MiB of capture). */
-const MAX_CHUNKS_IN_FLIGHT = 4;
+const MAX_CHUNKS_IN_FLIGHT = 2;
 
 /** A record's bytes, or its text: what the probe's sinks take. */
 export interface JsonRecordOutput {
@@ -61,6 +61,9 @@ export class ParallelPipeline {
   private readonly head: Buffer;
   private tail: Buffer;
   private lastSweepMicros = 0;
+  /** Where a record is composed; the sink copies it before the next one (FlowSink.writeJson). */
+  private scratch: Buffer = Buffer.allocUnsafeSlow(64 * 1024);
+  private readonly spareText: Uint8Array[][] = [];
   private failure: Error | undefined;
   lastPacketMicros = 0;
 
@@ -78,7 +81,12 @@ export class ParallelPipeline {
       const worker = new Worker(new URL('./flowWorker.mjs', import.meta.url), {
         workerData: data,
         // The probe's memory bound is shared: each table holds its share of the flows.
-        resourceLimits: { maxOldGenerationSizeMb: Math.max(48, Math.floor(160 / threads)) },
+        // A worker's live data is its share of the tables (~25 MB of 2 on a short-flow capture);
+        // a small young generation keeps its garbage, and so the probe's peak RSS, low.
+        resourceLimits: {
+          maxOldGenerationSizeMb: Math.max(32, Math.floor(96 / threads)),
+          maxYoungGenerationSizeMb: 8,
+        },
       });
       const queue: (typeof this.waiting)[number] = [];
       worker.on('message', (batch: EventBatch) => queue.shift()?.resolve(batch));
@@ -93,6 +101,7 @@ export class ParallelPipeline {
       this.workers.push(worker);
       this.writers.push(new WireWriter());
       this.waiting.push(queue);
+      this.spareText.push([]);
     }
   }
 
@@ -145,7 +154,11 @@ export class ParallelPipeline {
       Promise.all(
         this.writers.map((writer, i) => {
           const bytes = writer.take();
-          return this.send(i, { type: 'chunk', bytes }, [bytes.buffer as ArrayBuffer]);
+          const spare = this.spareText[i]!.splice(0);
+          return this.send(i, { type: 'chunk', bytes, spare }, [
+            bytes.buffer as ArrayBuffer,
+            ...spare.map((text) => text.buffer as ArrayBuffer),
+          ]);
         }),
       ),
     );
@@ -170,6 +183,9 @@ export class ParallelPipeline {
 
   private async mergeOldest(): Promise<void> {
     const batches = await this.inFlight.shift()!;
+    batches.forEach((batch, i) => {
+      if (batch.wire) this.writers[i]!.recycle(batch.wire);
+    });
     const readers = batches.map((batch) => new EventReader(batch));
     while (true) {
       // The event placed first in the capture (few workers: a scan beats a heap).
@@ -183,7 +199,7 @@ export class ParallelPipeline {
         )
           next = reader;
       }
-      if (!next) return;
+      if (!next) break;
       if (next.batch.kinds[next.index] === EVENT.name) {
         const ip = next.string();
         rememberIn(this.namesByIp, ip, next.string());
@@ -193,6 +209,10 @@ export class ParallelPipeline {
       }
       next.index++;
     }
+    // The texts are merged (records copied out): back to their workers for the next chunks.
+    batches.forEach((batch, i) => {
+      if (this.spareText[i]!.length < 2) this.spareText[i]!.push(batch.text);
+    });
   }
 
   /** head + mid + names + members + tail, the bytes `JSON.stringify` of the record would give. */
@@ -216,14 +236,16 @@ export class ParallelPipeline {
       1 +
       (membersEnd - membersStart) +
       this.tail.length;
-    const out = Buffer.allocUnsafe(size);
+    if (size > this.scratch.length)
+      this.scratch = Buffer.allocUnsafeSlow(Math.max(size, 2 * this.scratch.length));
+    const out = this.scratch;
     let at = this.head.copy(out, 0);
     at += text.copy(out, at, midStart, midEnd);
     at += out.write(names, at, 'utf8');
     at += text.copy(out, at, restStart, restEnd);
     out[at++] = 0x7d; // }
     at += text.copy(out, at, membersStart, membersEnd);
-    this.tail.copy(out, at);
-    return out;
+    at += this.tail.copy(out, at);
+    return out.subarray(0, at);
   }
 }

@@ -5,7 +5,8 @@ export interface FlowSink {
   write(record: FlowRecord): Promise<void>;
   /**
    * A record already serialised (the probe's `RecordEncoder`): sent as this text, never parsed or
-   * serialised again. `partitionKey` is its device id.
+   * serialised again. `partitionKey` is its device id. A Buffer is the caller's again once the
+   * returned promise settles: a sink that keeps the bytes copies them.
    */
   writeJson(json: string | Buffer, partitionKey: string): Promise<void>;
   close(): Promise<SinkStats>;

@@ -67,7 +67,8 @@ export class KinesisSink implements FlowSink {
 
   /** Frames the record's text once: these bytes are the entry's Data in every attempt and the spool. */
   async writeJson(json: string | Buffer, deviceId: string): Promise<void> {
-    const data = typeof json === 'string' ? Buffer.from(json) : json;
+    // A copy either way: a Buffer given is the caller's to reuse once this returns.
+    const data = Buffer.from(json as string);
     const partitionKey = deviceId.slice(0, 256);
     const size = data.length + Buffer.byteLength(partitionKey);
     if (size > RECORD_MAX_BYTES) {

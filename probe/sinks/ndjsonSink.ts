@@ -2,15 +2,19 @@ import { once } from 'node:events';
 import type { StreamRecord as FlowRecord } from '../../schema/flowRecord.ts';
 import type { FlowSink, SinkStats } from './flowSink.ts';
 
-/** Lines are written in batches of about this many characters (one write call per batch). */
-const BATCH_CHARACTERS = 256 * 1024;
+/** Lines are written in batches of about this many bytes (one write call per batch). */
+const BATCH_BYTES = 256 * 1024;
 
-/** One JSON record per line, batched, honouring the output's backpressure. */
+/**
+ * One JSON record per line, batched, honouring the output's backpressure: lines are copied into a
+ * batch buffer, written when full. (Batches are not reused through the write callback: a file or
+ * pipe stdout calls it on a later tick, which a probe reading a file without pause reaches only at
+ * the end, so every batch would be kept until then.)
+ */
 export class NdjsonSink implements FlowSink {
   private delivered = 0;
-  private pending: (string | Buffer)[] = [];
-  private buffers = false;
-  private pendingLength = 0;
+  private batch: Buffer = Buffer.allocUnsafeSlow(BATCH_BYTES);
+  private length = 0;
 
   constructor(private readonly output: NodeJS.WritableStream) {}
 
@@ -18,12 +22,20 @@ export class NdjsonSink implements FlowSink {
     return this.writeJson(JSON.stringify(record));
   }
 
+  /** One line; a Buffer is copied before the call returns (the caller may reuse it). */
   async writeJson(json: string | Buffer): Promise<void> {
-    this.pending.push(json);
-    if (typeof json !== 'string') this.buffers = true;
-    this.pendingLength += json.length + 1;
     this.delivered++;
-    if (this.pendingLength >= BATCH_CHARACTERS) await this.flush();
+    // At most 3 bytes per UTF-16 unit; a line larger than a batch goes out on its own.
+    const most = (typeof json === 'string' ? json.length * 3 : json.length) + 1;
+    if (most > BATCH_BYTES) {
+      await this.flush();
+      await this.send(Buffer.concat([typeof json === 'string' ? Buffer.from(json) : json, NEWLINE]));
+      return;
+    }
+    if (this.length + most > BATCH_BYTES) await this.flush();
+    this.length +=
+      typeof json === 'string' ? this.batch.write(json, this.length) : json.copy(this.batch, this.length);
+    this.batch[this.length++] = 0x0a;
   }
 
   async close(): Promise<SinkStats> {
@@ -32,20 +44,16 @@ export class NdjsonSink implements FlowSink {
   }
 
   private async flush(): Promise<void> {
-    if (this.pending.length === 0) return;
-    const text = this.buffers ? joinLines(this.pending) : `${this.pending.join('\n')}\n`;
-    this.pending = [];
-    this.buffers = false;
-    this.pendingLength = 0;
-    if (!this.output.write(text)) await once(this.output, 'drain');
+    if (this.length === 0) return;
+    const chunk = this.batch.subarray(0, this.length);
+    this.batch = Buffer.allocUnsafeSlow(BATCH_BYTES);
+    this.length = 0;
+    await this.send(chunk);
+  }
+
+  private async send(chunk: Buffer): Promise<void> {
+    if (!this.output.write(chunk)) await once(this.output, 'drain');
   }
 }
 
 const NEWLINE = Buffer.from('\n');
-
-/** Lines given as text or bytes, each followed by a newline, in one buffer. */
-function joinLines(lines: (string | Buffer)[]): Buffer {
-  const parts: Buffer[] = [];
-  for (const line of lines) parts.push(typeof line === 'string' ? Buffer.from(line) : line, NEWLINE);
-  return Buffer.concat(parts);
-}
