@@ -1,5 +1,6 @@
 import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   dnsMessage,
@@ -257,6 +258,7 @@ function nextFlow(): Step[] {
   return conversation(device, port, server, 80, request, 2000 + Math.floor(random() * 12000));
 }
 
+mkdirSync(dirname(values.out), { recursive: true });
 const out = createWriteStream(values.out);
 const header = Buffer.alloc(24);
 header.writeUInt32LE(0xa1b2c3d4, 0);

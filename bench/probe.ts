@@ -1,31 +1,55 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 /**
- * Probe throughput and memory against tshark, in one run, on the same capture.
+ * Probe throughput, work per flow and per packet, memory and scaling, against tshark, on the same
+ * captures (issue 18). From a fresh clone:
  *
- *   npm run bench:probe                      # generates bench/out/mixed-200.pcap if missing
- *   npm run bench:probe -- --megabytes 400   # a larger capture
- *   npm run bench:probe -- --file my.pcap    # any capture
+ *   npm run bench:probe                          # both shapes, 200 MB each, made in bench/out if missing
+ *   npm run bench:probe -- --shape short         # one shape (mixed: per-byte cost; short: per-flow cost)
+ *   npm run bench:probe -- --file my.pcap        # any capture
+ *   npm run bench:probe -- --runs 1 --skip-tshark --skip-kinesis --threads 2
  *
- * Each is run --runs times (default 3; this VM's timings vary by ±20%) and the median run is
- * reported. Both run pinned to one core (taskset) under GNU time (apt-get install time tshark), writing
- * their output to /dev/null. tshark extracts the same fields the probe decodes, with TCP
- * reassembly on. Goal (issue #3): at least 20x tshark's throughput, peak RSS under 256 MB.
+ * Per capture (median of --runs runs, default 3; this VM's timings vary by ±20%):
+ * - the probe with --threads 1 pinned to one core (taskset) and the probe with --threads N on N
+ *   cores (N: --threads, default the cores), both under GNU time (apt-get install time), NDJSON to
+ *   /dev/null, as a user runs the installed bin (the bundle, its shebang's heap cap);
+ * - µs per flow and per packet (CPU time / flows, / packets), heap bytes allocated per flow and the
+ *   share of the run in GC pauses (one more run under V8's --trace-gc-nvp);
+ * - tshark on one core, extracting the fields the probe decodes, TCP reassembly on;
+ * - the probe (one thread) into a local Kinesis endpoint (kinesalite, started here): records/s and
+ *   bytes shipped per record.
+ * Goals printed next to the figures: ≥ 10× tshark on one core, ≥ 1.7× with 2 threads on 2 cores,
+ * peak RSS ≤ 256 MB.
  */
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const out = join(root, 'bench', 'out');
 const { values } = parseArgs({
   options: {
     file: { type: 'string' },
+    shape: { type: 'string' },
     megabytes: { type: 'string', default: '200' },
     'skip-tshark': { type: 'boolean', default: false },
+    'skip-kinesis': { type: 'boolean', default: false },
+    threads: { type: 'string', default: String(availableParallelism()) },
     runs: { type: 'string', default: '3' },
   },
 });
+if (values.shape !== undefined && values.shape !== 'mixed' && values.shape !== 'short') {
+  console.error(`--shape "${values.shape}" is not mixed or short`);
+  process.exit(2);
+}
+const threads = Number(values.threads);
+if (!Number.isInteger(threads) || threads < 1) {
+  console.error(`--threads "${values.threads}" is not a whole number ≥ 1`);
+  process.exit(2);
+}
+const runs = Math.max(1, Number(values.runs));
 
 interface Measured {
   readonly seconds: number;
@@ -38,10 +62,10 @@ function have(command: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
 }
 
-/** Runs the command `runs` times and returns the run with the median wall time. */
-async function median(command: string[], runs: number): Promise<Measured> {
+/** Runs the command `runs` times and returns the run with the median wall time (peak RSS: the largest). */
+async function median(command: string[], cores: string): Promise<Measured> {
   const results: Measured[] = [];
-  for (let i = 0; i < runs; i++) results.push(await measure(command));
+  for (let i = 0; i < runs; i++) results.push(await measure(command, cores));
   results.sort((a, b) => a.seconds - b.seconds);
   return {
     ...results[Math.floor(results.length / 2)]!,
@@ -49,16 +73,18 @@ async function median(command: string[], runs: number): Promise<Measured> {
   };
 }
 
-async function measure(command: string[]): Promise<Measured> {
-  const pin = have('taskset') ? ['taskset', '-c', '0'] : [];
-  const timeFile = join(root, 'bench', 'out', `time-${process.pid}.txt`);
-  const args = ['-v', '-o', timeFile, ...pin, ...command];
-  const child = spawn('/usr/bin/time', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+async function measure(command: string[], cores: string): Promise<Measured> {
+  const pin = have('taskset') ? ['taskset', '-c', cores] : [];
+  const timeFile = join(out, `time-${process.pid}.txt`);
+  const child = spawn('/usr/bin/time', ['-v', '-o', timeFile, ...pin, ...command], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr += chunk));
   const status = await new Promise<number>((done) => child.on('close', (code) => done(code ?? 1)));
   if (status !== 0) throw new Error(`${command.join(' ')} exited ${status}: ${stderr.slice(-2000)}`);
   const report = await readFile(timeFile, 'utf8');
+  await rm(timeFile, { force: true });
   const field = (name: string) =>
     report
       .split('\n')
@@ -75,12 +101,10 @@ async function measure(command: string[]): Promise<Measured> {
   };
 }
 
-if (!existsSync('/usr/bin/time')) {
-  console.error('bench:probe needs GNU time for peak RSS: apt-get install time');
-  process.exit(2);
-}
-const file = values.file ?? join(root, 'bench', 'out', `mixed-${values.megabytes}.pcap`);
-if (!existsSync(file)) {
+/** The bench's capture of a shape, made by bench/generateCapture.ts when missing. */
+function capture(shape: 'mixed' | 'short'): string {
+  const file = join(out, `${shape}-${values.megabytes}.pcap`);
+  if (existsSync(file)) return file;
   console.log(`generating ${file} …`);
   const generated = spawnSync(
     process.execPath,
@@ -92,86 +116,198 @@ if (!existsSync(file)) {
       file,
       '--megabytes',
       String(values.megabytes),
+      '--shape',
+      shape,
     ],
-    {
-      stdio: 'inherit',
-    },
+    { stdio: 'inherit' },
   );
   if (generated.status !== 0) process.exit(1);
+  return file;
 }
+
+const BIN = join(root, 'bin', 'leakwatch.js');
+const LAB = join(root, 'scenario', 'lab', 'build-1.json');
+const probeArgs = (file: string, n: number, extra: string[] = []) => [
+  BIN,
+  'probe',
+  '--lab-config',
+  LAB,
+  '--threads',
+  String(n),
+  ...extra,
+  file,
+];
+
+/** Heap bytes V8 allocated and its GC pauses, summed from --trace-gc-nvp (one run, one thread). */
+function allocations(file: string): { bytes: number; pauseMs: number; wallMs: number } {
+  const run = spawnSync(
+    process.execPath,
+    ['--max-old-space-size=192', '--trace-gc-nvp', ...probeArgs(file, 1, ['--ndjson'])],
+    { maxBuffer: 4 << 30, encoding: 'latin1' },
+  );
+  let bytes = 0;
+  let pauseMs = 0;
+  let wallMs = 0;
+  for (const line of run.stdout.split('\n')) {
+    if (!line.startsWith('[')) continue;
+    bytes += Number(/ allocated=(\d+)/.exec(line)?.[1] ?? 0);
+    pauseMs += Number(/ pause=([\d.]+)/.exec(line)?.[1] ?? 0);
+    wallMs = Number(/\s([\d.]+) ms: /.exec(line)?.[1] ?? wallMs);
+  }
+  return { bytes, pauseMs, wallMs };
+}
+
+/** The probe into kinesalite (started on a worker thread here): one thread, one shard. */
+async function intoKinesis(file: string): Promise<{ seconds: number; records: number; bytes: number }> {
+  const { startEmulators, ensureStream } = await import('../local/emulators.ts');
+  const { GetShardIteratorCommand, GetRecordsCommand, ListShardsCommand } = await import(
+    '@aws-sdk/client-kinesis'
+  );
+  const emulators = await startEmulators(null);
+  try {
+    const stream = `bench-probe-${process.pid}`;
+    await ensureStream(emulators.kinesis, stream, 1);
+    const started = performance.now();
+    const [bin, ...args] = probeArgs(file, 1, [
+      '--kinesis-stream',
+      stream,
+      '--kinesis-endpoint',
+      emulators.kinesisEndpoint,
+    ]);
+    const child = spawn(bin!, args, {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, AWS_REGION: 'us-east-1' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const status = await new Promise<number>((done) => child.on('close', (code) => done(code ?? 1)));
+    const seconds = (performance.now() - started) / 1000;
+    if (status !== 0) throw new Error(`probe into Kinesis exited ${status}: ${stderr.slice(-2000)}`);
+    // What reached the stream: every record, read back and counted with its bytes.
+    const { Shards } = await emulators.kinesis.send(new ListShardsCommand({ StreamName: stream }));
+    let records = 0;
+    let bytes = 0;
+    for (const shard of Shards ?? []) {
+      let iterator = (
+        await emulators.kinesis.send(
+          new GetShardIteratorCommand({
+            StreamName: stream,
+            ShardId: shard.ShardId!,
+            ShardIteratorType: 'TRIM_HORIZON',
+          }),
+        )
+      ).ShardIterator;
+      while (iterator) {
+        const page = await emulators.kinesis.send(
+          new GetRecordsCommand({ ShardIterator: iterator, Limit: 10000 }),
+        );
+        for (const record of page.Records ?? []) {
+          records++;
+          bytes += record.Data?.length ?? 0;
+        }
+        if ((page.Records ?? []).length === 0) break;
+        iterator = page.NextShardIterator;
+      }
+    }
+    return { seconds, records, bytes };
+  } finally {
+    await emulators.close();
+  }
+}
+
+if (!existsSync('/usr/bin/time')) {
+  console.error('bench:probe needs GNU time for peak RSS: apt-get install time');
+  process.exit(2);
+}
+mkdirSync(out, { recursive: true });
 // Measure the bundle users run (the bin falls back to compiling TypeScript when it is stale).
 if (spawnSync(process.execPath, [join(root, 'scripts', 'build-cli.mjs')], { stdio: 'inherit' }).status !== 0)
   process.exit(1);
-const megabytes = statSync(file).size / 1e6;
-const env = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
-process.env = env;
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
-// The bin is executed as a user runs it: its shebang sets the heap cap.
-const runs = Math.max(1, Number(values.runs));
-const probe = await median(
-  [
-    join(root, 'bin', 'leakwatch.js'),
-    'probe',
-    '--lab-config',
-    join(root, 'scenario', 'lab', 'build-1.json'),
-    '--ndjson',
-    file,
-  ],
-  runs,
-);
-const packets = Number(/, (\d+) packets/.exec(probe.stderr)?.[1] ?? 0);
-const flows = Number(/packets, (\d+) flows/.exec(probe.stderr)?.[1] ?? 0);
-const row = (name: string, m: Measured) =>
-  `${name.padEnd(8)} ${m.seconds.toFixed(2).padStart(7)} s  ${(megabytes / m.seconds).toFixed(1).padStart(7)} MB/s  ${(packets / m.seconds / 1000).toFixed(0).padStart(6)} kpkt/s  cpu ${m.cpuSeconds.toFixed(2)} s  peak RSS ${m.peakRssMb.toFixed(0)} MB`;
-console.log(
-  `capture  ${file}: ${megabytes.toFixed(1)} MB, ${packets} packets, ${flows} flows; median of ${runs} runs, one core`,
-);
-console.log(row('probe', probe));
-if (values['skip-tshark'] || !have('tshark')) {
-  console.log('tshark   skipped (apt-get install tshark to compare)');
-} else {
-  const fields = [
-    'frame.number',
-    'ip.src',
-    'ip.dst',
-    'ipv6.src',
-    'ipv6.dst',
-    'tcp.srcport',
-    'tcp.dstport',
-    'udp.srcport',
-    'udp.dstport',
-    'dns.qry.name',
-    'dns.a',
-    'dns.aaaa',
-    'dns.cname',
-    'tls.handshake.extensions_server_name',
-    'tls.handshake.version',
-    'tls.handshake.extensions.supported_version',
-    'tls.handshake.extensions_alpn_str',
-    'http.request.method',
-    'http.host',
-    'http.request.uri',
-    'http.user_agent',
-    'http.content_type',
-    'http.file_data',
-  ];
-  const tshark = await median(
-    [
-      'tshark',
-      '-r',
-      file,
-      '-o',
-      'tcp.desegment_tcp_streams:TRUE',
-      '-o',
-      'http.desegment_body:TRUE',
-      '-T',
-      'fields',
-      ...fields.flatMap((f) => ['-e', f]),
-    ],
-    runs,
-  );
-  console.log(row('tshark', tshark));
+const files = values.file
+  ? [values.file]
+  : (values.shape ? [values.shape as 'mixed' | 'short'] : (['mixed', 'short'] as const)).map(capture);
+const allCores = Array.from({ length: Math.min(threads, availableParallelism()) }, (_, i) => i).join(',');
+
+for (const file of files) {
+  const megabytes = statSync(file).size / 1e6;
+  const one = await median([...probeArgs(file, 1, ['--ndjson'])], '0');
+  const packets = Number(/, (\d+) packets/.exec(one.stderr)?.[1] ?? 0);
+  const flows = Number(/packets, (\d+) flows/.exec(one.stderr)?.[1] ?? 0);
+  const row = (name: string, m: Measured) =>
+    `${name.padEnd(16)} ${m.seconds.toFixed(2).padStart(7)} s ${(megabytes / m.seconds).toFixed(1).padStart(7)} MB/s ${(packets / m.seconds / 1000).toFixed(0).padStart(5)} kpkt/s  cpu ${m.cpuSeconds.toFixed(2).padStart(6)} s  peak RSS ${m.peakRssMb.toFixed(0).padStart(4)} MB`;
   console.log(
-    `ratio    probe is ${(tshark.seconds / probe.seconds).toFixed(1)}x tshark's throughput (goal ≥ 20x); peak RSS ${probe.peakRssMb.toFixed(0)} MB vs ${tshark.peakRssMb.toFixed(0)} MB (goal < 256 MB)`,
+    `\n${basename(file)}: ${megabytes.toFixed(1)} MB, ${packets} packets, ${flows} flows (${(packets / Math.max(1, flows)).toFixed(1)} packets per flow); median of ${runs} runs`,
   );
+  console.log(row('probe 1 thread', one));
+  const perFlow = (one.cpuSeconds * 1e6) / Math.max(1, flows);
+  const perPacket = (one.cpuSeconds * 1e6) / Math.max(1, packets);
+  const gc = allocations(file);
+  console.log(
+    `  work           ${perFlow.toFixed(1)} µs CPU per flow, ${perPacket.toFixed(2)} µs per packet; ${(gc.bytes / Math.max(1, flows) / 1024).toFixed(1)} KiB of heap allocated per flow; GC pauses ${((100 * gc.pauseMs) / Math.max(1, gc.wallMs)).toFixed(0)}% of the run`,
+  );
+  let many: Measured | undefined;
+  if (threads > 1) {
+    many = await median([...probeArgs(file, threads, ['--ndjson'])], allCores);
+    console.log(row(`probe ${threads} threads`, many));
+    console.log(
+      `  scaling        ${(one.seconds / many.seconds).toFixed(2)}x with ${threads} threads on cores ${allCores} (goal ≥ 1.7x with 2 on 2 cores)`,
+    );
+  }
+  if (values['skip-tshark'] || !have('tshark')) {
+    console.log('tshark           skipped (apt-get install tshark to compare)');
+  } else {
+    const fields = [
+      'frame.number',
+      'ip.src',
+      'ip.dst',
+      'ipv6.src',
+      'ipv6.dst',
+      'tcp.srcport',
+      'tcp.dstport',
+      'udp.srcport',
+      'udp.dstport',
+      'dns.qry.name',
+      'dns.a',
+      'dns.aaaa',
+      'dns.cname',
+      'tls.handshake.extensions_server_name',
+      'tls.handshake.version',
+      'tls.handshake.extensions.supported_version',
+      'tls.handshake.extensions_alpn_str',
+      'http.request.method',
+      'http.host',
+      'http.request.uri',
+      'http.user_agent',
+      'http.content_type',
+      'http.file_data',
+    ];
+    const tshark = await median(
+      [
+        'tshark',
+        '-r',
+        file,
+        '-o',
+        'tcp.desegment_tcp_streams:TRUE',
+        '-o',
+        'http.desegment_body:TRUE',
+        '-T',
+        'fields',
+        ...fields.flatMap((f) => ['-e', f]),
+      ],
+      '0',
+    );
+    console.log(row('tshark', tshark));
+    console.log(
+      `  ratio          one core: probe ${(tshark.seconds / one.seconds).toFixed(1)}x tshark's throughput (goal ≥ 10x)${many ? `; ${threads} threads: ${(tshark.seconds / many.seconds).toFixed(1)}x` : ''}; peak RSS ${Math.max(one.peakRssMb, many?.peakRssMb ?? 0).toFixed(0)} MB (goal ≤ 256 MB)`,
+    );
+  }
+  if (!values['skip-kinesis']) {
+    const kinesis = await intoKinesis(file);
+    console.log(
+      `kinesis          ${kinesis.seconds.toFixed(2).padStart(7)} s ${(megabytes / kinesis.seconds).toFixed(1).padStart(7)} MB/s ${(kinesis.records / kinesis.seconds / 1000).toFixed(1)} k records/s into kinesalite (one shard, PutRecords of 500); ${kinesis.records} records on the stream (${flows + 1} expected), ${(kinesis.bytes / Math.max(1, kinesis.records)).toFixed(0)} bytes per record`,
+    );
+    if (kinesis.records !== flows + 1) process.exitCode = 1;
+  }
 }

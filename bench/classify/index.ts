@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +36,7 @@ const { values } = parseArgs({
 });
 const ndjson = join(root, 'bench', 'out', 'mixed-200.ndjson');
 if (!existsSync(ndjson)) {
+  mkdirSync(join(root, 'bench', 'out'), { recursive: true });
   const capture = join(root, 'bench', 'out', 'mixed-200.pcap');
   if (!existsSync(capture))
     spawnSync(
@@ -54,6 +55,10 @@ if (!existsSync(ndjson)) {
     ],
     { maxBuffer: 1 << 30 },
   );
+  if (out.status !== 0) {
+    console.error(`leakwatch probe exited ${out.status}: ${out.stderr}`);
+    process.exit(1);
+  }
   await (await import('node:fs/promises')).writeFile(ndjson, out.stdout);
 }
 // What an execution environment pays once, on its first record: zod compiles the record schema.
