@@ -354,34 +354,32 @@ export class FlowTable {
       (view.data[view.payloadOffset + 2]! & 0x80) !== 0;
     const reversed = Boolean(synAck) || dnsResponse;
     const v4 = view.ipVersion === 4;
-    const src = {
-      address: v4 ? view.srcV4 : view.srcV6,
-      endpoint: { ip: view.sourceIp(), port: view.srcPort },
-    };
-    const dst = {
-      address: v4 ? view.dstV4 : view.dstV6,
-      endpoint: { ip: view.destinationIp(), port: view.dstPort },
-    };
+    const srcAddress = v4 ? view.srcV4 : view.srcV6;
+    const dstAddress = v4 ? view.dstV4 : view.dstV6;
+    const src: Endpoint = { ip: view.sourceIp(), port: view.srcPort };
+    const dst: Endpoint = { ip: view.destinationIp(), port: view.dstPort };
     const client = reversed ? dst : src;
     const server = reversed ? src : dst;
     const protocol = view.protocol === 6 ? 'tcp' : 'udp';
+    const streams = this.streams(protocol, server.port, client.port);
     return {
       openIndex: this.packetIndex,
-      key: `${protocol}|${client.endpoint.ip}|${client.endpoint.port}|${server.endpoint.ip}|${server.endpoint.port}`,
+      key: `${protocol}|${client.ip}|${client.port}|${server.ip}|${server.port}`,
       protocol,
       protocolNumber: view.protocol,
-      clientAddress: client.address,
-      clientPort: client.endpoint.port,
-      serverAddress: server.address,
-      serverPort: server.endpoint.port,
-      client: client.endpoint,
-      server: server.endpoint,
+      clientAddress: reversed ? dstAddress : srcAddress,
+      clientPort: client.port,
+      serverAddress: reversed ? srcAddress : dstAddress,
+      serverPort: server.port,
+      client,
+      server,
       firstMicros: view.timestampMicros,
       lastMicros: view.timestampMicros,
       packets: { toServer: 0, toClient: 0 },
       bytes: { toServer: 0, toClient: 0 },
       payloadBytes: { toServer: 0, toClient: 0 },
-      ...this.streams(server.endpoint.port, client.endpoint.port),
+      clientStream: streams.clientStream,
+      serverStream: streams.serverStream,
       clientSized: false,
       serverFinished: false,
       clientFinished: false,
@@ -391,9 +389,12 @@ export class FlowTable {
   }
 
   private streams(
+    protocol: 'tcp' | 'udp',
     serverPort: number,
     clientPort: number,
   ): { clientStream: TcpStream; serverStream: TcpStream } {
+    // UDP keeps no stream (DNS messages are decoded per datagram, QUIC from the first one).
+    if (protocol === 'udp') return { clientStream: EMPTY_STREAM, serverStream: EMPTY_STREAM };
     const dns = serverPort === DNS_PORT || clientPort === DNS_PORT;
     return {
       clientStream: new TcpStream(dns ? this.limits.dnsStreamBytes : this.limits.clientStreamBytes),
@@ -428,7 +429,7 @@ export class FlowTable {
     flow.packets = { toServer: 0, toClient: 0 };
     flow.bytes = { toServer: 0, toClient: 0 };
     flow.payloadBytes = { toServer: 0, toClient: 0 };
-    Object.assign(flow, this.streams(flow.serverPort, flow.clientPort));
+    Object.assign(flow, this.streams(flow.protocol, flow.serverPort, flow.clientPort));
     flow.clientSized = false;
     flow.dnsQueries = [];
     flow.dnsAnswers = [];
