@@ -1,9 +1,14 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from '@jest/globals';
 // @ts-expect-error: a plain ESM script shared with `node scripts/probe-golden.mjs`, no types.
-import { bundledCaptures, GOLDEN, probeOutput } from '../../scripts/probe-golden.mjs';
-import { cliEnv } from '../helpers/installedCli.ts';
+import { bundledCaptures, GOLDEN, normalise, probeOutput } from '../../scripts/probe-golden.mjs';
+import { cliEnv, leakwatch } from '../helpers/installedCli.ts';
+import { projectRoot } from '../helpers/scenario.ts';
 
 /**
  * The records the installed `leakwatch probe --ndjson` writes for every capture bundled with the
@@ -30,5 +35,80 @@ describe('probe records of the bundled captures', () => {
     for (const capture of captures) expect(stderr).toContain(`leakwatch probe: ${capture}: `);
     expect(firstDifference(stdout, golden)).toBe('none');
     expect(stdout).toBe(golden);
+  });
+
+  it.each([2, 3])(
+    'are the same records in the same order with --threads %i (flow-table workers)',
+    (threads) => {
+      const { stdout, stderr } = probeOutput(['--threads', String(threads)], cliEnv());
+      expect(stderr).toContain(`(${threads} threads)`);
+      expect(firstDifference(stdout, golden)).toBe('none');
+    },
+  );
+});
+
+describe('probe --threads on a capture of many short flows', () => {
+  it('writes the records of one thread, in its order, with 2 and 3 threads (no table limit bites at 6 MB)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'leakwatch-threads-'));
+    try {
+      const capture = join(dir, 'short.pcap');
+      const made = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'bench/generateCapture.ts',
+          '--out',
+          capture,
+          '--megabytes',
+          '6',
+          '--shape',
+          'short',
+        ],
+        { cwd: projectRoot, encoding: 'utf8' },
+      );
+      expect(made.status).toBe(0);
+      const lab = ['--lab-config', 'scenario/lab/build-1.json', '--ndjson'];
+      const one = await leakwatch(['probe', ...lab, '--threads', '1', capture]);
+      expect(one.code).toBe(0);
+      const flows = Number(/packets, (\d+) flows/.exec(one.stderr)?.[1]);
+      expect(flows).toBeGreaterThan(5000);
+      expect(one.stdout.split('\n').length - 1).toBe(flows + 1);
+      for (const threads of ['2', '3']) {
+        const many = await leakwatch(['probe', ...lab, '--threads', threads, capture]);
+        expect(many.code).toBe(0);
+        expect(many.stderr).toContain(`${flows} flows (${threads} threads)`);
+        expect(firstDifference(normalise(many.stdout), normalise(one.stdout))).toBe('none');
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a --threads that is not a whole number from 1 to 256, and --threads with live input', async () => {
+    for (const bad of ['0', 'two', '1.5', '257']) {
+      const result = await leakwatch([
+        'probe',
+        '--lab-config',
+        'scenario/lab/build-1.json',
+        '--threads',
+        bad,
+        'scenario/captures/build-1.pcap',
+      ]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`--threads "${bad}" is not a whole number from 1 to 256`);
+      expect(result.stdout).toBe('');
+    }
+    const live = await leakwatch([
+      'probe',
+      '--lab-config',
+      'scenario/lab/build-1.json',
+      '--threads',
+      '2',
+      '--listen',
+      'udp://127.0.0.1:0',
+    ]);
+    expect(live.code).toBe(2);
+    expect(live.stderr).toContain('--threads is for capture files: live input is read by one thread');
   });
 });
