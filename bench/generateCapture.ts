@@ -132,6 +132,20 @@ function conversation(
 
 let flowNumber = 0;
 
+/** An HTTP POST of a form carrying an IMEI and a phone number (and 0-600 bytes of padding). */
+function reportPost(flowNumber: number, host: string): Buffer {
+  const body = new URLSearchParams({
+    imei: '864690020123454',
+    phone: '+8613800138000',
+    ts: String(1400000000000 + flowNumber),
+    v: 'KHHCNBH39.0',
+    payload: 'x'.repeat(Math.floor(random() * 600)),
+  }).toString();
+  return Buffer.from(
+    `POST /api/v1/report?id=${flowNumber} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: Dalvik/1.6.0\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+  );
+}
+
 /**
  * A short TCP conversation: handshake, the request in one segment, the response in one segment,
  * then FIN from both sides (6 packets) or a client RST (5 packets).
@@ -189,16 +203,7 @@ function nextShortFlow(): Step[] {
       ];
     }
     case 1: {
-      const body = new URLSearchParams({
-        imei: '864690020123454',
-        phone: '+8613800138000',
-        ts: String(1400000000000 + flowNumber),
-        v: 'KHHCNBH39.0',
-        payload: 'x'.repeat(Math.floor(random() * 600)),
-      }).toString();
-      const request = Buffer.from(
-        `POST /api/v1/report?id=${flowNumber} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: Dalvik/1.6.0\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
-      );
+      const request = reportPost(flowNumber, host);
       const json = `{"code":0,"data":"${'a'.repeat(Math.floor(random() * 600))}"}`;
       const response = Buffer.from(
         `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${json.length}\r\n\r\n${json}`,
@@ -245,16 +250,7 @@ function nextFlow(): Step[] {
       4000 + Math.floor(random() * 30000),
     );
   }
-  const body = new URLSearchParams({
-    imei: '864690020123454',
-    phone: '+8613800138000',
-    ts: String(1400000000000 + flowNumber),
-    v: 'KHHCNBH39.0',
-    payload: 'x'.repeat(Math.floor(random() * 600)),
-  }).toString();
-  const request = Buffer.from(
-    `POST /api/v1/report?id=${flowNumber} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: Dalvik/1.6.0\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
-  );
+  const request = reportPost(flowNumber, host);
   return conversation(device, port, server, 80, request, 2000 + Math.floor(random() * 12000));
 }
 

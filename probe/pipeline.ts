@@ -66,14 +66,7 @@ export class ProbePipeline {
     this.packets++;
     if (packet.timestampMicros > this.lastPacketMicros) this.lastPacketMicros = packet.timestampMicros;
     const decoder = this.decoder;
-    const decoded = decoder.decode(
-      packet.linkType,
-      packet.buffer,
-      packet.offset,
-      packet.offset + packet.capturedLength,
-      packet.timestampMicros,
-      packet.capturedLength < packet.originalLength,
-    );
+    const decoded = decoder.decodeCaptured(packet);
     if (decoded === 'ok') this.table.add(decoder.view);
     else if (decoded !== 'held') this.skipped.add(decoded);
   }

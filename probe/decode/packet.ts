@@ -1,3 +1,4 @@
+import type { CapturedPacket } from '../capture/capturedPacket.ts';
 import { IpFragmentReassembler } from './ipFragments.ts';
 import { decodeIpv4, IP_PROTOCOL } from './ipv4.ts';
 import { decodeIpv6 } from './ipv6.ts';
@@ -40,6 +41,18 @@ export class PacketDecoder {
       this.appNames.set(uid, name);
     }
     view.appName = name;
+  }
+
+  /** A packet as a capture reader hands it over. */
+  decodeCaptured(packet: CapturedPacket): DecodeResult {
+    return this.decode(
+      packet.linkType,
+      packet.buffer,
+      packet.offset,
+      packet.offset + packet.capturedLength,
+      packet.timestampMicros,
+      packet.capturedLength < packet.originalLength,
+    );
   }
 
   /** `snapped`: the capture kept fewer bytes than the packet had (capturedLength < originalLength). */

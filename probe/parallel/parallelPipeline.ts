@@ -119,14 +119,7 @@ export class ParallelPipeline {
     const now = packet.timestampMicros;
     if (now > this.lastPacketMicros) this.lastPacketMicros = now;
     const decoder = this.decoder;
-    const decoded = decoder.decode(
-      packet.linkType,
-      packet.buffer,
-      packet.offset,
-      packet.offset + packet.capturedLength,
-      now,
-      packet.capturedLength < packet.originalLength,
-    );
+    const decoded = decoder.decodeCaptured(packet);
     if (decoded !== 'ok') {
       if (decoded !== 'held') this.skipped.add(decoded);
       return;
