@@ -22,20 +22,29 @@ export class NdjsonSink implements FlowSink {
     return this.writeJson(JSON.stringify(record));
   }
 
-  /** One line; a Buffer is copied before the call returns (the caller may reuse it). */
-  async writeJson(json: string | Buffer): Promise<void> {
+  /**
+   * One line; a Buffer is copied before the call returns (the caller may reuse it). Not an async
+   * function: a line that fits the batch returns one settled promise, allocating none.
+   */
+  writeJson(json: string | Buffer): Promise<void> {
     this.delivered++;
     // At most 3 bytes per UTF-16 unit; a line larger than a batch goes out on its own.
     const most = (typeof json === 'string' ? json.length * 3 : json.length) + 1;
-    if (most > BATCH_BYTES) {
-      await this.flush();
-      await this.send(Buffer.concat([typeof json === 'string' ? Buffer.from(json) : json, NEWLINE]));
-      return;
-    }
-    if (this.length + most > BATCH_BYTES) await this.flush();
+    if (most > BATCH_BYTES) return this.writeAlone(json);
+    if (this.length + most > BATCH_BYTES) return this.flush().then(() => this.append(json));
+    this.append(json);
+    return SETTLED;
+  }
+
+  private append(json: string | Buffer): void {
     this.length +=
       typeof json === 'string' ? this.batch.write(json, this.length) : json.copy(this.batch, this.length);
     this.batch[this.length++] = 0x0a;
+  }
+
+  private async writeAlone(json: string | Buffer): Promise<void> {
+    await this.flush();
+    await this.send(Buffer.concat([typeof json === 'string' ? Buffer.from(json) : json, NEWLINE]));
   }
 
   async close(): Promise<SinkStats> {
@@ -57,3 +66,4 @@ export class NdjsonSink implements FlowSink {
 }
 
 const NEWLINE = Buffer.from('\n');
+const SETTLED: Promise<void> = Promise.resolve();

@@ -28,9 +28,9 @@ export class SessionSink implements FlowSink {
   }
 
   /** A flow record serialised with this run's id (`RecordEncoder` with `run`). */
-  async writeJson(json: string | Buffer, partitionKey = this.context.device.id): Promise<void> {
+  writeJson(json: string | Buffer, partitionKey = this.context.device.id): Promise<void> {
     this.flows++;
-    await this.inner.writeJson(json, partitionKey);
+    return this.inner.writeJson(json, partitionKey);
   }
 
   async close(): Promise<SinkStats> {
