@@ -12,3 +12,8 @@ export class ProbeUsageError extends Error {
 export class DeliveryError extends Error {
   override name = 'DeliveryError';
 }
+
+/** A flow-table worker thread of `--threads` died (out of memory, a bug): the run cannot finish. */
+export class ProbeWorkerError extends Error {
+  override name = 'ProbeWorkerError';
+}

@@ -2,7 +2,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { AwsSetupError, checkAwsSetup } from '../core/config/awsSetup.ts';
 import type { FlowRecord } from '../schema/flowRecord.ts';
-import { CaptureFormatError, DeliveryError, ProbeUsageError } from './errors.ts';
+import { CaptureFormatError, DeliveryError, ProbeUsageError, ProbeWorkerError } from './errors.ts';
 import { EXIT } from './exitCodes.ts';
 import { type LabContextFlags, loadLabContext } from './labContext.ts';
 import { type LiveListener, listenPcapdroidUdp } from './live/pcapdroidUdpListener.ts';
@@ -224,6 +224,14 @@ export async function probeCommand(
           ),
         );
       } catch (error) {
+        if (error instanceof ProbeWorkerError) {
+          const delivered = await out.close();
+          say(`${error.message}; run again with --threads 1, which reads in this thread alone`);
+          say(
+            `${delivered.delivered} flow records ${options.kinesisStream ? `put on stream ${options.kinesisStream}` : 'written'} before it; the session is not ended`,
+          );
+          return EXIT.delivery;
+        }
         if (!(error instanceof CaptureFormatError)) throw error;
         // The flows read before the damage are delivered; the session is not ended (no
         // session-end record), so it cannot make a build look like it stopped leaking.

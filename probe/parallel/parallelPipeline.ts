@@ -3,6 +3,7 @@ import type { LabContext } from '../../schema/flowRecord.ts';
 import type { CapturedPacket } from '../capture/capturedPacket.ts';
 import { PacketDecoder } from '../decode/packet.ts';
 import { SkipCounter } from '../decode/skipReasons.ts';
+import { ProbeWorkerError } from '../errors.ts';
 import { rememberIn } from '../flowTable.ts';
 import type { ProbeInput } from '../pipeline.ts';
 import { RecordEncoder } from '../recordJson.ts';
@@ -65,6 +66,8 @@ export class ParallelPipeline {
   private scratch: Buffer = Buffer.allocUnsafeSlow(64 * 1024);
   private readonly spareText: Uint8Array[][] = [];
   private failure: Error | undefined;
+  /** Set once the pipeline stops its workers itself (their exit is then expected). */
+  private stopping = false;
   lastPacketMicros = 0;
 
   constructor(
@@ -90,13 +93,20 @@ export class ParallelPipeline {
       });
       const queue: (typeof this.waiting)[number] = [];
       worker.on('message', (batch: EventBatch) => queue.shift()?.resolve(batch));
-      const fail = (error: Error) => {
+      const fail = (cause: Error) => {
+        const error =
+          cause instanceof ProbeWorkerError
+            ? cause
+            : new ProbeWorkerError(`probe worker ${i} failed: ${cause.message}`, { cause });
         this.failure ??= error;
         for (const waiter of queue.splice(0)) waiter.reject(error);
       };
       worker.on('error', fail);
+      // A worker that ends before the pipeline stops it fails the run: work sent to it later, or
+      // still owed by it, would wait for ever.
       worker.on('exit', (code) => {
-        if (queue.length > 0) fail(new Error(`probe worker ${i} exited (code ${code}) with work pending`));
+        if (!this.stopping)
+          fail(new ProbeWorkerError(`probe worker ${i} exited (code ${code}) before the capture ended`));
       });
       this.workers.push(worker);
       this.writers.push(new WireWriter());
@@ -143,7 +153,7 @@ export class ParallelPipeline {
 
   /** Hands the packets read so far to the workers; merges and writes what they have returned. */
   async drain(): Promise<void> {
-    this.inFlight.push(
+    this.track(
       Promise.all(
         this.writers.map((writer, i) => {
           const bytes = writer.take();
@@ -158,19 +168,26 @@ export class ParallelPipeline {
     while (this.inFlight.length > MAX_CHUNKS_IN_FLIGHT) await this.mergeOldest();
   }
 
+  /** Queues a chunk's replies; a failure is seen when that chunk is merged (not as unhandled). */
+  private track(replies: Promise<EventBatch[]>): void {
+    replies.catch(() => undefined);
+    this.inFlight.push(replies);
+  }
+
   /** Ends the capture: every worker flushes its flows; everything is merged and written. */
   async finish(): Promise<void> {
     try {
       await this.drain();
-      this.inFlight.push(Promise.all(this.workers.map((_, i) => this.send(i, { type: 'finish' }))));
+      this.track(Promise.all(this.workers.map((_, i) => this.send(i, { type: 'finish' }))));
       while (this.inFlight.length > 0) await this.mergeOldest();
     } finally {
-      await Promise.all(this.workers.map((worker) => worker.terminate()));
+      await this.abort();
     }
   }
 
-  /** Stops the workers without writing what they hold (the run failed). */
+  /** Stops the workers (without writing what they hold, when the run failed). */
   async abort(): Promise<void> {
+    this.stopping = true;
     await Promise.all(this.workers.map((worker) => worker.terminate()));
   }
 

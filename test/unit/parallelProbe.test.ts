@@ -285,3 +285,24 @@ describe('record text', () => {
     kinesis.restore();
   });
 });
+
+describe('ParallelPipeline', () => {
+  it('fails the run with a message when a worker dies, instead of waiting for it', async () => {
+    const { ParallelPipeline } = await import('../../probe/parallel/parallelPipeline.ts');
+    const { TEST_CONTEXT } = await import('../helpers/fixtures.ts');
+    const written: (string | Buffer)[] = [];
+    const pipeline = new ParallelPipeline(
+      TEST_CONTEXT,
+      'test.pcap',
+      { run: 'run-1', writeJson: async (json) => void written.push(json) },
+      2,
+    );
+    const worker = (pipeline as unknown as { workers: import('node:worker_threads').Worker[] }).workers[1]!;
+    await new Promise((resolve) => worker.once('online', resolve));
+    await worker.terminate();
+    await expect(pipeline.finish()).rejects.toThrow(
+      /probe worker 1 exited \(code 1\) before the capture ended/,
+    );
+    expect(written).toEqual([]);
+  });
+});
