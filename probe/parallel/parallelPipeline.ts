@@ -8,6 +8,7 @@ import { rememberIn } from '../flowTable.ts';
 import type { ProbeInput } from '../pipeline.ts';
 import { RecordEncoder } from '../recordJson.ts';
 import { EVENT, type EventBatch, EventReader } from './eventWire.ts';
+import { FlowTableHost } from './flowTableHost.ts';
 import type { FlowWorkerData, FlowWorkerMessage } from './flowWorkerHost.ts';
 import { WireWriter } from './packetWire.ts';
 
@@ -38,23 +39,38 @@ function stringHash(text: string): number {
 }
 
 /**
- * The probe on several cores: this thread reads and decodes packets (fragments reassembled, skips
- * counted), hands each to the worker that owns its flow by a symmetric 5-tuple hash, and tells
- * every worker where the single-threaded table would sweep idle flows. Each worker runs its own
- * flow table (the limits shared out) and returns its records in parts; this thread merges them by
- * the position in the capture at which each was made, adds the DNS name of the server (names learnt
- * by any worker count, in capture order) and the run's constant head and tail, and writes them.
- * The records and their order are those of one thread, unless a table's share of the limits bites
- * (more than 100,000 open flows, 10,000 lingering, 64 MiB of stream buffers, probe-wide).
+ * Shares of the flows: the reading thread's own table takes LOCAL_WEIGHT parts, each worker
+ * WORKER_WEIGHT (reading, decoding and merging take the reading thread about a third of the work
+ * one thread does alone, so it keeps a smaller share; with 2 threads on 2 cores, 1:2 measured
+ * best of 1:1, 1:2 and 1:3 on both bench captures).
+ */
+const LOCAL_WEIGHT = 1;
+const WORKER_WEIGHT = 2;
+
+/**
+ * The probe on `threads` cores: this thread reads and decodes packets (fragments reassembled, skips
+ * counted) and hands each to the flow table that owns its flow by a symmetric 5-tuple hash: one of
+ * `threads - 1` worker threads, or its own (a smaller share). It tells every table where the
+ * single-threaded table would sweep idle flows. Each table (the limits shared out) returns its
+ * records in parts; this thread merges them by the position in the capture at which each was made,
+ * adds the DNS name of the server (names learnt by any table count, in capture order) and the run's
+ * constant head and tail, and writes them. The records and their order are those of one thread,
+ * unless a table's share of the limits bites (more than 100,000 open flows, 10,000 lingering,
+ * 64 MiB of stream buffers, probe-wide).
  */
 export class ParallelPipeline {
   packets = 0;
   flows = 0;
   readonly skipped = new SkipCounter();
   private readonly decoder = new PacketDecoder();
+  /** Worker threads: table i is workers[i - 1]; table 0 is `local`, in this thread. */
   private readonly workers: Worker[] = [];
+  private readonly local: FlowTableHost;
+  /** Per table, the packets read for it since the last chunk. */
   private readonly writers: WireWriter[] = [];
-  /** Per worker, the replies it owes, in the order the messages were sent. */
+  /** Hash buckets: bucket 0 is this thread's table, then WORKER_WEIGHT buckets per worker. */
+  private readonly buckets: number;
+  /** Per table (index 0 unused), the replies its worker owes, in the order the messages were sent. */
   private readonly waiting: { resolve: (batch: EventBatch) => void; reject: (error: Error) => void }[][] = [];
   private readonly inFlight: Promise<EventBatch[]>[] = [];
   private readonly encoder: RecordEncoder;
@@ -79,16 +95,21 @@ export class ParallelPipeline {
     this.encoder = new RecordEncoder(context, captureName, output.run);
     this.head = Buffer.from(this.encoder.head);
     this.tail = Buffer.from(this.encoder.tail);
-    const data: FlowWorkerData = { context, captureName, threads };
-    for (let i = 0; i < threads; i++) {
+    const data: FlowWorkerData = { context, captureName, tables: threads };
+    this.local = new FlowTableHost(context, captureName, threads);
+    this.writers.push(new WireWriter());
+    this.waiting.push([]);
+    this.spareText.push([]);
+    this.buckets = LOCAL_WEIGHT + WORKER_WEIGHT * (threads - 1);
+    for (let i = 1; i < threads; i++) {
       const worker = new Worker(new URL('./flowWorker.mjs', import.meta.url), {
         workerData: data,
-        // The probe's memory bound is shared: each table holds its share of the flows.
-        // A worker's live data is its share of the tables (~25 MB of 2 on a short-flow capture);
-        // a small young generation keeps its garbage, and so the probe's peak RSS, low.
+        // The probe's memory bound is shared: each table holds its share of the flows (~25 MB
+        // live of 2 on a short-flow capture). The young generations share 24 MB: a smaller one
+        // costs a worker a fifth more time in GC, a larger one the probe's 256 MB of peak RSS.
         resourceLimits: {
           maxOldGenerationSizeMb: Math.max(32, Math.floor(96 / threads)),
-          maxYoungGenerationSizeMb: 8,
+          maxYoungGenerationSizeMb: Math.max(8, Math.floor(24 / (threads - 1))),
         },
       });
       const queue: (typeof this.waiting)[number] = [];
@@ -135,7 +156,9 @@ export class ParallelPipeline {
       return;
     }
     const writers = this.writers;
-    writers[flowHash(decoder.view) % writers.length]!.packet(decoder.view, index);
+    const bucket = flowHash(decoder.view) % this.buckets;
+    const table = bucket < LOCAL_WEIGHT ? 0 : 1 + Math.floor((bucket - LOCAL_WEIGHT) / WORKER_WEIGHT);
+    writers[table]!.packet(decoder.view, index);
     // Where FlowTable.add would sweep: after a packet a second (capture time) past the last sweep.
     if (now - this.lastSweepMicros >= 1_000_000) {
       this.lastSweepMicros = now;
@@ -147,24 +170,30 @@ export class ParallelPipeline {
     return new Promise<EventBatch>((resolve, reject) => {
       if (this.failure) return reject(this.failure);
       this.waiting[index]!.push({ resolve, reject });
-      this.workers[index]!.postMessage(message, transfer);
+      this.workers[index - 1]!.postMessage(message, transfer);
     });
   }
 
-  /** Hands the packets read so far to the workers; merges and writes what they have returned. */
+  /**
+   * Hands the packets read so far to the workers, runs this thread's share meanwhile, and merges and
+   * writes what the tables have returned for older chunks.
+   */
   async drain(): Promise<void> {
-    this.track(
-      Promise.all(
-        this.writers.map((writer, i) => {
-          const bytes = writer.take();
-          const spare = this.spareText[i]!.splice(0);
-          return this.send(i, { type: 'chunk', bytes, spare }, [
-            bytes.buffer as ArrayBuffer,
-            ...spare.map((text) => text.buffer as ArrayBuffer),
-          ]);
-        }),
-      ),
-    );
+    const replies: Promise<EventBatch>[] = [];
+    for (let i = 1; i < this.writers.length; i++) {
+      const bytes = this.writers[i]!.take();
+      const spare = this.spareText[i]!.splice(0);
+      replies.push(
+        this.send(i, { type: 'chunk', bytes, spare }, [
+          bytes.buffer as ArrayBuffer,
+          ...spare.map((text) => text.buffer as ArrayBuffer),
+        ]),
+      );
+    }
+    const own = this.writers[0]!.take();
+    const batch = this.local.chunk(own);
+    this.writers[0]!.recycle(own);
+    this.track(Promise.all([batch, ...replies]));
     while (this.inFlight.length > MAX_CHUNKS_IN_FLIGHT) await this.mergeOldest();
   }
 
@@ -178,7 +207,8 @@ export class ParallelPipeline {
   async finish(): Promise<void> {
     try {
       await this.drain();
-      this.track(Promise.all(this.workers.map((_, i) => this.send(i, { type: 'finish' }))));
+      const replies = this.workers.map((_, i) => this.send(i + 1, { type: 'finish' }));
+      this.track(Promise.all([this.local.finish(), ...replies]));
       while (this.inFlight.length > 0) await this.mergeOldest();
     } finally {
       await this.abort();
@@ -221,7 +251,8 @@ export class ParallelPipeline {
     }
     // The texts are merged (records copied out): back to their workers for the next chunks.
     batches.forEach((batch, i) => {
-      if (this.spareText[i]!.length < 2) this.spareText[i]!.push(batch.text);
+      if (i === 0) this.local.recycle(batch.text);
+      else if (this.spareText[i]!.length < 2) this.spareText[i]!.push(batch.text);
     });
   }
 
