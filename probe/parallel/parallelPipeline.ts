@@ -105,11 +105,12 @@ export class ParallelPipeline {
       const worker = new Worker(new URL('./flowWorker.mjs', import.meta.url), {
         workerData: data,
         // The probe's memory bound is shared: each table holds its share of the flows (~25 MB
-        // live of 2 on a short-flow capture). The young generations share 24 MB: a smaller one
-        // costs a worker a fifth more time in GC, a larger one the probe's 256 MB of peak RSS.
+        // live of 2 on a short-flow capture). Workers' young generations share 16 MB (8 MB cost a
+        // worker a fifth more time in GC) and old ones 64 MB: with 2 threads the probe peaked at
+        // 230-245 MB on the 200 MB short-flow capture (24 and 96 MB: up to 262 MB).
         resourceLimits: {
-          maxOldGenerationSizeMb: Math.max(32, Math.floor(96 / threads)),
-          maxYoungGenerationSizeMb: Math.max(8, Math.floor(24 / (threads - 1))),
+          maxOldGenerationSizeMb: Math.max(32, Math.floor(64 / threads)),
+          maxYoungGenerationSizeMb: Math.max(8, Math.floor(16 / (threads - 1))),
         },
       });
       const queue: (typeof this.waiting)[number] = [];
