@@ -66,7 +66,7 @@ export function tupleHash(
  * flows sharing the hash), compared field by field.
  */
 export class FlowIndex<F extends IndexedFlow> {
-  private readonly buckets = new Map<number, F | F[]>();
+  private readonly buckets: Buckets<F> = new Map();
   /** Set by `find`: whether the packet goes client → server (a field, so `find` allocates nothing). */
   toServer = true;
 
@@ -104,24 +104,33 @@ export class FlowIndex<F extends IndexedFlow> {
   }
 
   insert(flow: F): void {
-    const hash = FlowIndex.hashOfFlow(flow);
-    const bucket = this.buckets.get(hash);
-    if (bucket === undefined) this.buckets.set(hash, flow);
-    else if (Array.isArray(bucket)) bucket.push(flow);
-    else this.buckets.set(hash, [bucket, flow]);
+    addToBucket(this.buckets, FlowIndex.hashOfFlow(flow), flow);
   }
 
   delete(flow: F): void {
-    const hash = FlowIndex.hashOfFlow(flow);
-    const bucket = this.buckets.get(hash);
-    if (bucket === undefined) return;
-    if (!Array.isArray(bucket)) {
-      if (bucket === flow) this.buckets.delete(hash);
-      return;
-    }
-    const i = bucket.indexOf(flow);
-    if (i >= 0) bucket.splice(i, 1);
-    if (bucket.length === 1) this.buckets.set(hash, bucket[0]!);
-    else if (bucket.length === 0) this.buckets.delete(hash);
+    removeFromBucket(this.buckets, FlowIndex.hashOfFlow(flow), flow);
   }
+}
+
+/** Hash buckets holding one item as itself, and only several as an array (items are never arrays). */
+export type Buckets<T> = Map<number, T | T[]>;
+
+export function addToBucket<T>(buckets: Buckets<T>, hash: number, item: T): void {
+  const bucket = buckets.get(hash);
+  if (bucket === undefined) buckets.set(hash, item);
+  else if (Array.isArray(bucket)) bucket.push(item);
+  else buckets.set(hash, [bucket, item]);
+}
+
+export function removeFromBucket<T>(buckets: Buckets<T>, hash: number, item: T): void {
+  const bucket = buckets.get(hash);
+  if (bucket === undefined) return;
+  if (!Array.isArray(bucket)) {
+    if (bucket === item) buckets.delete(hash);
+    return;
+  }
+  const i = bucket.indexOf(item);
+  if (i >= 0) bucket.splice(i, 1);
+  if (bucket.length === 1) buckets.set(hash, bucket[0]!);
+  else if (bucket.length === 0) buckets.delete(hash);
 }

@@ -1,5 +1,5 @@
 import type { PacketView } from './decode/packetView.ts';
-import { type IndexedFlow, tupleHash } from './flowIndex.ts';
+import { addToBucket, type Buckets, type IndexedFlow, removeFromBucket, tupleHash } from './flowIndex.ts';
 
 /**
  * Flows reported early (before their linger ended), kept only as their 5-tuple and close time so
@@ -19,7 +19,7 @@ export class Tombstones {
   private readonly v6 = new Map<number, [client: string, server: string]>();
   private readonly hashes: Int32Array;
   /** Hash → slot, or the slots sharing the hash. */
-  private readonly index = new Map<number, number | number[]>();
+  private readonly index: Buckets<number> = new Map();
   private head = 0;
   private count = 0;
 
@@ -62,10 +62,7 @@ export class Tombstones {
       flow.serverPort,
     );
     this.hashes[slot] = hash;
-    const bucket = this.index.get(hash);
-    if (bucket === undefined) this.index.set(hash, slot);
-    else if (typeof bucket === 'number') this.index.set(hash, [bucket, slot]);
-    else bucket.push(slot);
+    addToBucket(this.index, hash, slot);
   }
 
   /** The tombstone of the packet's 5-tuple (either direction): its slot, or -1. */
@@ -75,7 +72,7 @@ export class Tombstones {
     const dst = v4 ? view.dstV4 : view.dstV6;
     const bucket = this.index.get(tupleHash(view.protocol, src, view.srcPort, dst, view.dstPort));
     if (bucket === undefined) return -1;
-    if (typeof bucket === 'number') return this.matches(bucket, view) ? bucket : -1;
+    if (!Array.isArray(bucket)) return this.matches(bucket, view) ? bucket : -1;
     for (const slot of bucket) if (this.matches(slot, view)) return slot;
     return -1;
   }
@@ -121,16 +118,6 @@ export class Tombstones {
   }
 
   private unindex(slot: number): void {
-    const hash = this.hashes[slot]!;
-    const bucket = this.index.get(hash);
-    if (bucket === undefined) return;
-    if (typeof bucket === 'number') {
-      if (bucket === slot) this.index.delete(hash);
-      return;
-    }
-    const i = bucket.indexOf(slot);
-    if (i >= 0) bucket.splice(i, 1);
-    if (bucket.length === 1) this.index.set(hash, bucket[0]!);
-    else if (bucket.length === 0) this.index.delete(hash);
+    removeFromBucket(this.index, this.hashes[slot]!, slot);
   }
 }

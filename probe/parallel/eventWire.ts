@@ -1,3 +1,5 @@
+import { SpareBuffers } from './packetWire.ts';
+
 /**
  * What a flow-table worker sends back per chunk: events in the order its table made them, each with
  * a sort key (primary, secondary) that places it where the single-threaded table would have made
@@ -24,7 +26,7 @@ export class EventWriter {
   private kinds = new Uint8Array(2048);
   private text: Buffer = Buffer.allocUnsafeSlow(1024 * 1024);
   /** Text buffers the main thread returned after merging, reused. */
-  private readonly spare: Buffer[] = [];
+  private readonly spare = new SpareBuffers();
   private count = 0;
   private textLength = 0;
 
@@ -62,7 +64,7 @@ export class EventWriter {
       text: new Uint8Array(this.text.buffer, this.text.byteOffset, this.textLength),
       count: this.count,
     };
-    this.text = this.spare.pop() ?? Buffer.allocUnsafeSlow(this.text.length);
+    this.text = this.spare.take(this.text.length);
     this.count = 0;
     this.textLength = 0;
     return batch;
@@ -70,8 +72,7 @@ export class EventWriter {
 
   /** A batch's text buffer, back from the main thread once merged. */
   recycle(text: Uint8Array): void {
-    if (text.byteOffset === 0 && this.spare.length < 2)
-      this.spare.push(Buffer.from(text.buffer as ArrayBuffer, 0, text.buffer.byteLength));
+    this.spare.give(text);
   }
 }
 

@@ -14,11 +14,30 @@ import { PacketView } from '../decode/packetView.ts';
  */
 export const ENTRY = { packet: 1, sweep: 2 } as const;
 
+/**
+ * Buffers handed to another thread (transferred) and handed back, kept for reuse so a run makes
+ * no garbage per chunk: at most two wait, a third is left to the collector.
+ */
+export class SpareBuffers {
+  private readonly spare: Buffer[] = [];
+
+  /** A spare buffer, or a new one of `bytes`. */
+  take(bytes: number): Buffer {
+    return this.spare.pop() ?? Buffer.allocUnsafeSlow(bytes);
+  }
+
+  /** A view of a whole buffer this thread gave out, back (any other view is not kept). */
+  give(view: Uint8Array): void {
+    if (view.byteOffset === 0 && this.spare.length < 2)
+      this.spare.push(Buffer.from(view.buffer as ArrayBuffer, 0, view.buffer.byteLength));
+  }
+}
+
 /** A growable buffer of wire entries. */
 export class WireWriter {
   private buffer: Buffer = Buffer.allocUnsafeSlow(256 * 1024);
   /** Buffers the worker returned, reused so a run does not make garbage per chunk. */
-  private readonly spare: Buffer[] = [];
+  private readonly spare = new SpareBuffers();
   length = 0;
 
   private reserve(bytes: number): void {
@@ -83,15 +102,14 @@ export class WireWriter {
    */
   take(): Uint8Array {
     const out = new Uint8Array(this.buffer.buffer, this.buffer.byteOffset, this.length);
-    this.buffer = this.spare.pop() ?? Buffer.allocUnsafeSlow(this.buffer.length);
+    this.buffer = this.spare.take(this.buffer.length);
     this.length = 0;
     return out;
   }
 
   /** A buffer `take` gave out, back from the worker. */
   recycle(bytes: Uint8Array): void {
-    if (bytes.byteOffset === 0 && this.spare.length < 2)
-      this.spare.push(Buffer.from(bytes.buffer as ArrayBuffer, 0, bytes.buffer.byteLength));
+    this.spare.give(bytes);
   }
 }
 
