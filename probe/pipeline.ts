@@ -11,9 +11,13 @@ export type ProbeInput = NonNullable<FlowRecord['probe']['input']>;
  * Where the probe's records go: record objects to a callback (tests, the local pipeline), or JSON
  * text made once by `RecordEncoder`, stamped with the run's id (the probe command's sinks).
  */
-export type ProbeOutput =
-  | ((record: FlowRecord) => Promise<void>)
-  | { readonly run: string; readonly writeJson: (json: string | Buffer) => Promise<void> };
+export type ProbeOutput = ((record: FlowRecord) => Promise<void>) | JsonRecordOutput;
+
+/** Records as JSON text or bytes, stamped with the run's id: what the probe command's sinks take. */
+export interface JsonRecordOutput {
+  readonly run: string;
+  readonly writeJson: (json: string | Buffer) => Promise<void>;
+}
 
 /** Writes a record object to either kind of output (HAR input makes objects). */
 export function writeRecord(output: ProbeOutput, record: FlowRecord): Promise<void> {
@@ -31,6 +35,8 @@ export class ProbePipeline {
   packets = 0;
   flows = 0;
   readonly skipped = new SkipCounter();
+  /** Flow tables (threads) reading the capture. */
+  readonly tables = 1;
   private readonly decoder = new PacketDecoder();
   private readonly table: FlowTable;
   private readonly ready: (FlowRecord | string)[] = [];

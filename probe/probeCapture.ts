@@ -41,13 +41,14 @@ export async function probeCapture(
       return probeHar(capture, gunzipSync(await readFile(capture)), context, write, ' (gzip)');
   }
   const input = capture === '-' ? (io.stdin as AsyncIterable<Buffer>) : readFileChunks(capture);
+  const size = capture === '-' ? undefined : statSync(capture).size;
   const progress =
-    capture === '-' || !io.progress
+    size === undefined || !io.progress
       ? undefined
-      : new ProgressBar(io.progress as TerminalStream, basename(capture), statSync(capture).size);
+      : new ProgressBar(io.progress as TerminalStream, basename(capture), size);
   const threads =
     io.threads === 'auto'
-      ? capture !== '-' && statSync(capture).size >= AUTO_THREADS_MIN_BYTES
+      ? size !== undefined && size >= AUTO_THREADS_MIN_BYTES
         ? Math.min(availableParallelism(), AUTO_THREADS_MAX)
         : 1
       : (io.threads ?? 1);
@@ -59,7 +60,7 @@ export async function probeCapture(
     stats.skipped.total > 0 ? `; skipped ${stats.skipped.total} packets (${stats.skipped.summary()})` : '';
   const tail =
     stats.truncatedTailBytes > 0 ? `; last record cut short (${stats.truncatedTailBytes} bytes ignored)` : '';
-  const threadsNote = threads > 1 && typeof write !== 'function' ? ` (${threads} threads)` : '';
+  const threadsNote = stats.threads > 1 ? ` (${stats.threads} threads)` : '';
   return `${capture}: ${stats.format}${stats.compressed ? ' (gzip)' : ''}, ${stats.packets} packets, ${stats.flows} flows${skipped}${tail}${threadsNote}`;
 }
 

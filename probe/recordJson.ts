@@ -6,7 +6,8 @@ import { PROBE_VERSION } from './version.ts';
  * data): what is the same in every record of a run (schema version, device, firmware, session and
  * the probe's own section) is serialised once, so a record costs only its flow's own fields.
  * The text is exactly `JSON.stringify` of the record object the flow table makes for the same flow
- * (key order included): test/unit/recordJson.test.ts compares the two on every bundled capture.
+ * (key order included): test/cli/probeGolden.test.ts compares the probe's text for every bundled
+ * capture with the records pinned from `JSON.stringify` before this encoder existed.
  */
 export class RecordEncoder {
   /** `{"schemaVersion":1,…,"flow":{"id":"`: everything before the flow id. */

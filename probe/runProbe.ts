@@ -15,6 +15,8 @@ export interface ProbeStats {
   /** Bytes of a final record cut short (capture stopped mid-write). */
   truncatedTailBytes: number;
   bytesRead: number;
+  /** Flow tables the capture was read with (1 unless several threads were asked for JSON output). */
+  readonly threads: number;
 }
 
 export interface RunProbeOptions {
@@ -53,6 +55,7 @@ export async function runProbe(
     skipped: pipeline.skipped,
     truncatedTailBytes: 0,
     bytesRead: 0,
+    threads: pipeline.tables,
   };
   // A capture damaged part-way: the flows read up to the damage are real traffic, so they are
   // emitted (as at the end of a capture) before the error goes up; nothing already read is lost.
@@ -77,12 +80,8 @@ export async function runProbe(
       options.onProgress?.(stats);
     },
   }).catch(flushThenThrow);
-  try {
-    await pipeline.finish();
-  } catch (error) {
-    await pipeline.abort();
-    throw error;
-  }
+  // A parallel pipeline stops its workers when it finishes, also when finishing fails.
+  await pipeline.finish();
   stats.format = result.format;
   stats.compressed = result.compressed;
   stats.truncatedTailBytes = result.truncatedTailBytes;

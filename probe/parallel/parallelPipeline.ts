@@ -4,8 +4,9 @@ import type { CapturedPacket } from '../capture/capturedPacket.ts';
 import { PacketDecoder } from '../decode/packet.ts';
 import { SkipCounter } from '../decode/skipReasons.ts';
 import { ProbeWorkerError } from '../errors.ts';
+import { tupleHash } from '../flowIndex.ts';
 import { rememberIn } from '../flowTable.ts';
-import type { ProbeInput } from '../pipeline.ts';
+import type { JsonRecordOutput, ProbeInput } from '../pipeline.ts';
 import { RecordEncoder } from '../recordJson.ts';
 import { EVENT, type EventBatch, EventReader } from './eventWire.ts';
 import { FlowTableHost } from './flowTableHost.ts';
@@ -15,27 +16,30 @@ import { WireWriter } from './packetWire.ts';
 /** Chunks handed to the workers and not merged yet, at most (each about 1 MiB of capture). */
 const MAX_CHUNKS_IN_FLIGHT = 2;
 
-/** A record's bytes, or its text: what the probe's sinks take. */
-export interface JsonRecordOutput {
-  readonly run: string;
-  readonly writeJson: (json: string | Buffer) => Promise<void>;
-}
-
-/** Symmetric in the two endpoints (either direction of a flow lands on the same worker). */
+/**
+ * The flow index's direction-independent 5-tuple hash (either direction of a flow lands on the same
+ * table), its bits mixed once more so that taking it modulo a few buckets spreads flows evenly.
+ */
 function flowHash(view: PacketDecoder['view']): number {
-  const a = view.ipVersion === 4 ? view.srcV4 : stringHash(view.srcV6);
-  const b = view.ipVersion === 4 ? view.dstV4 : stringHash(view.dstV6);
-  const x = Math.imul(a ^ Math.imul(view.srcPort + 1, 0x9e3779b1), 0x85ebca6b);
-  const y = Math.imul(b ^ Math.imul(view.dstPort + 1, 0x9e3779b1), 0x85ebca6b);
-  let h = x ^ y ^ view.protocol;
+  const v4 = view.ipVersion === 4;
+  let h = tupleHash(
+    view.protocol,
+    v4 ? view.srcV4 : view.srcV6,
+    view.srcPort,
+    v4 ? view.dstV4 : view.dstV6,
+    view.dstPort,
+  );
   h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
   return (h ^ (h >>> 15)) >>> 0;
 }
 
-function stringHash(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h;
+/** A flow-table worker thread, with the replies it owes and the text buffers to hand back to it. */
+interface Remote {
+  readonly worker: Worker;
+  /** Replies it owes, in the order the messages were sent. */
+  readonly waiting: { resolve: (batch: EventBatch) => void; reject: (error: Error) => void }[];
+  /** Merged batches' text buffers, returned with its next chunk. */
+  readonly spareText: Uint8Array[];
 }
 
 /**
@@ -63,15 +67,14 @@ export class ParallelPipeline {
   flows = 0;
   readonly skipped = new SkipCounter();
   private readonly decoder = new PacketDecoder();
-  /** Worker threads: table i is workers[i - 1]; table 0 is `local`, in this thread. */
-  private readonly workers: Worker[] = [];
+  /** Table 0, in this thread. */
   private readonly local: FlowTableHost;
+  /** Tables 1 … threads − 1: table i is remotes[i − 1]. */
+  private readonly remotes: Remote[] = [];
   /** Per table, the packets read for it since the last chunk. */
   private readonly writers: WireWriter[] = [];
-  /** Hash buckets: bucket 0 is this thread's table, then WORKER_WEIGHT buckets per worker. */
+  /** Hash buckets: LOCAL_WEIGHT for this thread's table, then WORKER_WEIGHT per worker. */
   private readonly buckets: number;
-  /** Per table (index 0 unused), the replies its worker owes, in the order the messages were sent. */
-  private readonly waiting: { resolve: (batch: EventBatch) => void; reject: (error: Error) => void }[][] = [];
   private readonly inFlight: Promise<EventBatch[]>[] = [];
   private readonly encoder: RecordEncoder;
   private readonly namesByIp = new Map<string, string>();
@@ -80,7 +83,6 @@ export class ParallelPipeline {
   private lastSweepMicros = 0;
   /** Where a record is composed; the sink copies it before the next one (FlowSink.writeJson). */
   private scratch: Buffer = Buffer.allocUnsafeSlow(64 * 1024);
-  private readonly spareText: Uint8Array[][] = [];
   private failure: Error | undefined;
   /** Set once the pipeline stops its workers itself (their exit is then expected). */
   private stopping = false;
@@ -90,30 +92,30 @@ export class ParallelPipeline {
     context: LabContext,
     captureName: string,
     private readonly output: JsonRecordOutput,
-    threads: number,
+    /** Flow tables (threads) reading the capture. */
+    readonly tables: number,
   ) {
     this.encoder = new RecordEncoder(context, captureName, output.run);
     this.head = Buffer.from(this.encoder.head);
     this.tail = Buffer.from(this.encoder.tail);
-    const data: FlowWorkerData = { context, captureName, tables: threads };
-    this.local = new FlowTableHost(context, captureName, threads);
+    const data: FlowWorkerData = { context, captureName, tables };
+    this.local = new FlowTableHost(context, captureName, tables);
     this.writers.push(new WireWriter());
-    this.waiting.push([]);
-    this.spareText.push([]);
-    this.buckets = LOCAL_WEIGHT + WORKER_WEIGHT * (threads - 1);
-    for (let i = 1; i < threads; i++) {
+    this.buckets = LOCAL_WEIGHT + WORKER_WEIGHT * (tables - 1);
+    for (let i = 1; i < tables; i++) {
       const worker = new Worker(new URL('./flowWorker.mjs', import.meta.url), {
         workerData: data,
         // The probe's memory bound is shared: each table holds its share of the flows (~25 MB
         // live of 2 on a short-flow capture). Workers' young generations share 16 MB (8 MB cost a
-        // worker a fifth more time in GC) and old ones 64 MB: with 2 threads the probe peaked at
+        // worker a fifth more time in GC) and old ones 64 MB: with 2 tables the probe peaked at
         // 230-245 MB on the 200 MB short-flow capture (24 and 96 MB: up to 262 MB).
         resourceLimits: {
-          maxOldGenerationSizeMb: Math.max(32, Math.floor(64 / threads)),
-          maxYoungGenerationSizeMb: Math.max(8, Math.floor(16 / (threads - 1))),
+          maxOldGenerationSizeMb: Math.max(32, Math.floor(64 / tables)),
+          maxYoungGenerationSizeMb: Math.max(8, Math.floor(16 / (tables - 1))),
         },
       });
-      const queue: (typeof this.waiting)[number] = [];
+      const remote: Remote = { worker, waiting: [], spareText: [] };
+      const queue = remote.waiting;
       worker.on('message', (batch: EventBatch) => queue.shift()?.resolve(batch));
       const fail = (cause: Error) => {
         const error =
@@ -130,10 +132,8 @@ export class ParallelPipeline {
         if (!this.stopping)
           fail(new ProbeWorkerError(`probe worker ${i} exited (code ${code}) before the capture ended`));
       });
-      this.workers.push(worker);
+      this.remotes.push(remote);
       this.writers.push(new WireWriter());
-      this.waiting.push(queue);
-      this.spareText.push([]);
     }
   }
 
@@ -167,11 +167,15 @@ export class ParallelPipeline {
     }
   }
 
-  private send(index: number, message: FlowWorkerMessage, transfer: ArrayBuffer[] = []): Promise<EventBatch> {
+  private send(
+    remote: Remote,
+    message: FlowWorkerMessage,
+    transfer: ArrayBuffer[] = [],
+  ): Promise<EventBatch> {
     return new Promise<EventBatch>((resolve, reject) => {
       if (this.failure) return reject(this.failure);
-      this.waiting[index]!.push({ resolve, reject });
-      this.workers[index - 1]!.postMessage(message, transfer);
+      remote.waiting.push({ resolve, reject });
+      remote.worker.postMessage(message, transfer);
     });
   }
 
@@ -180,17 +184,14 @@ export class ParallelPipeline {
    * writes what the tables have returned for older chunks.
    */
   async drain(): Promise<void> {
-    const replies: Promise<EventBatch>[] = [];
-    for (let i = 1; i < this.writers.length; i++) {
-      const bytes = this.writers[i]!.take();
-      const spare = this.spareText[i]!.splice(0);
-      replies.push(
-        this.send(i, { type: 'chunk', bytes, spare }, [
-          bytes.buffer as ArrayBuffer,
-          ...spare.map((text) => text.buffer as ArrayBuffer),
-        ]),
-      );
-    }
+    const replies = this.remotes.map((remote, i) => {
+      const bytes = this.writers[i + 1]!.take();
+      const spare = remote.spareText.splice(0);
+      return this.send(remote, { type: 'chunk', bytes, spare }, [
+        bytes.buffer as ArrayBuffer,
+        ...spare.map((text) => text.buffer as ArrayBuffer),
+      ]);
+    });
     const own = this.writers[0]!.take();
     const batch = this.local.chunk(own);
     this.writers[0]!.recycle(own);
@@ -208,7 +209,7 @@ export class ParallelPipeline {
   async finish(): Promise<void> {
     try {
       await this.drain();
-      const replies = this.workers.map((_, i) => this.send(i + 1, { type: 'finish' }));
+      const replies = this.remotes.map((remote) => this.send(remote, { type: 'finish' }));
       this.track(Promise.all([this.local.finish(), ...replies]));
       while (this.inFlight.length > 0) await this.mergeOldest();
     } finally {
@@ -219,7 +220,7 @@ export class ParallelPipeline {
   /** Stops the workers (without writing what they hold, when the run failed). */
   async abort(): Promise<void> {
     this.stopping = true;
-    await Promise.all(this.workers.map((worker) => worker.terminate()));
+    await Promise.all(this.remotes.map((remote) => remote.worker.terminate()));
   }
 
   private async mergeOldest(): Promise<void> {
@@ -253,7 +254,7 @@ export class ParallelPipeline {
     // The texts are merged (records copied out): back to their workers for the next chunks.
     batches.forEach((batch, i) => {
       if (i === 0) this.local.recycle(batch.text);
-      else if (this.spareText[i]!.length < 2) this.spareText[i]!.push(batch.text);
+      else if (this.remotes[i - 1]!.spareText.length < 2) this.remotes[i - 1]!.spareText.push(batch.text);
     });
   }
 

@@ -297,7 +297,9 @@ describe('ParallelPipeline', () => {
       { run: 'run-1', writeJson: async (json) => void written.push(json) },
       2,
     );
-    const worker = (pipeline as unknown as { workers: import('node:worker_threads').Worker[] }).workers[0]!;
+    const { worker } = (
+      pipeline as unknown as { remotes: { worker: import('node:worker_threads').Worker }[] }
+    ).remotes[0]!;
     await new Promise((resolve) => worker.once('online', resolve));
     await worker.terminate();
     await expect(pipeline.finish()).rejects.toThrow(
