@@ -232,7 +232,7 @@ const allCores = Array.from({ length: Math.min(threads, availableParallelism()) 
 
 for (const file of files) {
   const megabytes = statSync(file).size / 1e6;
-  const one = await median([...probeArgs(file, 1, ['--ndjson'])], '0');
+  const one = await median(probeArgs(file, 1, ['--ndjson']), '0');
   const packets = Number(/, (\d+) packets/.exec(one.stderr)?.[1] ?? 0);
   const flows = Number(/packets, (\d+) flows/.exec(one.stderr)?.[1] ?? 0);
   const row = (name: string, m: Measured) =>
@@ -249,7 +249,7 @@ for (const file of files) {
   );
   let many: Measured | undefined;
   if (threads > 1) {
-    many = await median([...probeArgs(file, threads, ['--ndjson'])], allCores);
+    many = await median(probeArgs(file, threads, ['--ndjson']), allCores);
     console.log(row(`probe ${threads} threads`, many));
     console.log(
       `  scaling        ${(one.seconds / many.seconds).toFixed(2)}x with ${threads} threads on cores ${allCores} (goal ≥ 1.7x with 2 on 2 cores)`,
