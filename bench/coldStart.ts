@@ -4,9 +4,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { build, type Metafile } from 'esbuild';
 import { LAMBDA_BUNDLING } from '../infra/stages/leakwatchFunction.ts';
+import { benchArgs } from './args.ts';
 
 /**
  * Cold start of the functions as deployed: each handler bundled with the stack's own bundling
@@ -21,11 +21,9 @@ import { LAMBDA_BUNDLING } from '../infra/stages/leakwatchFunction.ts';
  * were deployed before issue 16, to show what that costs.
  */
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({
-  options: {
-    runs: { type: 'string', default: '7' },
-    'source-maps': { type: 'boolean', default: false },
-  },
+const { values } = benchArgs('bench:cold', {
+  runs: { type: 'string', default: '7' },
+  'source-maps': { type: 'boolean', default: false },
 });
 const RUNS = Number(values.runs);
 if (!Number.isInteger(RUNS) || RUNS < 1) {

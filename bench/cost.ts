@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { EVENT_RECORD_OVERHEAD_BYTES, INGEST_BATCH } from '../core/ingest/batchSettings.ts';
+import { benchArgs } from './args.ts';
 
 /**
  * What a fleet costs a month on AWS, from the units bench:load measured (docs/cost.md):
@@ -16,8 +16,8 @@ import { EVENT_RECORD_OVERHEAD_BYTES, INGEST_BATCH } from '../core/ingest/batchS
  * the Lambda duration is a service's, not loopback's). Prices: us-east-1, on-demand list prices.
  */
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({
-  options: { figures: { type: 'string', default: join(root, 'bench', 'out', 'load-figures.json') } },
+const { values } = benchArgs('bench:cost', {
+  figures: { type: 'string', default: join(root, 'bench', 'out', 'load-figures.json') },
 });
 
 /** us-east-1 on-demand list prices (USD), as published by AWS in 2025 (DynamoDB after its November 2024 cut). */

@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   dnsMessage,
   ethernetIpv4Frame,
@@ -10,6 +9,7 @@ import {
   tlsClientHello,
   udpDatagram,
 } from '../scenario/pcapWriter.ts';
+import { benchArgs } from './args.ts';
 
 /**
  * Writes a large, realistic-shaped classic pcap for the probe benchmark: many concurrent flows
@@ -25,13 +25,11 @@ import {
  *
  * Usage: tsx bench/generateCapture.ts --out FILE [--megabytes 200] [--shape mixed|short]
  */
-const { values } = parseArgs({
-  options: {
-    out: { type: 'string' },
-    megabytes: { type: 'string', default: '200' },
-    concurrency: { type: 'string', default: '256' },
-    shape: { type: 'string', default: 'mixed' },
-  },
+const { values } = benchArgs('bench:generate', {
+  out: { type: 'string' },
+  megabytes: { type: 'string', default: '200' },
+  concurrency: { type: 'string', default: '256' },
+  shape: { type: 'string', default: 'mixed' },
 });
 if (!values.out || (values.shape !== 'mixed' && values.shape !== 'short')) {
   console.error(

@@ -4,7 +4,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.ts';
 
 /**
  * Probe throughput, work per flow and per packet, memory and scaling, against tshark, on the same
@@ -29,16 +29,14 @@ import { parseArgs } from 'node:util';
  */
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'bench', 'out');
-const { values } = parseArgs({
-  options: {
-    file: { type: 'string' },
-    shape: { type: 'string' },
-    megabytes: { type: 'string', default: '200' },
-    'skip-tshark': { type: 'boolean', default: false },
-    'skip-kinesis': { type: 'boolean', default: false },
-    threads: { type: 'string', default: String(availableParallelism()) },
-    runs: { type: 'string', default: '3' },
-  },
+const { values } = benchArgs('bench:probe', {
+  file: { type: 'string' },
+  shape: { type: 'string' },
+  megabytes: { type: 'string', default: '200' },
+  'skip-tshark': { type: 'boolean', default: false },
+  'skip-kinesis': { type: 'boolean', default: false },
+  threads: { type: 'string', default: String(availableParallelism()) },
+  runs: { type: 'string', default: '3' },
 });
 if (values.shape !== undefined && values.shape !== 'mixed' && values.shape !== 'short') {
   console.error(`--shape "${values.shape}" is not mixed or short`);

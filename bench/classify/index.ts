@@ -4,7 +4,6 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { BUNDLED_CATALOG } from '../../core/catalog/bundledCatalog.ts';
 import { DestinationCatalog } from '../../core/catalog/catalog.ts';
 import { classifyCandidates, clearClassificationCache } from '../../core/classify/classifyCandidates.ts';
@@ -18,6 +17,7 @@ import {
   parseFlowRecord,
   parseStreamRecord,
 } from '../../schema/flowRecord.ts';
+import { benchArgs } from '../args.ts';
 
 /**
  * Ingest classification throughput, no I/O: destination and personal-data classification of real
@@ -31,8 +31,9 @@ import {
  */
 // Two levels up from bench/classify (tsx) and from bench/out (the bundle npm run bench:classify runs).
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const { values } = parseArgs({
-  options: { rounds: { type: 'string', default: '5' }, phase: { type: 'string', multiple: true } },
+const { values } = benchArgs('bench/classify', {
+  rounds: { type: 'string', default: '5' },
+  phase: { type: 'string', multiple: true },
 });
 const ndjson = join(root, 'bench', 'out', 'mixed-200.ndjson');
 if (!existsSync(ndjson)) {

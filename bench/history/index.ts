@@ -2,11 +2,11 @@ import { existsSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { FleetHistory } from '../../core/history/fleetHistory.ts';
 import { alertIdOf, keys, lineKey } from '../../core/store/keys.ts';
 import { ensureTable, LOCAL_NAMES, LocalTableError, startEmulators } from '../../local/emulators.ts';
+import { benchArgs } from '../args.ts';
 
 /**
  * Fleet-history query latency on the local store (dynalite, as `npm start` uses it), at fleet scale:
@@ -22,14 +22,12 @@ import { ensureTable, LOCAL_NAMES, LocalTableError, startEmulators } from '../..
  * because pushing a million flows through ingest would take hours on dynalite and measure ingest.
  */
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const { values } = parseArgs({
-  options: {
-    models: { type: 'string', default: '50' },
-    builds: { type: 'string', default: '20' },
-    observations: { type: 'string', default: '1000' },
-    samples: { type: 'string', default: '200' },
-    reload: { type: 'boolean', default: false },
-  },
+const { values } = benchArgs('bench:history', {
+  models: { type: 'string', default: '50' },
+  builds: { type: 'string', default: '20' },
+  observations: { type: 'string', default: '1000' },
+  samples: { type: 'string', default: '200' },
+  reload: { type: 'boolean', default: false },
 });
 const MODELS = Number(values.models);
 const BUILDS = Number(values.builds);

@@ -1,7 +1,6 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
 import { loadCatalog } from '../../core/catalog/bundledCatalog.ts';
 import { INGEST_BATCH } from '../../core/ingest/batchSettings.ts';
@@ -18,6 +17,7 @@ import { KinesisSink } from '../../probe/sinks/kinesisSink.ts';
 import { SessionSink } from '../../probe/sinks/sessionSink.ts';
 import type { FlowRecord, LabContext } from '../../schema/flowRecord.ts';
 import { probeScenario } from '../../test/helpers/scenario.ts';
+import { benchArgs } from '../args.ts';
 
 /**
  * Load test of the local pipeline (kinesalite → the ingest handler as Lambda's event source drives
@@ -42,25 +42,23 @@ import { probeScenario } from '../../test/helpers/scenario.ts';
  * destinations; every alert raised is told once, in its incident's notification.
  */
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const { values } = parseArgs({
-  options: {
-    flows: { type: 'string', default: '1000000' },
-    lines: { type: 'string', default: '16' },
-    builds: { type: 'string', default: '20' },
-    chunk: { type: 'string', default: '50000' },
-    shards: { type: 'string', default: '16' },
-    // Lab devices per line testing each build (each its own session and partition key, so several
-    // shards write the same build's items at once).
-    devices: { type: 'string', default: '1' },
-    'in-memory': { type: 'boolean', default: false },
-    resume: { type: 'boolean', default: false },
-    // Measures what the crash-safety journal of the local transaction shim costs (on disk only).
-    'no-journal': { type: 'boolean', default: false },
-    // Every DynamoDB request waits this long first: throughput as against the service, not loopback.
-    'dynamo-latency-ms': { type: 'string', default: '0' },
-    // Records per ingest invocation (the event source's batch size; the stack's ingestPipeline).
-    'batch-size': { type: 'string', default: String(INGEST_BATCH.size) },
-  },
+const { values } = benchArgs('bench:load', {
+  flows: { type: 'string', default: '1000000' },
+  lines: { type: 'string', default: '16' },
+  builds: { type: 'string', default: '20' },
+  chunk: { type: 'string', default: '50000' },
+  shards: { type: 'string', default: '16' },
+  // Lab devices per line testing each build (each its own session and partition key, so several
+  // shards write the same build's items at once).
+  devices: { type: 'string', default: '1' },
+  'in-memory': { type: 'boolean', default: false },
+  resume: { type: 'boolean', default: false },
+  // Measures what the crash-safety journal of the local transaction shim costs (on disk only).
+  'no-journal': { type: 'boolean', default: false },
+  // Every DynamoDB request waits this long first: throughput as against the service, not loopback.
+  'dynamo-latency-ms': { type: 'string', default: '0' },
+  // Records per ingest invocation (the event source's batch size; the stack's ingestPipeline).
+  'batch-size': { type: 'string', default: String(INGEST_BATCH.size) },
 });
 const FLOWS = Number(values.flows);
 const LINES = Number(values.lines);

@@ -16,6 +16,9 @@ import { WireWriter } from './packetWire.ts';
 /** Chunks handed to the workers and not merged yet, at most (each about 1 MiB of capture). */
 const MAX_CHUNKS_IN_FLIGHT = 2;
 
+/** A worker's old-generation limit: the same as the bin's --max-old-space-size (see below). */
+export const WORKER_OLD_GENERATION_MB = 192;
+
 /**
  * The flow index's direction-independent 5-tuple hash (either direction of a flow lands on the same
  * table), its bits mixed once more so that taking it modulo a few buckets spreads flows evenly.
@@ -105,12 +108,15 @@ export class ParallelPipeline {
     for (let i = 1; i < tables; i++) {
       const worker = new Worker(new URL('./flowWorker.mjs', import.meta.url), {
         workerData: data,
-        // The probe's memory bound is shared: each table holds its share of the flows (~25 MB
-        // live of 2 on a short-flow capture). Workers' young generations share 16 MB (8 MB cost a
-        // worker a fifth more time in GC) and old ones 64 MB: with 2 tables the probe peaked at
-        // 230-245 MB on the 200 MB short-flow capture (24 and 96 MB: up to 262 MB).
+        // Young generations share 16 MB (8 MB cost a worker a fifth more time in GC). The old
+        // generation's limit is the bin's --max-old-space-size=192: V8 applies that flag to every
+        // isolate of the process, overriding a worker's own limit, so this only makes a direct
+        // `node bin/leakwatch.js` run (no flag) behave like the installed one. A tighter limit
+        // (32 MB) made a worker holding ~25 MB of live flows mark-compact continuously: 2 threads
+        // took 17-21 s instead of 7 s on the 200 MB short-flow capture. Peak RSS of the whole probe
+        // with 2 threads: 230-245 MB there (bench:probe).
         resourceLimits: {
-          maxOldGenerationSizeMb: Math.max(32, Math.floor(64 / tables)),
+          maxOldGenerationSizeMb: WORKER_OLD_GENERATION_MB,
           maxYoungGenerationSizeMb: Math.max(8, Math.floor(16 / (tables - 1))),
         },
       });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -287,6 +288,16 @@ describe('record text', () => {
 });
 
 describe('ParallelPipeline', () => {
+  it("gives workers the bin's old-generation cap, which V8 applies to every isolate anyway", async () => {
+    // V8's --max-old-space-size is process-wide and overrides a worker's resourceLimits; a tighter
+    // worker limit took effect only in flag-less `node bin/leakwatch.js` runs, where a worker with
+    // ~25 MB of live flows then mark-compacted continuously (2 threads 2.5x slower than 1).
+    const { WORKER_OLD_GENERATION_MB } = await import('../../probe/parallel/parallelPipeline.ts');
+    const shebang = readFileSync(new URL('../../bin/leakwatch.js', import.meta.url), 'utf8').split('\n')[0];
+    expect(shebang).toMatch(/--max-old-space-size=(\d+)/);
+    expect(Number(/--max-old-space-size=(\d+)/.exec(shebang)?.[1])).toBe(WORKER_OLD_GENERATION_MB);
+  });
+
   it('fails the run with a message when a worker dies, instead of waiting for it', async () => {
     const { ParallelPipeline } = await import('../../probe/parallel/parallelPipeline.ts');
     const { TEST_CONTEXT } = await import('../helpers/fixtures.ts');
