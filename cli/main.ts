@@ -78,6 +78,11 @@ export async function main(argv: string[]): Promise<number> {
       '--threads <n>',
       'flow-table threads for capture files (default: the cores available, at most 4, for files of 16 MB or more; 1 below). Live input is read by one thread',
     )
+    .option(
+      '--keylog <file>',
+      'NSS key log (SSLKEYLOGFILE) whose secrets decrypt TLS 1.2/1.3 flows of the captures, repeatable; pcapng secrets blocks are read too',
+      collect,
+    )
     .addHelpText(
       'after',
       `
@@ -88,6 +93,7 @@ Examples:
   leakwatch probe --lab-config scenario/lab/build-2.json scenario/captures/build-2.pcap
   leakwatch probe --lab-config lab.json capture.pcapng.gz mitmproxy-export.har
   leakwatch probe --lab-config lab.json --listen udp://0.0.0.0:5123 --kinesis-stream leakwatch-flows
+  leakwatch probe --lab-config lab.json --keylog sslkeys.log capture.pcapng
   leakwatch probe --device-id lab-07 --vendor Xiaomi --model "RedMi 1S" --firmware-line miui-cn \\
       --build V5.3.1.0 --built-at 2014-08-01T00:00:00Z --session-id s1 \\
       --consent xiaomi.cloud-messaging=denied --kinesis-stream leakwatch-flows capture.pcap`,
@@ -117,6 +123,11 @@ Examples:
     .option(
       '--register <file>',
       "a device's identifiers and canaries to register first (JSON, digests only are kept)",
+      collect,
+    )
+    .option(
+      '--keylog <file>',
+      'NSS key log (SSLKEYLOGFILE) whose secrets decrypt the TLS flows of the captures, repeatable',
       collect,
     )
     .option(
@@ -169,6 +180,11 @@ Examples:
     .option('--junit <file>', 'write JUnit XML: one test case per rule × data type × destination')
     .option('--sarif <file>', 'write SARIF 2.1.0 (code-scanning dashboards): one result per regression')
     .option('--register <file>', "a device's identifiers and canaries to register first (JSON)", collect)
+    .option(
+      '--keylog <file>',
+      'NSS key log (SSLKEYLOGFILE) whose secrets decrypt the TLS flows of the captures, repeatable',
+      collect,
+    )
     .option(
       '--data-dir <dir>',
       "the local store holding the line's earlier builds (default: $LEAKWATCH_DATA_DIR or .leakwatch)",

@@ -10,6 +10,8 @@ import { CaptureFormatError, ProbeUsageError } from '../probe/errors.ts';
 import { loadLabContext } from '../probe/labContext.ts';
 import { checkCaptureReadable } from '../probe/probeCapture.ts';
 import { EXIT } from '../probe/probeCommand.ts';
+import type { TlsKeyLog } from '../probe/tls/keyLog.ts';
+import { readKeyLogs } from '../probe/tls/readKeyLogs.ts';
 import type { CliIo } from './openStore.ts';
 import { type LocalSlackSettings, SlackSettingsError, slackSettingsFromEnv } from './slackSettings.ts';
 import { dataDirOf } from './stackOutputs.ts';
@@ -21,6 +23,8 @@ import { dataDirOf } from './stackOutputs.ts';
 export const RunManifestSchema = z.strictObject({
   $comment: z.string().optional(),
   registrations: z.array(z.string().min(1)).optional(),
+  /** NSS key logs whose secrets decrypt the captures' TLS flows (as --keylog). */
+  keylogs: z.array(z.string().min(1)).optional(),
   runs: z
     .array(
       z.strictObject({
@@ -40,6 +44,8 @@ export interface RunSession {
 export interface RunPlan {
   readonly sessions: RunSession[];
   readonly registrations: string[];
+  /** Key logs (the manifest's, then --keylog's). */
+  readonly keylogs: string[];
 }
 
 export class RunUsageError extends Error {
@@ -51,7 +57,7 @@ export class RunUsageError extends Error {
  * (`--lab-config a.json a.pcap --lab-config b.json b.pcap b2.har`), after the manifest's runs.
  */
 export async function planRun(args: readonly string[], manifest?: string): Promise<RunPlan> {
-  const plan: RunPlan = { sessions: [], registrations: [] };
+  const plan: RunPlan = { sessions: [], registrations: [], keylogs: [] };
   if (manifest) {
     let text: string;
     try {
@@ -75,12 +81,14 @@ export async function planRun(args: readonly string[], manifest?: string): Promi
         captures: run.captures.map(near),
       });
     for (const path of parsed.registrations ?? []) plan.registrations.push(near(path));
+    for (const path of parsed.keylogs ?? []) plan.keylogs.push(near(path));
   }
   const { tokens } = parseArgs({
     args: [...args],
     options: {
       'lab-config': { type: 'string', multiple: true },
       register: { type: 'string', multiple: true },
+      keylog: { type: 'string', multiple: true },
       manifest: { type: 'string' },
       'data-dir': { type: 'string' },
       'consent-profiles': { type: 'string' },
@@ -101,6 +109,8 @@ export async function planRun(args: readonly string[], manifest?: string): Promi
       plan.sessions.push(current);
     } else if (token.kind === 'option' && token.name === 'register') {
       plan.registrations.push(String(token.value));
+    } else if (token.kind === 'option' && token.name === 'keylog') {
+      plan.keylogs.push(String(token.value));
     } else if (token.kind === 'positional') {
       if (!current)
         throw new RunUsageError(
@@ -122,6 +132,8 @@ export async function planRun(args: readonly string[], manifest?: string): Promi
 export interface PreparedRun {
   readonly sessions: CaptureJob[];
   readonly registrations: Registration[];
+  /** TLS secrets for the captures (--keylog, the manifest's keylogs). */
+  readonly keyLog: TlsKeyLog;
 }
 
 /**
@@ -148,13 +160,14 @@ export async function prepareRun(
     }
     const registrations: Registration[] = [];
     for (const path of plan.registrations) registrations.push(await readRegistrationFile(path));
+    const keyLog = await readKeyLogs(plan.keylogs, say);
     for (const session of sessions)
       for (const capture of session.captures) await checkCaptureReadable(capture);
     // In build-date order, whatever order they were given in: each build is then compared with the
     // one before it, and a fix's session resolves what an earlier build raised (a build ingested
     // after a later one is compared correctly but leaves its alerts open).
     sessions.sort((a, b) => a.context.firmware.builtAt.localeCompare(b.context.firmware.builtAt));
-    return { sessions, registrations };
+    return { sessions, registrations, keyLog };
   } catch (error) {
     if (
       error instanceof RunUsageError ||
@@ -198,6 +211,7 @@ export async function executeRun(
       dataDir: dataDirOf(options.dataDir as string | undefined),
       captures: prepared.sessions,
       registrations: prepared.registrations,
+      keyLog: prepared.keyLog,
       ...slack,
       ...(options.catalog ? { catalogPath: String(options.catalog) } : {}),
       print: io.print,

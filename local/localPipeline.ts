@@ -30,6 +30,7 @@ import { CaptureFormatError } from '../probe/errors.ts';
 import { probeCapture } from '../probe/probeCapture.ts';
 import { KinesisSink } from '../probe/sinks/kinesisSink.ts';
 import { SessionSink } from '../probe/sinks/sessionSink.ts';
+import type { TlsKeyLog } from '../probe/tls/keyLog.ts';
 import type { LabContext } from '../schema/flowRecord.ts';
 import { type DataDirLock, lockDataDir } from './dataDirLock.ts';
 import {
@@ -83,6 +84,8 @@ export interface LocalPipelineOptions {
   readonly catalogPath?: string;
   /** Called with the store once the run is ingested and delivered, before the emulators stop (leakwatch check). */
   readonly inspect?: (store: LeakwatchStore) => Promise<void>;
+  /** TLS secrets: TLS flows of the captures whose keys are here are decrypted (--keylog). */
+  readonly keyLog?: TlsKeyLog;
   /** Extra raw records to put on the stream after the captures (tests: malformed input). */
   readonly extraRecords?: readonly Buffer[];
 }
@@ -327,7 +330,7 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
       try {
         for (capture of job.captures)
           print(
-            `  probe ${await probeCapture(capture, job.context, (record) => sink.write(record))} (build ${build})`,
+            `  probe ${await probeCapture(capture, job.context, (record) => sink.write(record), options.keyLog ? { keyLog: options.keyLog } : {})} (build ${build})`,
           );
         recordsPut += (await sink.close()).delivered + 1;
       } catch (error) {

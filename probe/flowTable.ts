@@ -10,7 +10,8 @@ import {
 } from '../schema/flowRecord.ts';
 import { extractCandidates } from './candidates.ts';
 import { decodeDns } from './decode/dns.ts';
-import { looksLikeHttpRequest, parseHttpRequests } from './decode/http1.ts';
+import { looksLikeHttpRequest, parseHttpRequests, startsWithHttp2Preface } from './decode/http1.ts';
+import { parseHttp2Requests } from './decode/http2.ts';
 import type { PacketView } from './decode/packetView.ts';
 import { parseQuicLongHeader } from './decode/quic.ts';
 import { TCP_FLAG } from './decode/tcp.ts';
@@ -19,6 +20,8 @@ import { FlowIndex, type IndexedFlow } from './flowIndex.ts';
 import { isoOfMicros, namesAfterDns, namesJson, type RecordEncoder } from './recordJson.ts';
 import { flowId, summariseRequest } from './recordParts.ts';
 import { TcpStream } from './tcpStream.ts';
+import type { TlsKeyLog } from './tls/keyLog.ts';
+import { clientRandom, type DecryptFailure, decryptClient } from './tls/tlsDecrypt.ts';
 import { Tombstones } from './tombstones.ts';
 import { PROBE_VERSION } from './version.ts';
 
@@ -149,6 +152,45 @@ interface FlowContent {
   readonly httpHost?: string;
 }
 
+/** What a run's key material opened (counted only when the probe was given key material). */
+export interface TlsDecryptStats {
+  /** TLS flows whose ClientHello was seen. */
+  flows: number;
+  /** Of those, flows with at least one record decrypted. */
+  decrypted: number;
+  /** Of those, flows whose client random is in no key log. */
+  withoutKeys: number;
+  /** Flows that had keys but could not be decrypted, by reason. */
+  readonly failures: Partial<Record<DecryptFailure, number>>;
+  /** Records of decrypted flows that were skipped, by reason. */
+  readonly skippedRecords: Partial<Record<DecryptFailure, number>>;
+}
+
+export const emptyTlsStats = (): TlsDecryptStats => ({
+  flows: 0,
+  decrypted: 0,
+  withoutKeys: 0,
+  failures: {},
+  skippedRecords: {},
+});
+
+function addCounts(
+  into: Partial<Record<DecryptFailure, number>>,
+  from: Partial<Record<DecryptFailure, number>>,
+) {
+  for (const [reason, n] of Object.entries(from))
+    into[reason as DecryptFailure] = (into[reason as DecryptFailure] ?? 0) + n;
+}
+
+/** Adds `from`'s counts to `into` (a parallel probe's tables). */
+export function addTlsStats(into: TlsDecryptStats, from: TlsDecryptStats): void {
+  into.flows += from.flows;
+  into.decrypted += from.decrypted;
+  into.withoutKeys += from.withoutKeys;
+  addCounts(into.failures, from.failures);
+  addCounts(into.skippedRecords, from.skippedRecords);
+}
+
 /** A stream that keeps nothing, shared by every flow whose buffers were released. */
 const EMPTY_STREAM = new TcpStream(0);
 
@@ -235,6 +277,13 @@ export class FlowTable {
   autoSweep = true;
   /** Called with a flow's `openIndex` before a sweep or the final flush closes it. */
   onClosing?: (openIndex: number) => void;
+  /**
+   * TLS secrets (key logs, pcapng secrets blocks): a TLS flow whose client random is here keeps its
+   * client stream like HTTP and is decrypted when it closes. Unset: TLS is never decrypted.
+   */
+  keyLog?: TlsKeyLog;
+  /** What the key log opened (meaningful when `keyLog` is set). */
+  readonly tlsStats: TlsDecryptStats = emptyTlsStats();
 
   get openFlows(): number {
     return this.flows.size;
@@ -412,7 +461,10 @@ export class FlowTable {
     flow.clientSized = true;
     if (flow.serverPort === DNS_PORT || flow.clientPort === DNS_PORT) return;
     if (looksLikeTls(head)) {
-      flow.clientStream.setLimit(this.limits.tlsClientStreamBytes);
+      // With its keys, the client's records are decrypted when the flow closes: keep them like HTTP.
+      const random = this.keyLog ? clientRandom(head) : null;
+      if (!random || !this.keyLog!.lookup(random))
+        flow.clientStream.setLimit(this.limits.tlsClientStreamBytes);
       return;
     }
     // Only TLS needs server bytes (its ServerHello); an HTTP response or unknown reply is not read.
@@ -634,17 +686,21 @@ export class FlowTable {
       const hello = parseClientHello(clientBytes);
       const negotiated = parseServerHelloVersion(serverBytes);
       const content: ContentFields = { application: 'tls', transport: 'tls', candidates: [] };
+      const inside = hello ? this.decryptTls(clientBytes, serverBytes, flow, client.gapBytes) : undefined;
       if (hello) {
         return {
           ...content,
+          ...inside?.fields,
           tls: {
             version: negotiated ?? hello.version,
             offeredVersion: hello.version,
             ...(hello.sni ? { sni: hello.sni } : {}),
             ...(hello.alpn ? { alpn: hello.alpn.slice(0, 16) } : {}),
             ...(hello.ech ? { ech: true } : {}),
+            ...(inside ? { decrypted: true, suite: inside.suite } : {}),
           },
           ...(hello.sni ? { sni: hello.sni } : {}),
+          ...(inside?.httpHost ? { httpHost: inside.httpHost } : {}),
         };
       }
       return negotiated ? { ...content, tls: { version: negotiated } } : content;
@@ -661,13 +717,69 @@ export class FlowTable {
     return { application: 'other', transport: 'unknown', candidates: [] };
   }
 
+  /**
+   * The requests inside a TLS flow whose secrets are in the key log (counted in `tlsStats`):
+   * decrypted client records, then HTTP/1.x as in a plaintext flow. Undefined without keys or
+   * when no record could be decrypted.
+   */
+  private decryptTls(
+    clientBytes: Buffer,
+    serverBytes: Buffer,
+    flow: FlowState,
+    gapBytes: number,
+  ): { fields: Partial<ContentFields>; suite: string; httpHost?: string } | undefined {
+    const keyLog = this.keyLog;
+    if (!keyLog) return undefined;
+    const stats = this.tlsStats;
+    stats.flows++;
+    const random = clientRandom(clientBytes);
+    const secrets = random ? keyLog.lookup(random) : undefined;
+    if (!secrets) {
+      stats.withoutKeys++;
+      return undefined;
+    }
+    const result = decryptClient(clientBytes, serverBytes, secrets);
+    if ('failure' in result) {
+      addCounts(stats.failures, { [result.failure]: 1 });
+      return undefined;
+    }
+    addCounts(stats.skippedRecords, result.failures);
+    if (result.records === 0) {
+      // Keys for this connection, yet not one record opened: keys of another connection, or corrupt.
+      addCounts(stats.failures, { 'authentication-failed': 1 });
+      return undefined;
+    }
+    stats.decrypted++;
+    const suite = result.suite;
+    if (!looksLikeHttpRequest(result.plaintext)) return { fields: {}, suite };
+    const { httpHost, application, http, candidates, limits } = this.describeHttp(
+      result.plaintext,
+      flow.clientStream.droppedBytes + gapBytes,
+    );
+    return {
+      fields: { application, http, candidates, ...(limits ? { limits } : {}) },
+      suite,
+      ...(httpHost ? { httpHost } : {}),
+    };
+  }
+
   private describeHttp(
     stream: Buffer,
     droppedBytes: number,
   ): ContentFields & { sni?: string; httpHost?: string } {
     const limits: NonNullable<FlowRecord['limits']> = {};
     if (droppedBytes > 0) limits.streamBytesDropped = droppedBytes;
-    const { requests } = parseHttpRequests(stream, MAX_HTTP_REQUESTS_PER_FLOW + 1);
+    const { requests, unparsedBytes } = parseHttpRequests(stream, MAX_HTTP_REQUESTS_PER_FLOW + 1);
+    // HTTP/2: from the start (prior knowledge, ALPN h2 inside TLS) or after an h2c upgrade request.
+    const h2Start = stream.length - unparsedBytes;
+    if (requests.length <= MAX_HTTP_REQUESTS_PER_FLOW && startsWithHttp2Preface(stream.subarray(h2Start))) {
+      const h2 = parseHttp2Requests(
+        stream.subarray(h2Start),
+        MAX_HTTP_REQUESTS_PER_FLOW + 1 - requests.length,
+      );
+      requests.push(...h2.requests);
+      if (h2.problem) limits.http2Stopped = h2.problem.slice(0, 256);
+    }
     if (requests.length > MAX_HTTP_REQUESTS_PER_FLOW) {
       limits.httpRequestsDropped = requests.length - MAX_HTTP_REQUESTS_PER_FLOW;
       requests.length = MAX_HTTP_REQUESTS_PER_FLOW;

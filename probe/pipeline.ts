@@ -2,8 +2,9 @@ import type { FlowRecord, LabContext } from '../schema/flowRecord.ts';
 import type { CapturedPacket } from './capture/capturedPacket.ts';
 import { PacketDecoder } from './decode/packet.ts';
 import { SkipCounter } from './decode/skipReasons.ts';
-import { FlowTable } from './flowTable.ts';
+import { FlowTable, type TlsDecryptStats } from './flowTable.ts';
 import { RecordEncoder } from './recordJson.ts';
+import { TlsKeyLog } from './tls/keyLog.ts';
 
 export type ProbeInput = NonNullable<FlowRecord['probe']['input']>;
 
@@ -45,6 +46,8 @@ export class ProbePipeline {
     context: LabContext,
     captureName: string,
     private readonly output: ProbeOutput,
+    /** TLS secrets (key logs; pcapng secrets blocks are added as they are read). */
+    readonly keyLog: TlsKeyLog = new TlsKeyLog(),
   ) {
     const ready = (record: FlowRecord | string) => {
       this.flows++;
@@ -59,6 +62,17 @@ export class ProbePipeline {
         ? undefined
         : { encoder: new RecordEncoder(context, captureName, output.run), emit: ready },
     );
+    this.table.keyLog = keyLog;
+  }
+
+  /** A key log read from the capture (a pcapng secrets block): flows closing from now on may use it. */
+  addSecrets(text: string, source: string): void {
+    this.keyLog.addText(text, source);
+  }
+
+  /** What the key material opened. */
+  get tlsStats(): TlsDecryptStats {
+    return this.table.tlsStats;
   }
 
   set input(input: ProbeInput) {

@@ -8,7 +8,8 @@ import { CaptureFormatError } from './errors.ts';
 import { readHar } from './har/readHar.ts';
 import { type ProbeOutput, writeRecord } from './pipeline.ts';
 import { ProgressBar, type TerminalStream } from './progressBar.ts';
-import { runProbe } from './runProbe.ts';
+import { type ProbeStats, runProbe } from './runProbe.ts';
+import type { TlsKeyLog } from './tls/keyLog.ts';
 
 /** Below this size a capture is read by one thread: starting workers costs more than they save. */
 export const AUTO_THREADS_MIN_BYTES = 16 * 1024 * 1024;
@@ -32,6 +33,8 @@ export async function probeCapture(
     progress?: NodeJS.WritableStream;
     /** Flow-table threads ('auto': the cores up to 4, for files of AUTO_THREADS_MIN_BYTES or more). @default 1 */
     threads?: number | 'auto';
+    /** TLS secrets from the lab's key logs (pcapng secrets blocks are added as they are read). */
+    keyLog?: TlsKeyLog;
   } = {},
 ): Promise<string> {
   if (capture !== '-') {
@@ -55,13 +58,42 @@ export async function probeCapture(
   const stats = await runProbe(input, capture === '-' ? 'stdin' : basename(capture), context, write, {
     onProgress: (state) => progress?.update(state),
     threads,
+    ...(io.keyLog ? { keyLog: io.keyLog } : {}),
   }).finally(() => progress?.finish());
   const skipped =
     stats.skipped.total > 0 ? `; skipped ${stats.skipped.total} packets (${stats.skipped.summary()})` : '';
   const tail =
     stats.truncatedTailBytes > 0 ? `; last record cut short (${stats.truncatedTailBytes} bytes ignored)` : '';
   const threadsNote = stats.threads > 1 ? ` (${stats.threads} threads)` : '';
-  return `${capture}: ${stats.format}${stats.compressed ? ' (gzip)' : ''}, ${stats.packets} packets, ${stats.flows} flows${skipped}${tail}${threadsNote}`;
+  return `${capture}: ${stats.format}${stats.compressed ? ' (gzip)' : ''}, ${stats.packets} packets, ${stats.flows} flows${skipped}${tail}${threadsNote}${tlsNote(stats)}`;
+}
+
+const counts = (byReason: Partial<Record<string, number>>) =>
+  Object.entries(byReason)
+    .map(([reason, n]) => `${reason} ${n}`)
+    .join(', ');
+
+/**
+ * What the run's key material opened, when it had any (given key logs or secrets blocks):
+ * `; TLS flows without keys: 2 of 5, decrypted 3; records skipped: authentication-failed 1`.
+ */
+export function tlsNote(
+  stats: Pick<ProbeStats, 'keyLog' | 'tls' | 'secretsBlocks' | 'otherSecretsBlocks'>,
+): string {
+  const blocks =
+    stats.secretsBlocks > 0
+      ? `; ${stats.secretsBlocks} TLS secrets block${stats.secretsBlocks === 1 ? '' : 's'} read (key material of the run: ${stats.keyLog.summary()})`
+      : '';
+  const other = `${blocks}${
+    stats.otherSecretsBlocks > 0
+      ? `; ${stats.otherSecretsBlocks} secrets blocks of a type other than TLS key logs ignored`
+      : ''
+  }`;
+  const tls = stats.tls;
+  if (!stats.keyLog.active || !tls) return other;
+  const notDecrypted = counts(tls.failures);
+  const skipped = counts(tls.skippedRecords);
+  return `; TLS flows without keys: ${tls.withoutKeys} of ${tls.flows}, decrypted ${tls.decrypted}${notDecrypted ? `, with keys but not decrypted: ${notDecrypted}` : ''}${skipped ? `; records skipped: ${skipped}` : ''}${other}`;
 }
 
 async function probeHar(

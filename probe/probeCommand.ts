@@ -11,6 +11,7 @@ import { checkCaptureReadable, probeCapture } from './probeCapture.ts';
 import type { FlowSink } from './sinks/flowSink.ts';
 import { NdjsonSink } from './sinks/ndjsonSink.ts';
 import { SessionSink } from './sinks/sessionSink.ts';
+import { readKeyLogs } from './tls/readKeyLogs.ts';
 
 export interface ProbeCommandOptions extends LabContextFlags {
   listen?: string;
@@ -26,6 +27,8 @@ export interface ProbeCommandOptions extends LabContextFlags {
   sendSpool?: boolean;
   /** Flow-table threads for capture files (a number; default: the cores up to 4, for files ≥ 16 MB). */
   threads?: string;
+  /** NSS key logs (SSLKEYLOGFILE) whose secrets decrypt TLS flows; repeatable. */
+  keylog?: string[];
   /** PutRecords attempts before records are spooled (tests; no flag). @default 8 */
   putAttempts?: number;
 }
@@ -177,6 +180,12 @@ export async function probeCommand(
     const threads = parseThreads(options.threads);
     if (listen && threads !== undefined)
       throw new ProbeUsageError('--threads is for capture files: live input is read by one thread');
+    const keylogs = options.keylog ?? [];
+    if (listen && keylogs.length > 0)
+      throw new ProbeUsageError(
+        '--keylog is for capture files: live input is not decrypted (capture to a file, then probe it with --keylog)',
+      );
+    const keyLog = await readKeyLogs(keylogs, say);
     const context = await loadLabContext(options);
     if (listen) {
       const sink = new SessionSink(await makeSink(options, io, say), context);
@@ -220,6 +229,7 @@ export async function probeCommand(
               stdin: io.stdin,
               progress: io.stderr,
               threads: threads ?? 'auto',
+              keyLog,
             },
           ),
         );

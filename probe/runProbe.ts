@@ -1,9 +1,12 @@
 import type { LabContext } from '../schema/flowRecord.ts';
 import { readCapture } from './capture/openCapture.ts';
+import { SECRETS_TLS_KEY_LOG } from './capture/pcapng.ts';
 import type { SkipCounter } from './decode/skipReasons.ts';
 import { CaptureFormatError } from './errors.ts';
+import type { TlsDecryptStats } from './flowTable.ts';
 import { ParallelPipeline } from './parallel/parallelPipeline.ts';
 import { type ProbeInput, type ProbeOutput, ProbePipeline } from './pipeline.ts';
+import { TlsKeyLog } from './tls/keyLog.ts';
 
 export interface ProbeStats {
   readonly capture: string;
@@ -17,6 +20,14 @@ export interface ProbeStats {
   bytesRead: number;
   /** Flow tables the capture was read with (1 unless several threads were asked for JSON output). */
   readonly threads: number;
+  /** The TLS secrets the run had (given, and read from pcapng secrets blocks). */
+  readonly keyLog: TlsKeyLog;
+  /** What they opened (filled in when the capture ends). */
+  tls?: TlsDecryptStats;
+  /** pcapng secrets blocks holding TLS key logs, read into `keyLog`. */
+  secretsBlocks: number;
+  /** pcapng secrets blocks of a type other than TLS key logs (ignored). */
+  otherSecretsBlocks: number;
 }
 
 export interface RunProbeOptions {
@@ -28,6 +39,11 @@ export interface RunProbeOptions {
    * The records are the same (see ParallelPipeline).
    */
   readonly threads?: number;
+  /**
+   * TLS secrets (key logs given by the lab); secrets blocks in a pcapng capture are added to it.
+   * TLS flows whose client random it holds are decrypted.
+   */
+  readonly keyLog?: TlsKeyLog;
 }
 
 /**
@@ -42,10 +58,11 @@ export async function runProbe(
   emit: ProbeOutput,
   options: RunProbeOptions = {},
 ): Promise<ProbeStats> {
+  const keyLog = options.keyLog ?? new TlsKeyLog();
   const pipeline =
     options.threads && options.threads > 1 && typeof emit !== 'function'
-      ? new ParallelPipeline(context, captureName, emit, options.threads)
-      : new ProbePipeline(context, captureName, emit);
+      ? new ParallelPipeline(context, captureName, emit, options.threads, keyLog)
+      : new ProbePipeline(context, captureName, emit, keyLog);
   const stats: ProbeStats = {
     capture: captureName,
     format: 'unknown',
@@ -56,6 +73,9 @@ export async function runProbe(
     truncatedTailBytes: 0,
     bytesRead: 0,
     threads: pipeline.tables,
+    keyLog,
+    secretsBlocks: 0,
+    otherSecretsBlocks: 0,
   };
   // A capture damaged part-way: the flows read up to the damage are real traffic, so they are
   // emitted (as at the end of a capture) before the error goes up; nothing already read is lost.
@@ -64,6 +84,7 @@ export async function runProbe(
       stats.packets = pipeline.packets;
       await pipeline.finish();
       stats.flows = pipeline.flows;
+      stats.tls = pipeline.tlsStats;
     } else await pipeline.abort();
     throw error;
   };
@@ -72,6 +93,12 @@ export async function runProbe(
       pipeline.input = options.input ?? format;
     },
     onPacket: (packet) => pipeline.add(packet),
+    onSecrets: (type, data, fileOffset) => {
+      if (type === SECRETS_TLS_KEY_LOG) {
+        stats.secretsBlocks++;
+        pipeline.addSecrets(data.toString('latin1'), `${captureName} secrets block at byte ${fileOffset}`);
+      } else stats.otherSecretsBlocks++;
+    },
     afterChunk: () => pipeline.drain(),
     onProgress: (bytesRead) => {
       stats.bytesRead = bytesRead;
@@ -88,5 +115,6 @@ export async function runProbe(
   stats.bytesRead = result.bytesRead;
   stats.packets = pipeline.packets;
   stats.flows = pipeline.flows;
+  stats.tls = pipeline.tlsStats;
   return stats;
 }

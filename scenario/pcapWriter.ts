@@ -183,6 +183,53 @@ export class PcapWriter {
     header.writeUInt32LE(LINKTYPE_ETHERNET, 20);
     return Buffer.concat([header, ...this.records]);
   }
+
+  /**
+   * The same packets as pcapng (draft-ietf-opsawg-pcapng): a Section Header (§4.1), one Ethernet
+   * Interface Description (§4.2, microsecond timestamps), then, when `keyLog` is given, a Decryption
+   * Secrets Block of type TLSK holding it (§4.7, as `editcap --inject-secrets` writes), then one
+   * Enhanced Packet Block per packet (§4.3). Little-endian.
+   */
+  toPcapng(keyLog?: string): Buffer {
+    const block = (type: number, body: Buffer) => {
+      const padded = Buffer.concat([body, Buffer.alloc((4 - (body.length % 4)) % 4)]);
+      const out = Buffer.alloc(12 + padded.length);
+      out.writeUInt32LE(type, 0);
+      out.writeUInt32LE(out.length, 4);
+      padded.copy(out, 8);
+      out.writeUInt32LE(out.length, out.length - 4);
+      return out;
+    };
+    const section = Buffer.alloc(16);
+    section.writeUInt32LE(0x1a2b3c4d, 0);
+    section.writeUInt16LE(1, 4);
+    section.writeUInt16LE(0, 6);
+    section.writeBigInt64LE(-1n, 8); // section length not given
+    const iface = Buffer.alloc(8);
+    iface.writeUInt16LE(LINKTYPE_ETHERNET, 0);
+    iface.writeUInt32LE(65535, 4);
+    const blocks = [block(0x0a0d0d0a, section), block(1, iface)];
+    if (keyLog !== undefined) {
+      const secrets = Buffer.from(keyLog, 'latin1');
+      const head = Buffer.alloc(8);
+      head.writeUInt32LE(0x544c534b, 0); // 'TLSK'
+      head.writeUInt32LE(secrets.length, 4);
+      blocks.push(block(0x0a, Buffer.concat([head, secrets])));
+    }
+    for (let i = 0; i < this.records.length; i += 2) {
+      const header = this.records[i]!;
+      const data = this.records[i + 1]!;
+      const micros = BigInt(header.readUInt32LE(0)) * 1_000_000n + BigInt(header.readUInt32LE(4));
+      const epb = Buffer.alloc(20);
+      epb.writeUInt32LE(0, 0);
+      epb.writeUInt32LE(Number(micros >> 32n), 4);
+      epb.writeUInt32LE(Number(micros & 0xffffffffn), 8);
+      epb.writeUInt32LE(data.length, 12);
+      epb.writeUInt32LE(data.length, 16);
+      blocks.push(block(6, Buffer.concat([epb, data])));
+    }
+    return Buffer.concat(blocks);
+  }
 }
 
 /** A DNS query or response (RFC 1035 §4.1) for one name, with A answers and an optional CNAME. */

@@ -103,6 +103,13 @@ export const TlsSchema = z.object({
   ech: z.optional(z.boolean()),
   sni: z.optional(shortText),
   alpn: z.optional(z.array(shortText).check(z.maxLength(16))),
+  /**
+   * The client's records were decrypted with secrets the lab supplied (a key log, a pcapng secrets
+   * block): `http` and `candidates` then come from inside the TLS connection. (Added in v1.)
+   */
+  decrypted: z.optional(z.literal(true)),
+  /** The negotiated cipher suite (IANA name), when the flow was decrypted. */
+  suite: z.optional(shortText),
 });
 
 export const HttpRequestSchema = z.object({
@@ -197,6 +204,11 @@ export const FlowRecordSchema = z.object({
       candidatesDropped: z.optional(count),
       httpRequestsDropped: z.optional(count),
       streamBytesDropped: z.optional(count),
+      /**
+       * HTTP/2 decoding stopped part-way (a header block HPACK could not decode, a malformed frame):
+       * why. Requests after that point are not in `http`. (Added in v1.)
+       */
+      http2Stopped: z.optional(shortText),
     }),
   ),
   probe: z.object({

@@ -22,8 +22,10 @@ export function bundledCaptures() {
   const walk = (dir) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (/\.(pcap|pcapng|pcap\.gz)$/.test(entry.name)) found.push(relative(root, path));
+      // The TLS decryption captures came later, with their own expectations (test/cli/tlsDecrypt.test.ts).
+      if (entry.isDirectory()) {
+        if (relative(root, path) !== join('test', 'fixtures', 'tls')) walk(path);
+      } else if (/\.(pcap|pcapng|pcap\.gz)$/.test(entry.name)) found.push(relative(root, path));
     }
   };
   walk(join(root, 'test', 'fixtures'));

@@ -91,7 +91,10 @@ export function classifyDestination(
   const { registrableDomain, entry } = describeHost(host, catalog);
   const transportDetail =
     record.transport === 'tls'
-      ? (record.tls?.version ?? 'TLS')
+      ? // A flow the lab's keys opened says so: its findings come from inside the TLS connection.
+        record.tls?.decrypted
+        ? `${record.tls.version ?? 'TLS'} decrypted${record.tls.suite ? ` (${record.tls.suite})` : ''}`
+        : (record.tls?.version ?? 'TLS')
       : record.transport === 'quic'
         ? (record.quic?.version ?? 'QUIC')
         : record.transport === 'plaintext'

@@ -40,6 +40,8 @@ export interface CaptureHandlers {
   readonly onProgress?: (bytesRead: number) => void;
   /** Called once the file format is known, before the first packet. */
   readonly onFormat?: (format: 'pcap' | 'pcapng') => void;
+  /** A pcapng Decryption Secrets Block (its secrets type and data), in capture order. */
+  readonly onSecrets?: PcapngParser['onSecrets'];
 }
 
 export async function readCapture(
@@ -102,6 +104,7 @@ export async function readCapture(
       if (pending.length < 4) continue;
       parser = parserFor(pending, source);
       handlers.onFormat?.(parser.format);
+      if (parser instanceof PcapngParser && handlers.onSecrets) parser.onSecrets = handlers.onSecrets;
       parser.push(pending, onPacket);
     } else {
       parser.push(chunk, onPacket);

@@ -6,7 +6,8 @@ import { MAX_RECORD_LENGTH } from './classicPcap.ts';
  * pcapng, draft-ietf-opsawg-pcapng: blocks of type, total length, body, total length (§3.1).
  * Section Header (§4.1) sets the byte order; Interface Description (§4.2) gives each interface's
  * link type and timestamp resolution (if_tsresol, §4.2 option 9); packets come in Enhanced (§4.3),
- * Simple (§4.4) and obsolete Packet blocks (Appendix A). Other blocks are skipped.
+ * Simple (§4.4) and obsolete Packet blocks (Appendix A). Decryption Secrets Blocks (§4.7) go to
+ * `onSecrets`, in capture order. Other blocks are skipped.
  */
 export const BLOCK = {
   sectionHeader: 0x0a0d0d0a,
@@ -14,7 +15,10 @@ export const BLOCK = {
   packet: 0x00000002,
   simplePacket: 0x00000003,
   enhancedPacket: 0x00000006,
+  decryptionSecrets: 0x0000000a,
 } as const;
+/** Decryption Secrets Block's secrets type for TLS key logs, 'TLSK' (§4.7). */
+export const SECRETS_TLS_KEY_LOG = 0x544c534b;
 const BYTE_ORDER_MAGIC = 0x1a2b3c4d;
 const OPTION_IF_TSRESOL = 9;
 /** Blocks larger than this are corrupt lengths, not packets or metadata we would use. */
@@ -33,6 +37,8 @@ export class PcapngParser implements CaptureParser {
   private sectionSeen = false;
   private interfaces: InterfaceInfo[] = [];
   private onPacket: PacketCallback = () => undefined;
+  /** A Decryption Secrets Block's type and data (§4.7), e.g. a TLS key log (SECRETS_TLS_KEY_LOG). */
+  onSecrets?: (secretsType: number, data: Buffer, fileOffset: number) => void;
   private readonly packet = new CapturedPacket();
   private readonly framer = new RecordFramer(
     (buffer, fileOffset) => this.parse(buffer, fileOffset),
@@ -119,6 +125,17 @@ export class PcapngParser implements CaptureParser {
           snapLength: u32(4),
           unitsPerSecond: this.timestampResolution(body.subarray(8)),
         });
+        return;
+      }
+      case BLOCK.decryptionSecrets: {
+        // §4.7: secrets type, secrets length, the secrets (padded to 32 bits), options.
+        if (body.length < 8) throw corrupt('decryption secrets block shorter than 8 bytes');
+        const length = u32(4);
+        if (length > body.length - 8)
+          throw corrupt(
+            `decryption secrets block says ${length} bytes of secrets but holds ${body.length - 8}`,
+          );
+        this.onSecrets?.(u32(0), body.subarray(8, 8 + length), fileOffset);
         return;
       }
       case BLOCK.enhancedPacket:

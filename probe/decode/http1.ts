@@ -27,6 +27,15 @@ function parseRequestLine(line: string): { method: string; target: string; versi
   return { method, target, version: version ?? 'HTTP/0.9' };
 }
 
+/** What an HTTP/2 client sends first (RFC 9113 §3.4); HTTP/1 parsing stops there (h2c upgrade, prior knowledge). */
+export const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/** Whether the stream starts with (as much as it holds of, at least 16 bytes) the HTTP/2 preface. */
+export function startsWithHttp2Preface(stream: Buffer): boolean {
+  const n = Math.min(stream.length, HTTP2_PREFACE.length);
+  return n >= 16 && stream.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n));
+}
+
 /** Decompressed bodies are cut at this size (a decompression bomb costs bounded work). */
 export const MAX_DECODED_BODY_BYTES = 1024 * 1024;
 const MAX_HEADER_BYTES = 64 * 1024;
@@ -79,7 +88,8 @@ function decodeChunked(data: Buffer): { body: Buffer; consumed: number; complete
   }
 }
 
-function decompress(
+/** Undoes a Content-Encoding (gzip, deflate), bounded by MAX_DECODED_BODY_BYTES. */
+export function decompress(
   body: Buffer,
   encoding: string | undefined,
 ): { body: Buffer; truncated: boolean; coding?: BodyCoding } {
@@ -115,7 +125,7 @@ export function parseHttpRequests(stream: Buffer, maxRequests: number): ParsedRe
   let offset = 0;
   while (offset < stream.length && requests.length < maxRequests) {
     const rest = stream.subarray(offset);
-    if (!looksLikeHttpRequest(rest)) break;
+    if (!looksLikeHttpRequest(rest) || startsWithHttp2Preface(rest)) break;
     // The header section ends at an empty line; bare LF line ends are accepted (RFC 9112 §2.2).
     const crlf = rest.indexOf('\r\n\r\n', 0, 'latin1');
     const lf = rest.indexOf('\n\n', 0, 'latin1');

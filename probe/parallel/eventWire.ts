@@ -1,3 +1,4 @@
+import type { TlsDecryptStats } from '../flowTable.ts';
 import { SpareBuffers } from './packetWire.ts';
 
 /**
@@ -19,6 +20,8 @@ export interface EventBatch {
   readonly count: number;
   /** The wire buffer the worker read, handed back for reuse. */
   readonly wire?: Uint8Array;
+  /** What the table's key log opened (the reply to 'finish'). */
+  readonly tls?: TlsDecryptStats;
 }
 
 export class EventWriter {

@@ -1,5 +1,6 @@
 import type { LabContext } from '../../schema/flowRecord.ts';
-import { FlowTable, limitsPerTable } from '../flowTable.ts';
+import { FlowTable, limitsPerTable, type TlsDecryptStats } from '../flowTable.ts';
+import { type KeyLogEntries, TlsKeyLog } from '../tls/keyLog.ts';
 import { EVENT, type EventBatch, EventWriter } from './eventWire.ts';
 import { ENTRY, WireReader } from './packetWire.ts';
 
@@ -15,7 +16,13 @@ export class FlowTableHost {
   private secondary = 0;
   private readonly table: FlowTable;
 
-  constructor(context: LabContext, captureName: string, tables: number) {
+  constructor(
+    context: LabContext,
+    captureName: string,
+    tables: number,
+    /** TLS secrets: the reading thread's key log (its own table) or a copy of its entries (a worker's). */
+    readonly keyLog: TlsKeyLog = new TlsKeyLog(),
+  ) {
     const events = this.events;
     this.table = new FlowTable(
       context,
@@ -40,6 +47,7 @@ export class FlowTableHost {
       },
     );
     this.table.autoSweep = false;
+    this.table.keyLog = keyLog;
     this.table.onClosing = (openIndex) => {
       this.secondary = openIndex;
     };
@@ -63,11 +71,16 @@ export class FlowTableHost {
     return this.events.take();
   }
 
-  /** The end of the capture: every flow still open, oldest first. */
-  finish(): EventBatch {
+  /** Secrets the reading thread read since (a pcapng secrets block), for flows closing from now on. */
+  addSecrets(entries: KeyLogEntries): void {
+    this.keyLog.addEntries(entries);
+  }
+
+  /** The end of the capture: every flow still open, oldest first, and what the key log opened. */
+  finish(): EventBatch & { readonly tls: TlsDecryptStats } {
     this.primary = Number.MAX_SAFE_INTEGER;
     this.table.flushAll();
-    return this.events.take();
+    return { ...this.events.take(), tls: this.table.tlsStats };
   }
 
   /** A batch's text, merged: its buffer is reused. */

@@ -5,9 +5,10 @@ import { PacketDecoder } from '../decode/packet.ts';
 import { SkipCounter } from '../decode/skipReasons.ts';
 import { ProbeWorkerError } from '../errors.ts';
 import { tupleHash } from '../flowIndex.ts';
-import { rememberIn } from '../flowTable.ts';
+import { addTlsStats, emptyTlsStats, rememberIn, type TlsDecryptStats } from '../flowTable.ts';
 import type { JsonRecordOutput, ProbeInput } from '../pipeline.ts';
 import { RecordEncoder } from '../recordJson.ts';
+import { type KeyLogEntries, TlsKeyLog } from '../tls/keyLog.ts';
 import { EVENT, type EventBatch, EventReader } from './eventWire.ts';
 import { FlowTableHost } from './flowTableHost.ts';
 import type { FlowWorkerData, FlowWorkerMessage } from './flowWorkerHost.ts';
@@ -90,6 +91,10 @@ export class ParallelPipeline {
   /** Set once the pipeline stops its workers itself (their exit is then expected). */
   private stopping = false;
   lastPacketMicros = 0;
+  /** What the key material opened, every table's counts added at the end. */
+  readonly tlsStats: TlsDecryptStats = emptyTlsStats();
+  /** Secrets read from the capture, for the workers with their next chunk. */
+  private pendingSecrets: KeyLogEntries = [];
 
   constructor(
     context: LabContext,
@@ -97,12 +102,14 @@ export class ParallelPipeline {
     private readonly output: JsonRecordOutput,
     /** Flow tables (threads) reading the capture. */
     readonly tables: number,
+    /** TLS secrets: this thread's table uses it; workers get a copy of its entries. */
+    readonly keyLog: TlsKeyLog = new TlsKeyLog(),
   ) {
     this.encoder = new RecordEncoder(context, captureName, output.run);
     this.head = Buffer.from(this.encoder.head);
     this.tail = Buffer.from(this.encoder.tail);
-    const data: FlowWorkerData = { context, captureName, tables };
-    this.local = new FlowTableHost(context, captureName, tables);
+    const data: FlowWorkerData = { context, captureName, tables, secrets: keyLog.entries() };
+    this.local = new FlowTableHost(context, captureName, tables, keyLog);
     this.writers.push(new WireWriter());
     this.buckets = LOCAL_WEIGHT + WORKER_WEIGHT * (tables - 1);
     for (let i = 1; i < tables; i++) {
@@ -148,6 +155,12 @@ export class ParallelPipeline {
     this.tail = Buffer.from(this.encoder.tail);
   }
 
+  /** A key log read from the capture (a pcapng secrets block): every table gets it before its next packets. */
+  addSecrets(text: string, source: string): void {
+    const added = this.keyLog.addText(text, source);
+    if (added.size > 0) this.pendingSecrets.push(...this.keyLog.entries(added));
+  }
+
   get flowsSeen(): number {
     return this.flows;
   }
@@ -190,10 +203,11 @@ export class ParallelPipeline {
    * writes what the tables have returned for older chunks.
    */
   async drain(): Promise<void> {
+    const secrets = this.pendingSecrets.length > 0 ? this.pendingSecrets.splice(0) : undefined;
     const replies = this.remotes.map((remote, i) => {
       const bytes = this.writers[i + 1]!.take();
       const spare = remote.spareText.splice(0);
-      return this.send(remote, { type: 'chunk', bytes, spare }, [
+      return this.send(remote, { type: 'chunk', bytes, spare, ...(secrets ? { secrets } : {}) }, [
         bytes.buffer as ArrayBuffer,
         ...spare.map((text) => text.buffer as ArrayBuffer),
       ]);
@@ -233,6 +247,7 @@ export class ParallelPipeline {
     const batches = await this.inFlight.shift()!;
     batches.forEach((batch, i) => {
       if (batch.wire) this.writers[i]!.recycle(batch.wire);
+      if (batch.tls) addTlsStats(this.tlsStats, batch.tls);
     });
     const readers = batches.map((batch) => new EventReader(batch));
     while (true) {

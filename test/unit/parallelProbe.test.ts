@@ -293,7 +293,8 @@ describe('ParallelPipeline', () => {
     // worker limit took effect only in flag-less `node bin/leakwatch.js` runs, where a worker with
     // ~25 MB of live flows then mark-compacted continuously (2 threads 2.5x slower than 1).
     const { WORKER_OLD_GENERATION_MB } = await import('../../probe/parallel/parallelPipeline.ts');
-    const shebang = readFileSync(new URL('../../bin/leakwatch.js', import.meta.url), 'utf8').split('\n')[0] ?? '';
+    const shebang =
+      readFileSync(new URL('../../bin/leakwatch.js', import.meta.url), 'utf8').split('\n')[0] ?? '';
     expect(shebang).toMatch(/--max-old-space-size=(\d+)/);
     expect(Number(/--max-old-space-size=(\d+)/.exec(shebang)?.[1])).toBe(WORKER_OLD_GENERATION_MB);
   });
