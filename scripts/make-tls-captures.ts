@@ -10,8 +10,9 @@
  * and expected.json agree on; regenerate them together.
  *
  * Outputs:
- * - tls-http1.pcap + tls-http1.keys: one connection per case below, and the key log for all.
- * - tls-http1-dsb.pcapng: the same packets with the key log in a Decryption Secrets Block.
+ * - tls.pcap + tls.keys: one connection per case below (HTTP/1.1 and HTTP/2 over TLS 1.2 and 1.3,
+ *   each AEAD suite; one cleartext HTTP/2 connection with prior knowledge), and the key log for all.
+ * - tls-dsb.pcapng: the same packets with the key log in a Decryption Secrets Block.
  * - expected.json: per connection the client port, version, suite and each request's method, host,
  *   path, body length and body SHA-256 (what tshark decrypts, and what the probe must find).
  * - bad input: wrong-secrets.keys (every secret altered), truncated.keys (cut mid-line),
@@ -340,9 +341,9 @@ async function main(): Promise<void> {
       );
     }
     const keys = keylogs.join('');
-    writeFileSync(join(OUT, 'tls-http1.pcap'), writer.toBuffer());
-    writeFileSync(join(OUT, 'tls-http1.keys'), keys);
-    writeFileSync(join(OUT, 'tls-http1-dsb.pcapng'), writer.toPcapng(keys));
+    writeFileSync(join(OUT, 'tls.pcap'), writer.toBuffer());
+    writeFileSync(join(OUT, 'tls.keys'), keys);
+    writeFileSync(join(OUT, 'tls-dsb.pcapng'), writer.toPcapng(keys));
     writeFileSync(
       join(OUT, 'expected.json'),
       `${JSON.stringify({ imei: IMEI, phone: PHONE, connections: expected }, null, 2)}\n`,
