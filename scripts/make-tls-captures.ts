@@ -5,8 +5,8 @@
  * talking through a recording relay; the client's `keylog` event gives the NSS key log. The recorded
  * bytes are then laid out as TCP segments between a lab device and a server address (scenario/
  * tlsConversation.ts), some with small segments (records split across segments) or two segments
- * swapped. A self-signed RSA and a P-256 certificate are made with openssl for the run and thrown
- * away. The outputs are random each run (TLS keys are), so the committed files are what the tests
+ * swapped. The server's test-only RSA and P-256 certificates are kept next to the captures
+ * (made with openssl when missing). The outputs are random each run (TLS keys are), so the committed files are what the tests
  * and expected.json agree on; regenerate them together.
  *
  * Outputs:
@@ -22,9 +22,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { gzipSync } from 'node:zlib';
@@ -242,31 +241,50 @@ function h2Spec(r: Request, tls: boolean) {
   };
 }
 
-function makeCertificates(dir: string): Record<'rsa' | 'ec', { key: Buffer; cert: Buffer }> {
+/**
+ * The test-only certificates (RSA 2048 and P-256, self-signed): made with openssl once and kept in
+ * test/fixtures/tls/ (the unit tests talk TLS with them too); they protect nothing.
+ */
+export function testCertificates(): Record<'rsa' | 'ec', { key: Buffer; cert: Buffer }> {
   const subject = '/CN=api.account.xiaomi.com';
+  const path = (name: string) => join(OUT, name);
   const run = (args: string[]) =>
-    execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  run([
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    'rsa.key',
-    '-out',
-    'rsa.crt',
-    '-days',
-    '3650',
-    '-subj',
-    subject,
-  ]);
-  run(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ec.key']);
-  run(['req', '-x509', '-new', '-key', 'ec.key', '-out', 'ec.crt', '-days', '3650', '-subj', subject]);
-  const read = (name: string) => readFileSync(join(dir, name));
+    execFileSync('openssl', args, { cwd: OUT, stdio: ['ignore', 'ignore', 'pipe'] });
+  if (!existsSync(path('test-only-rsa.key')))
+    run([
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'test-only-rsa.key',
+      '-out',
+      'test-only-rsa.crt',
+      '-days',
+      '36500',
+      '-subj',
+      subject,
+    ]);
+  if (!existsSync(path('test-only-ec.key'))) {
+    run(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'test-only-ec.key']);
+    run([
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      'test-only-ec.key',
+      '-out',
+      'test-only-ec.crt',
+      '-days',
+      '36500',
+      '-subj',
+      subject,
+    ]);
+  }
   return {
-    rsa: { key: read('rsa.key'), cert: read('rsa.crt') },
-    ec: { key: read('ec.key'), cert: read('ec.crt') },
+    rsa: { key: readFileSync(path('test-only-rsa.key')), cert: readFileSync(path('test-only-rsa.crt')) },
+    ec: { key: readFileSync(path('test-only-ec.key')), cert: readFileSync(path('test-only-ec.crt')) },
   };
 }
 
@@ -277,9 +295,8 @@ function negotiated(socket: TLSSocket): { version: string; suite: string } {
 
 async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
-  const scratch = mkdtempSync(join(tmpdir(), 'leakwatch-tls-'));
-  try {
-    const certificates = makeCertificates(scratch);
+  {
+    const certificates = testCertificates();
     const writer = new PcapWriter(Date.UTC(2026, 10, 2, 9, 0, 0) * 1000);
     const keylogs: string[] = [];
     const expected: unknown[] = [];
@@ -409,9 +426,7 @@ async function main(): Promise<void> {
     writeFileSync(join(OUT, 'tls12-renegotiation.pcap'), renegWriter.toBuffer());
     writeFileSync(join(OUT, 'tls12-renegotiation.keys'), reneg.keylog);
     console.log(`wrote ${OUT}`);
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
   }
 }
 
-await main();
+if (process.argv[1] === import.meta.filename) await main();
