@@ -10,6 +10,7 @@ import { parseClientHello, parseServerHelloVersion } from '../../probe/decode/tl
 import { CaptureFormatError } from '../../probe/errors.ts';
 import { readHar } from '../../probe/har/readHar.ts';
 import { runProbe } from '../../probe/runProbe.ts';
+import { TlsKeyLog } from '../../probe/tls/keyLog.ts';
 import { dnsMessage, tlsClientHello } from '../../scenario/pcapWriter.ts';
 import { FlowRecordSchema } from '../../schema/flowRecord.ts';
 import { fixturesDir, TEST_CONTEXT } from '../helpers/fixtures.ts';
@@ -82,6 +83,44 @@ describe('decoder robustness (property-based)', () => {
       ),
       { numRuns: 300, seed: 20261121 },
     );
+  });
+
+  it('TLS with keys (key log, secrets block), HTTP/2 and h2c: the same holds for mutated captures', async () => {
+    const tls = join(fixturesDir, 'tls');
+    const originals = await Promise.all([readFile(join(tls, 'tls.pcap')), readFile(join(tls, 'tls-dsb.pcapng'))]);
+    const keys = await readFile(join(tls, 'tls.keys'), 'latin1');
+    let decrypted = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 1 }),
+        fc.array(mutation, { minLength: 1, maxLength: 6 }),
+        async (which, mutations) => {
+          const keyLog = new TlsKeyLog();
+          if (which === 0) keyLog.addText(keys, 'tls.keys');
+          try {
+            const stats = await runProbe(
+              chunksOf(mutate(originals[which]!, mutations), 64 * 1024),
+              'mutated',
+              TEST_CONTEXT,
+              async (record) => {
+                const parsed = FlowRecordSchema.safeParse(record);
+                if (!parsed.success)
+                  throw new Error(
+                    `invalid record: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`,
+                  );
+              },
+              { keyLog },
+            );
+            decrypted += stats.tls?.decrypted ?? 0;
+          } catch (error) {
+            if (!(error instanceof CaptureFormatError)) throw error;
+          }
+        },
+      ),
+      { numRuns: 150, seed: 20261202 },
+    );
+    // Many mutations leave connections whole (a cut or damaged header ends others): the property ran on decrypted content.
+    expect(decrypted).toBeGreaterThan(150);
   });
 
   it('HAR input: random JSON-ish text is read or rejected with CaptureFormatError', () => {
