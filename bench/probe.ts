@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchArgs } from './args.ts';
+import { makeTlsCapture, TLS_KEYS } from './tlsCapture.ts';
 
 /**
  * Probe throughput, work per flow and per packet, memory and scaling, against tshark, on the same
@@ -12,7 +13,9 @@ import { benchArgs } from './args.ts';
  *
  *   npm run bench:probe                          # both shapes, 200 MB each, made in bench/out if missing
  *   npm run bench:probe -- --shape short         # one shape (mixed: per-byte cost; short: per-flow cost)
+ *   npm run bench:probe -- --shape tls           # decryptable TLS (bench/tlsCapture.ts), with and without its key log
  *   npm run bench:probe -- --file my.pcap        # any capture
+ *   npm run bench:probe -- --file my.pcapng --keylog sslkeys.log   # also with the lab's key log
  *   npm run bench:probe -- --runs 1 --skip-tshark --skip-kinesis --threads 2
  *
  * Per capture (median of --runs runs, default 3; this VM's timings vary by ±20%):
@@ -24,6 +27,9 @@ import { benchArgs } from './args.ts';
  * - tshark on one core, extracting the fields the probe decodes, TCP reassembly on;
  * - the probe (one thread) into a local Kinesis endpoint (kinesalite, started here): records/s and
  *   bytes shipped per record.
+ * - with a key log (--keylog, or the tls shape's own): the probe with --keylog next to the same
+ *   capture without it (one thread), the extra CPU per decrypted flow, and tshark decrypting with
+ *   the same keys;
  * Goals printed next to the figures: ≥ 10× tshark on one core, ≥ 1.7× with 2 threads on 2 cores,
  * peak RSS ≤ 256 MB.
  */
@@ -37,9 +43,12 @@ const { values } = benchArgs('bench:probe', {
   'skip-kinesis': { type: 'boolean', default: false },
   threads: { type: 'string', default: String(availableParallelism()) },
   runs: { type: 'string', default: '3' },
+  keylog: { type: 'string' },
 });
-if (values.shape !== undefined && values.shape !== 'mixed' && values.shape !== 'short') {
-  console.error(`--shape "${values.shape}" is not mixed or short`);
+const SHAPES = ['mixed', 'short', 'tls'] as const;
+type Shape = (typeof SHAPES)[number];
+if (values.shape !== undefined && !(SHAPES as readonly string[]).includes(values.shape)) {
+  console.error(`--shape "${values.shape}" is not mixed, short or tls`);
   process.exit(2);
 }
 const threads = Number(values.threads);
@@ -99,11 +108,15 @@ async function measure(command: string[], cores: string): Promise<Measured> {
   };
 }
 
-/** The bench's capture of a shape, made by bench/generateCapture.ts when missing. */
-function capture(shape: 'mixed' | 'short'): string {
+/** The bench's capture of a shape, made by bench/generateCapture.ts (tls: bench/tlsCapture.ts) when missing. */
+function capture(shape: Shape): string {
   const file = join(out, `${shape}-${values.megabytes}.pcap`);
   if (existsSync(file)) return file;
   console.log(`generating ${file} …`);
+  if (shape === 'tls') {
+    makeTlsCapture(file, Number(values.megabytes));
+    return file;
+  }
   const generated = spawnSync(
     process.execPath,
     [
@@ -223,9 +236,10 @@ if (spawnSync(process.execPath, [join(root, 'scripts', 'build-cli.mjs')], { stdi
   process.exit(1);
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
-const files = values.file
-  ? [values.file]
-  : (values.shape ? [values.shape as 'mixed' | 'short'] : (['mixed', 'short'] as const)).map(capture);
+const files = values.file ? [values.file] : (values.shape ? [values.shape as Shape] : SHAPES).map(capture);
+/** The key log a capture is measured with too: --keylog, or the tls shape's own. */
+const keylogOf = (file: string) =>
+  values.keylog ?? (basename(file).startsWith('tls-') && !values.file ? TLS_KEYS : undefined);
 const allCores = Array.from({ length: Math.min(threads, availableParallelism()) }, (_, i) => i).join(',');
 
 for (const file of files) {
@@ -245,6 +259,17 @@ for (const file of files) {
   console.log(
     `  work           ${perFlow.toFixed(1)} µs CPU per flow, ${perPacket.toFixed(2)} µs per packet; ${(gc.bytes / Math.max(1, flows) / 1024).toFixed(1)} KiB of heap allocated per flow; GC pauses ${((100 * gc.pauseMs) / Math.max(1, gc.wallMs)).toFixed(0)}% of the run`,
   );
+  const keylog = keylogOf(file);
+  let decrypting: Measured | undefined;
+  if (keylog) {
+    decrypting = await median(probeArgs(file, 1, ['--ndjson', '--keylog', keylog]), '0');
+    console.log(row('probe + keylog', decrypting));
+    const tlsLine = /TLS flows without keys: (\d+) of (\d+), decrypted (\d+)/.exec(decrypting.stderr);
+    const decrypted = Number(tlsLine?.[3] ?? 0);
+    console.log(
+      `  decryption     ${decrypted} of ${tlsLine?.[2] ?? '?'} TLS flows decrypted (${tlsLine?.[1] ?? '?'} without keys); ${(((decrypting.cpuSeconds - one.cpuSeconds) * 1e6) / Math.max(1, decrypted)).toFixed(0)} µs more CPU per decrypted flow (decryption, HTTP/1.1 and HTTP/2 decoding, candidates, the larger records); ${(megabytes / decrypting.seconds).toFixed(1)} MB/s with keys vs ${(megabytes / one.seconds).toFixed(1)} MB/s without (goal: decryption only for flows with keys)`,
+    );
+  }
   let many: Measured | undefined;
   if (threads > 1) {
     many = await median(probeArgs(file, threads, ['--ndjson']), allCores);
@@ -300,6 +325,34 @@ for (const file of files) {
     console.log(
       `  ratio          one core: probe ${(tshark.seconds / one.seconds).toFixed(1)}x tshark's throughput (goal ≥ 10x)${many ? `; ${threads} threads: ${(tshark.seconds / many.seconds).toFixed(1)}x` : ''}; peak RSS ${Math.max(one.peakRssMb, many?.peakRssMb ?? 0).toFixed(0)} MB (goal ≤ 256 MB)`,
     );
+    if (keylog && decrypting) {
+      // tshark decrypting with the same keys: its HTTP and HTTP/2 requests, as the probe's test compares.
+      const tsharkKeys = await median(
+        [
+          'tshark',
+          '-r',
+          file,
+          '-o',
+          `tls.keylog_file:${keylog}`,
+          '-o',
+          'tcp.reassemble_out_of_order:TRUE',
+          '-T',
+          'fields',
+          ...[
+            ...fields,
+            'http2.headers.method',
+            'http2.headers.path',
+            'http2.headers.authority',
+            'http2.data.data',
+          ].flatMap((f) => ['-e', f]),
+        ],
+        '0',
+      );
+      console.log(row('tshark + keylog', tsharkKeys));
+      console.log(
+        `  ratio          decrypting on one core: probe ${(tsharkKeys.seconds / decrypting.seconds).toFixed(1)}x tshark's throughput; peak RSS ${decrypting.peakRssMb.toFixed(0)} MB`,
+      );
+    }
   }
   if (!values['skip-kinesis']) {
     const kinesis = await intoKinesis(file);
