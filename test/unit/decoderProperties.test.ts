@@ -87,7 +87,10 @@ describe('decoder robustness (property-based)', () => {
 
   it('TLS with keys (key log, secrets block), HTTP/2 and h2c: the same holds for mutated captures', async () => {
     const tls = join(fixturesDir, 'tls');
-    const originals = await Promise.all([readFile(join(tls, 'tls.pcap')), readFile(join(tls, 'tls-dsb.pcapng'))]);
+    const originals = await Promise.all([
+      readFile(join(tls, 'tls.pcap')),
+      readFile(join(tls, 'tls-dsb.pcapng')),
+    ]);
     const keys = await readFile(join(tls, 'tls.keys'), 'latin1');
     let decrypted = 0;
     await fc.assert(

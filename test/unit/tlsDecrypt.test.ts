@@ -1,11 +1,13 @@
+import { createCipheriv } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { TlsKeyLog } from '../../probe/tls/keyLog.ts';
 import {
   clientRandom,
   decryptClient,
+  expandLabel,
   offersEarlyData,
   parseServerHello,
 } from '../../probe/tls/tlsDecrypt.ts';
@@ -134,7 +136,6 @@ describe('TLS record decryption of real conversations', () => {
       ciphers: 'ECDHE-RSA-CHACHA20-POLY1305',
     });
   });
-  afterAll(() => undefined);
 
   const secretsOf = (c: Recorded) => c.keyLog.lookup(clientRandom(c.client)!)!;
 
@@ -203,5 +204,104 @@ describe('TLS record decryption of real conversations', () => {
     expect(decryptClient(tls12.client, tls12.server, { CLIENT_TRAFFIC_SECRET_0: Buffer.alloc(32) })).toEqual({
       failure: 'missing-secret',
     });
+  });
+});
+
+/**
+ * RFC 8448 §3 (Example Handshake Traces for TLS 1.3, Simple 1-RTT Handshake): the published
+ * ClientHello, ServerHello, traffic secrets and the client's encrypted records. Independent of
+ * OpenSSL and of this code: the decryption must give the RFC's 50 application bytes 00..31.
+ */
+const RFC8448 = {
+  clientHello:
+    '010000c00303cb34ecb1e78163ba1c38c6dacb196a6dffa21a8d9912ec18a2ef6283024dece7000006130113031302010000910000000b0009000006736572766572ff01000100000a00140012001d0017001800190100010101020103010400230000003300260024001d002099381de560e4bd43d23d8e435a7dbafeb3c06e51c13cae4d5413691e529aaf2c002b0003020304000d0020001e040305030603020308040805080604010501060102010402050206020202002d00020101001c00024001',
+  serverHello:
+    '020000560303a6af06a4121860dc5e6e60249cd34c95930c8ac5cb1434dac155772ed3e2692800130100002e00330024001d0020c9828876112095fe66762bdbf7c672e156d6cc253b833df1dd69b1b04e751f0f002b00020304',
+  clientHandshakeTrafficSecret: 'b3eddb126e067f35a780b3abf45e2d8f3b1a950738f52e9600746a0e27a55a21',
+  clientApplicationTrafficSecret: '9e40646ce79a7f9dc05af8889bce6552875afa0b06df0087f792ebb7c17504a5',
+  clientFinishedRecord:
+    '170303003575ec4dc238cce60b298044a71e219c56cc77b0517fe9b93c7a4bfc44d87f38f80338ac98fc46deb384bd1caeacab6867d726c40546',
+  clientApplicationRecord:
+    '1703030043a23f7054b62c94d0affafe8228ba55cbefacea42f914aa66bcab3f2b9819a8a5b46b395bd54a9a20441e2b62974e1f5a6292a2977014bd1e3deae63aeebb21694915e4',
+  clientAlertRecord: '1703030013c9872760655666b74d7ff1153efd6db6d0b0e3',
+};
+
+/** A TLS record (RFC 8446 §5.1) around a handshake message. */
+const handshakeRecord = (hex: string) => {
+  const body = Buffer.from(hex, 'hex');
+  const header = Buffer.from([22, 3, 1, 0, 0]);
+  header.writeUInt16BE(body.length, 3);
+  return Buffer.concat([header, body]);
+};
+
+describe('TLS 1.3 against RFC 8448 §3', () => {
+  const client = Buffer.concat([
+    handshakeRecord(RFC8448.clientHello),
+    Buffer.from(
+      RFC8448.clientFinishedRecord + RFC8448.clientApplicationRecord + RFC8448.clientAlertRecord,
+      'hex',
+    ),
+  ]);
+  const server = handshakeRecord(RFC8448.serverHello);
+  const secrets = {
+    CLIENT_HANDSHAKE_TRAFFIC_SECRET: Buffer.from(RFC8448.clientHandshakeTrafficSecret, 'hex'),
+    CLIENT_TRAFFIC_SECRET_0: Buffer.from(RFC8448.clientApplicationTrafficSecret, 'hex'),
+  };
+
+  it('derives the RFC write keys and IVs (HKDF-Expand-Label, §7.1, §7.3)', () => {
+    const derive = (secret: string, label: string, length: number) =>
+      expandLabel('sha256', Buffer.from(secret, 'hex'), label, length).toString('hex');
+    expect(derive(RFC8448.clientHandshakeTrafficSecret, 'key', 16)).toBe('dbfaa693d1762c5b666af5d950258d01');
+    expect(derive(RFC8448.clientHandshakeTrafficSecret, 'iv', 12)).toBe('5bd3c71b836e0b76bb73265f');
+    expect(derive(RFC8448.clientApplicationTrafficSecret, 'key', 16)).toBe(
+      '17422dda596ed5d9acd890e3c63f5051',
+    );
+    expect(derive(RFC8448.clientApplicationTrafficSecret, 'iv', 12)).toBe('5b78923dee08579033e523d9');
+  });
+
+  it("opens the client's Finished, its application data and its alert: the 50 bytes 00..31", () => {
+    expect(clientRandom(client)!.toString('hex')).toBe(
+      'cb34ecb1e78163ba1c38c6dacb196a6dffa21a8d9912ec18a2ef6283024dece7',
+    );
+    const result = decryptClient(client, server, secrets);
+    if ('failure' in result) throw new Error(result.failure);
+    expect(result.version).toBe('TLS 1.3');
+    expect(result.suite).toBe('TLS_AES_128_GCM_SHA256');
+    expect(result.records).toBe(3);
+    expect(result.failures).toEqual({});
+    expect(result.plaintext.toString('hex')).toBe(
+      Buffer.from(Array.from({ length: 50 }, (_, i) => i)).toString('hex'),
+    );
+  });
+
+  it('follows a KeyUpdate (§4.6.3, §7.2): records after it open with the next traffic secret', () => {
+    // The RFC's application keys, then records this test seals: a KeyUpdate, then data under the
+    // secret the RFC's formula gives (application_traffic_secret_1).
+    const seal = (secret: Buffer, sequence: number, inner: Buffer) => {
+      const key = expandLabel('sha256', secret, 'key', 16);
+      const iv = expandLabel('sha256', secret, 'iv', 12);
+      const nonce = Buffer.from(iv);
+      nonce.writeUInt32BE(nonce.readUInt32BE(8) ^ sequence, 8);
+      const header = Buffer.from([23, 3, 3, 0, 0]);
+      header.writeUInt16BE(inner.length + 16, 3);
+      const cipher = createCipheriv('aes-128-gcm', key, nonce);
+      cipher.setAAD(header);
+      const sealed = Buffer.concat([cipher.update(inner), cipher.final(), cipher.getAuthTag()]);
+      return Buffer.concat([header, sealed]);
+    };
+    const secret0 = Buffer.from(RFC8448.clientApplicationTrafficSecret, 'hex');
+    const secret1 = expandLabel('sha256', secret0, 'traffic upd', 32);
+    const keyUpdate = Buffer.from([24, 0, 0, 1, 0, 22]); // KeyUpdate(update_not_requested), type handshake
+    const after = Buffer.concat([Buffer.from('imei=865123045678905'), Buffer.from([23])]);
+    const updated = Buffer.concat([
+      handshakeRecord(RFC8448.clientHello),
+      Buffer.from(RFC8448.clientFinishedRecord + RFC8448.clientApplicationRecord, 'hex'),
+      seal(secret0, 1, keyUpdate),
+      seal(secret1, 0, after),
+    ]);
+    const result = decryptClient(updated, server, secrets);
+    if ('failure' in result) throw new Error(result.failure);
+    expect(result.failures).toEqual({});
+    expect(result.plaintext.subarray(50).toString()).toBe('imei=865123045678905');
   });
 });
