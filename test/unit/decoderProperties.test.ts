@@ -19,7 +19,8 @@ import { chunksOf, projectRoot } from '../helpers/scenario.ts';
 /**
  * Property: whatever bytes a capture holds, the probe either reads it (skipping what it cannot
  * decode) or rejects the whole file with a CaptureFormatError; it never throws anything else,
- * never hangs, and every record it makes is schema-valid.
+ * never hangs, and every record it makes is schema-valid. A hang fails by jest's test timeout; no
+ * case is timed (a per-case clock failed on a loaded CI machine: speed is the benchmarks' business).
  */
 const seeds = [
   join(projectRoot, 'scenario', 'captures', 'build-2.pcap'),
@@ -66,7 +67,6 @@ describe('decoder robustness (property-based)', () => {
         fc.integer({ min: 1, max: 4096 }),
         async (which, mutations, chunkSize) => {
           const bytes = mutate(originals[which]!, mutations);
-          const started = Date.now();
           try {
             await runProbe(chunksOf(bytes, chunkSize), 'mutated', TEST_CONTEXT, async (record) => {
               const parsed = FlowRecordSchema.safeParse(record);
@@ -78,12 +78,11 @@ describe('decoder robustness (property-based)', () => {
           } catch (error) {
             if (!(error instanceof CaptureFormatError)) throw error;
           }
-          expect(Date.now() - started).toBeLessThan(5_000);
         },
       ),
       { numRuns: 300, seed: 20261121 },
     );
-  });
+  }, 300_000);
 
   it('TLS with keys (key log, secrets block), HTTP/2 and h2c: the same holds for mutated captures', async () => {
     const tls = join(fixturesDir, 'tls');
@@ -214,7 +213,6 @@ describe('classification of arbitrary values (property-based)', () => {
       fc.property(
         fc.array(fc.record({ key: fc.string({ maxLength: 30 }), value }), { maxLength: 20 }),
         (pairs) => {
-          const started = Date.now();
           const result = classifyCandidates(
             pairs.map((p) => ({
               request: 0,
@@ -225,7 +223,6 @@ describe('classification of arbitrary values (property-based)', () => {
             })),
             { region: 'CN' },
           );
-          expect(Date.now() - started).toBeLessThan(2_000);
           for (const finding of result.findings)
             expect(finding.masked).not.toContain(finding.digest ?? '\u0000');
         },
