@@ -339,15 +339,19 @@ function decrypt13(client: Buffer, suite: Suite, secrets: ConnectionSecrets): De
   let current: TrafficKeys | undefined = handshake ?? application;
   let inApplication = !handshake;
   let decrypted = 0;
+  /** A record opened under the handshake keys: 0-RTT data (which comes before them) is over. */
+  let handshakeOpened = false;
   /** RFC 8446 §5.2: additional_data is the record header; the nonce is iv XOR the sequence. */
   const tryOpen = (keys: TrafficKeys, record: RecordView) =>
     open(suite.cipher, keys.key, xorNonce(keys.iv, keys.sequence), record.header, record.fragment);
   for (const record of records(client, failures)) {
     if (record.type !== RECORD.applicationData) continue; // ClientHello(s), compatibility CCS, plain alerts
     let inner = current ? tryOpen(current, record) : null;
-    if (inner) current!.sequence++;
-    else if (!inApplication && decrypted === 0 && earlyKeys) {
-      // 0-RTT data precedes the client's handshake records (RFC 8446 §2.3).
+    if (inner) {
+      current!.sequence++;
+      if (current === handshake) handshakeOpened = true;
+    } else if (!inApplication && !handshakeOpened && earlyKeys) {
+      // 0-RTT data and EndOfEarlyData precede the client's handshake records (RFC 8446 §2.3, §4.5).
       inner = tryOpen(earlyKeys, record);
       if (inner) earlyKeys.sequence++;
     }
@@ -364,7 +368,7 @@ function decrypt13(client: Buffer, suite: Suite, secrets: ConnectionSecrets): De
       // Records before the client's handshake records are 0-RTT data when the ClientHello offered it.
       count(
         failures,
-        earlyData && decrypted === 0 && !inApplication ? 'early-data-without-key' : 'authentication-failed',
+        earlyData && !handshakeOpened && !inApplication ? 'early-data-without-key' : 'authentication-failed',
       );
       // A record that fails is skipped; its sequence number was used (RFC 8446 §5.3).
       if (inApplication && current) current.sequence++;

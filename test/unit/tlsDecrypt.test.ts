@@ -234,6 +234,19 @@ const handshakeRecord = (hex: string) => {
   return Buffer.concat([header, body]);
 };
 
+/** A TLS 1.3 record (AES-128-GCM) sealed under a traffic secret, as a client would send it (RFC 8446 §5.2). */
+function seal(secret: Buffer, sequence: number, inner: Buffer): Buffer {
+  const key = expandLabel('sha256', secret, 'key', 16);
+  const iv = expandLabel('sha256', secret, 'iv', 12);
+  const nonce = Buffer.from(iv);
+  nonce.writeUInt32BE((nonce.readUInt32BE(8) ^ sequence) >>> 0, 8);
+  const header = Buffer.from([23, 3, 3, 0, 0]);
+  header.writeUInt16BE(inner.length + 16, 3);
+  const cipher = createCipheriv('aes-128-gcm', key, nonce);
+  cipher.setAAD(header);
+  return Buffer.concat([header, cipher.update(inner), cipher.final(), cipher.getAuthTag()]);
+}
+
 describe('TLS 1.3 against RFC 8448 §3', () => {
   const client = Buffer.concat([
     handshakeRecord(RFC8448.clientHello),
@@ -277,18 +290,6 @@ describe('TLS 1.3 against RFC 8448 §3', () => {
   it('follows a KeyUpdate (§4.6.3, §7.2): records after it open with the next traffic secret', () => {
     // The RFC's application keys, then records this test seals: a KeyUpdate, then data under the
     // secret the RFC's formula gives (application_traffic_secret_1).
-    const seal = (secret: Buffer, sequence: number, inner: Buffer) => {
-      const key = expandLabel('sha256', secret, 'key', 16);
-      const iv = expandLabel('sha256', secret, 'iv', 12);
-      const nonce = Buffer.from(iv);
-      nonce.writeUInt32BE(nonce.readUInt32BE(8) ^ sequence, 8);
-      const header = Buffer.from([23, 3, 3, 0, 0]);
-      header.writeUInt16BE(inner.length + 16, 3);
-      const cipher = createCipheriv('aes-128-gcm', key, nonce);
-      cipher.setAAD(header);
-      const sealed = Buffer.concat([cipher.update(inner), cipher.final(), cipher.getAuthTag()]);
-      return Buffer.concat([header, sealed]);
-    };
     const secret0 = Buffer.from(RFC8448.clientApplicationTrafficSecret, 'hex');
     const secret1 = expandLabel('sha256', secret0, 'traffic upd', 32);
     const keyUpdate = Buffer.from([24, 0, 0, 1, 0, 22]); // KeyUpdate(update_not_requested), type handshake
@@ -303,5 +304,58 @@ describe('TLS 1.3 against RFC 8448 §3', () => {
     if ('failure' in result) throw new Error(result.failure);
     expect(result.failures).toEqual({});
     expect(result.plaintext.subarray(50).toString()).toBe('imei=865123045678905');
+  });
+});
+
+describe('TLS 1.3 0-RTT early data (RFC 8446 §2.3, §4.2.10)', () => {
+  // A ClientHello offering early_data (and TLS 1.3), the RFC 8448 ServerHello (TLS_AES_128_GCM_SHA256),
+  // and records this test seals: 0-RTT data and EndOfEarlyData under the early secret, the client's
+  // Finished under its handshake secret, then data under its traffic secret.
+  const extension = (type: number, body: Buffer) => {
+    const head = Buffer.alloc(4);
+    head.writeUInt16BE(type, 0);
+    head.writeUInt16BE(body.length, 2);
+    return Buffer.concat([head, body]);
+  };
+  const extensions = Buffer.concat([extension(43, Buffer.from([2, 3, 4])), extension(42, Buffer.alloc(0))]);
+  const body = Buffer.concat([
+    Buffer.from([3, 3]),
+    Buffer.alloc(32, 7), // random
+    Buffer.from([0, 0, 2, 0x13, 0x01, 1, 0]), // session id, cipher_suites, compression
+    Buffer.from([extensions.length >> 8, extensions.length & 0xff]),
+    extensions,
+  ]);
+  const hello = Buffer.concat([Buffer.from([1, 0, body.length >> 8, body.length & 0xff]), body]);
+  const secret = (byte: number) => Buffer.alloc(32, byte);
+  const [early, handshake, traffic] = [secret(1), secret(2), secret(3)];
+  const client = Buffer.concat([
+    handshakeRecord(hello.toString('hex')),
+    seal(early, 0, Buffer.from('early=865123045678905\x17')),
+    seal(early, 1, Buffer.from([5, 0, 0, 0, 22])), // EndOfEarlyData
+    seal(handshake, 0, Buffer.concat([Buffer.from([20, 0, 0, 32]), Buffer.alloc(32), Buffer.from([22])])),
+    seal(traffic, 0, Buffer.from('late=1\x17')),
+  ]);
+  const server = handshakeRecord(RFC8448.serverHello);
+
+  it('decrypts 0-RTT data with CLIENT_EARLY_TRAFFIC_SECRET, then the rest', () => {
+    expect(offersEarlyData(client)).toBe(true);
+    const result = decryptClient(client, server, {
+      CLIENT_EARLY_TRAFFIC_SECRET: early,
+      CLIENT_HANDSHAKE_TRAFFIC_SECRET: handshake,
+      CLIENT_TRAFFIC_SECRET_0: traffic,
+    });
+    if ('failure' in result) throw new Error(result.failure);
+    expect(result.failures).toEqual({});
+    expect(result.plaintext.toString()).toBe('early=865123045678905late=1');
+  });
+
+  it('without the early secret: the 0-RTT records are counted as such and skipped, the rest decrypts', () => {
+    const result = decryptClient(client, server, {
+      CLIENT_HANDSHAKE_TRAFFIC_SECRET: handshake,
+      CLIENT_TRAFFIC_SECRET_0: traffic,
+    });
+    if ('failure' in result) throw new Error(result.failure);
+    expect(result.failures).toEqual({ 'early-data-without-key': 2 });
+    expect(result.plaintext.toString()).toBe('late=1');
   });
 });
