@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { type FlowRecord, FlowRecordSchema } from '../../schema/flowRecord.ts';
@@ -155,6 +157,34 @@ describe('leakwatch probe --keylog (installed)', () => {
       (r.http ?? []).map((h) => `${r.flow.client?.port} ${h.method} ${h.host} ${h.target}`),
     );
     expect(probed.sort()).toEqual(seen.map((line) => line.split(' ').slice(0, 4).join(' ')).sort());
+  });
+});
+
+describe('leakwatch check --keylog (installed): the rules see inside TLS', () => {
+  it('flags the IMEI sent without opt-in over TLS only when the keys open it', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'leakwatch-tls-check-'));
+    try {
+      const args = ['--lab-config', 'scenario/lab/build-1.json', fixture('tls.pcap')];
+      const withKeys = await leakwatch(
+        ['check', '--data-dir', join(dataDir, 'a'), '--keylog', fixture('tls.keys'), ...args],
+        {
+          timeoutMs: 120_000,
+        },
+      );
+      expect(withKeys.code).toBe(1);
+      expect(withKeys.stdout + withKeys.stderr).toMatch(
+        /FAIL sent-without-consent \(high\): IMEI → data\.mistat\.xiaomi\.com \[TLS 1\.3 decrypted \(TLS_AES_128_GCM_SHA256\)\]/,
+      );
+      const withoutKeys = await leakwatch(['check', '--data-dir', join(dataDir, 'b'), ...args], {
+        timeoutMs: 120_000,
+      });
+      // The cleartext HTTP/2 flow still fails the build; nothing inside TLS is seen.
+      expect(withoutKeys.stdout + withoutKeys.stderr).toContain('FAIL plaintext-begins');
+      expect(withoutKeys.stdout + withoutKeys.stderr).not.toContain('data.mistat.xiaomi.com [');
+      expect(withoutKeys.stdout + withoutKeys.stderr).not.toContain('decrypted');
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
 
