@@ -37,7 +37,7 @@ export interface TlsConversationOptions {
   readonly cert: string | Buffer;
   readonly serverName: string;
   /** TLS versions and suites, for both ends (e.g. maxVersion 'TLSv1.2', ciphers 'ECDHE-RSA-AES128-GCM-SHA256'). */
-  readonly tls?: Pick<ConnectionOptions, 'minVersion' | 'maxVersion' | 'ciphers'> & {
+  readonly tls?: Pick<ConnectionOptions, 'minVersion' | 'maxVersion' | 'ciphers' | 'secureOptions'> & {
     readonly ciphersuites?: string;
   };
   readonly alpn?: string[];

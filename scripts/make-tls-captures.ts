@@ -21,7 +21,7 @@
  *   renegotiates after its first request).
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { constants, createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
@@ -176,6 +176,20 @@ const CASES: readonly Case[] = [
     tls: tls12('ECDHE-ECDSA-CHACHA20-POLY1305'),
     cert: 'ec',
     requests: twoRequests('h'),
+  },
+  {
+    name: 'tls12-ecdhe-rsa-aes128-cbc-sha-etm',
+    tls: tls12('ECDHE-RSA-AES128-SHA'),
+    cert: 'rsa',
+    requests: twoRequests('m'),
+  },
+  {
+    name: 'tls12-ecdhe-rsa-aes256-cbc-sha384-mac-then-encrypt',
+    // Without encrypt-then-MAC (RFC 7366), as older stacks send CBC records.
+    tls: { ...tls12('ECDHE-RSA-AES256-SHA384'), secureOptions: constants.SSL_OP_NO_ENCRYPT_THEN_MAC },
+    cert: 'rsa',
+    requests: twoRequests('n'),
+    mss: 80,
   },
   {
     name: 'tls13-h2',

@@ -1,9 +1,10 @@
-import { createDecipheriv, createHmac } from 'node:crypto';
+import { createDecipheriv, createHmac, timingSafeEqual } from 'node:crypto';
 import type { ConnectionSecrets } from './keyLog.ts';
 
 /**
  * Decrypts what a TLS client sent, given the connection's secrets from a key log: TLS 1.3 (RFC 8446)
- * and the AEAD suites of TLS 1.2 (RFC 5246 with RFC 5288 AES-GCM and RFC 7905 ChaCha20-Poly1305).
+ * and TLS 1.2 (RFC 5246) with AES-GCM (RFC 5288), ChaCha20-Poly1305 (RFC 7905) or AES-CBC with HMAC
+ * (RFC 5246 §6.2.3.2, encrypt-then-MAC per RFC 7366).
  * Only the client's direction is decrypted: that is where a device's requests, and its leaks, are.
  * The server's plaintext ServerHello gives the suite (and, for TLS 1.2, the server random).
  *
@@ -12,27 +13,70 @@ import type { ConnectionSecrets } from './keyLog.ts';
  */
 
 type Hash = 'sha256' | 'sha384';
-type Cipher = 'aes-128-gcm' | 'aes-256-gcm' | 'chacha20-poly1305';
+type AeadCipher = 'aes-128-gcm' | 'aes-256-gcm' | 'chacha20-poly1305';
+type CbcCipher = 'aes-128-cbc' | 'aes-256-cbc';
 
 interface Suite {
   readonly name: string;
-  readonly cipher: Cipher;
+  readonly cipher: AeadCipher | CbcCipher;
   readonly keyLength: number;
+  /** The PRF's hash (TLS 1.2) or HKDF's (TLS 1.3). */
   readonly hash: Hash;
+  /** CBC suites: the record MAC (HMAC) and its key and output length. */
+  readonly mac?: 'sha1' | 'sha256' | 'sha384';
+  readonly macLength?: number;
 }
 
 const AES128_SHA256 = { cipher: 'aes-128-gcm', keyLength: 16, hash: 'sha256' } as const;
 const AES256_SHA384 = { cipher: 'aes-256-gcm', keyLength: 32, hash: 'sha384' } as const;
 const CHACHA_SHA256 = { cipher: 'chacha20-poly1305', keyLength: 32, hash: 'sha256' } as const;
+const CBC128_SHA1 = {
+  cipher: 'aes-128-cbc',
+  keyLength: 16,
+  hash: 'sha256',
+  mac: 'sha1',
+  macLength: 20,
+} as const;
+const CBC256_SHA1 = {
+  cipher: 'aes-256-cbc',
+  keyLength: 32,
+  hash: 'sha256',
+  mac: 'sha1',
+  macLength: 20,
+} as const;
+const CBC128_SHA256 = {
+  cipher: 'aes-128-cbc',
+  keyLength: 16,
+  hash: 'sha256',
+  mac: 'sha256',
+  macLength: 32,
+} as const;
+const CBC256_SHA256 = {
+  cipher: 'aes-256-cbc',
+  keyLength: 32,
+  hash: 'sha256',
+  mac: 'sha256',
+  macLength: 32,
+} as const;
+const CBC256_SHA384 = {
+  cipher: 'aes-256-cbc',
+  keyLength: 32,
+  hash: 'sha384',
+  mac: 'sha384',
+  macLength: 48,
+} as const;
 
 /** TLS 1.3 cipher suites (RFC 8446 §B.4). */
-const TLS13_SUITES: ReadonlyMap<number, Suite> = new Map([
+/** A suite whose records are AEAD-protected (every TLS 1.3 suite). */
+type AeadSuite = Suite & { readonly cipher: AeadCipher };
+
+const TLS13_SUITES: ReadonlyMap<number, AeadSuite> = new Map([
   [0x1301, { name: 'TLS_AES_128_GCM_SHA256', ...AES128_SHA256 }],
   [0x1302, { name: 'TLS_AES_256_GCM_SHA384', ...AES256_SHA384 }],
   [0x1303, { name: 'TLS_CHACHA20_POLY1305_SHA256', ...CHACHA_SHA256 }],
 ]);
 
-/** TLS 1.2 AEAD cipher suites: AES-GCM (RFC 5288 §3, RFC 5289 §3.2) and ChaCha20-Poly1305 (RFC 7905 §2). */
+/** TLS 1.2 cipher suites: AES-GCM (RFC 5288 §3, RFC 5289 §3.2), ChaCha20-Poly1305 (RFC 7905 §2), AES-CBC with HMAC. */
 const TLS12_SUITES: ReadonlyMap<number, Suite> = new Map([
   [0x009c, { name: 'TLS_RSA_WITH_AES_128_GCM_SHA256', ...AES128_SHA256 }],
   [0x009d, { name: 'TLS_RSA_WITH_AES_256_GCM_SHA384', ...AES256_SHA384 }],
@@ -45,13 +89,30 @@ const TLS12_SUITES: ReadonlyMap<number, Suite> = new Map([
   [0xcca8, { name: 'TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256', ...CHACHA_SHA256 }],
   [0xcca9, { name: 'TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256', ...CHACHA_SHA256 }],
   [0xccaa, { name: 'TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256', ...CHACHA_SHA256 }],
+  // CBC with HMAC (RFC 5246 §6.2.3.2, RFC 4492 / RFC 5289 suites): the PRF is SHA-256 unless the suite says SHA-384.
+  [0x002f, { name: 'TLS_RSA_WITH_AES_128_CBC_SHA', ...CBC128_SHA1 }],
+  [0x0035, { name: 'TLS_RSA_WITH_AES_256_CBC_SHA', ...CBC256_SHA1 }],
+  [0x003c, { name: 'TLS_RSA_WITH_AES_128_CBC_SHA256', ...CBC128_SHA256 }],
+  [0x003d, { name: 'TLS_RSA_WITH_AES_256_CBC_SHA256', ...CBC256_SHA256 }],
+  [0x0033, { name: 'TLS_DHE_RSA_WITH_AES_128_CBC_SHA', ...CBC128_SHA1 }],
+  [0x0039, { name: 'TLS_DHE_RSA_WITH_AES_256_CBC_SHA', ...CBC256_SHA1 }],
+  [0x0067, { name: 'TLS_DHE_RSA_WITH_AES_128_CBC_SHA256', ...CBC128_SHA256 }],
+  [0x006b, { name: 'TLS_DHE_RSA_WITH_AES_256_CBC_SHA256', ...CBC256_SHA256 }],
+  [0xc009, { name: 'TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA', ...CBC128_SHA1 }],
+  [0xc00a, { name: 'TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA', ...CBC256_SHA1 }],
+  [0xc013, { name: 'TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA', ...CBC128_SHA1 }],
+  [0xc014, { name: 'TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA', ...CBC256_SHA1 }],
+  [0xc023, { name: 'TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256', ...CBC128_SHA256 }],
+  [0xc024, { name: 'TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384', ...CBC256_SHA384 }],
+  [0xc027, { name: 'TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256', ...CBC128_SHA256 }],
+  [0xc028, { name: 'TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384', ...CBC256_SHA384 }],
 ]);
 
 /** Why a flow, or some of its records, could not be decrypted (counted per run). */
 export type DecryptFailure =
   /** The server's ServerHello was not in the capture (its first bytes are needed for the suite). */
   | 'no-server-hello'
-  /** A suite the probe does not decrypt (CBC, RC4, export…) or a version before TLS 1.2. */
+  /** A suite the probe does not decrypt (3DES, RC4, CAMELLIA, export…) or a version before TLS 1.2. */
   | 'unsupported-suite'
   /** The key log lacks the secret this version needs (a TLS 1.3 traffic secret, a TLS 1.2 master secret). */
   | 'missing-secret'
@@ -91,6 +152,8 @@ interface ServerHello {
   readonly suite: number;
   /** 0x0304 for TLS 1.3 (supported_versions, RFC 8446 §4.2.1), else legacy_version. */
   readonly version: number;
+  /** The server agreed to encrypt-then-MAC for CBC suites (RFC 7366 §2, extension 22). */
+  readonly encryptThenMac: boolean;
 }
 
 /** The handshake bytes of the plaintext records at the start of a stream (RFC 8446 §5.1). */
@@ -126,17 +189,19 @@ export function parseServerHello(server: Buffer): ServerHello | null {
     const suite = body.readUInt16BE(at);
     at += 3; // cipher_suite, legacy_compression_method
     let version = body.readUInt16BE(0);
+    let encryptThenMac = false;
     if (at + 2 <= body.length) {
       const end = Math.min(body.length, at + 2 + body.readUInt16BE(at));
       for (at += 2; at + 4 <= end; ) {
         const extension = body.readUInt16BE(at);
         const size = body.readUInt16BE(at + 2);
         if (extension === 43 && size === 2 && at + 6 <= end) version = body.readUInt16BE(at + 4);
+        if (extension === 22) encryptThenMac = true;
         at += 4 + size;
       }
     }
     if (random.equals(HELLO_RETRY_RANDOM)) continue;
-    return { random: Buffer.from(random), suite, version };
+    return { random: Buffer.from(random), suite, version, encryptThenMac };
   }
   return null;
 }
@@ -222,7 +287,7 @@ function xorNonce(iv: Buffer, sequence: number): Buffer {
 }
 
 /** AEAD open; null when authentication fails. */
-function open(cipher: Cipher, key: Buffer, nonce: Buffer, aad: Buffer, sealed: Buffer): Buffer | null {
+function open(cipher: AeadCipher, key: Buffer, nonce: Buffer, aad: Buffer, sealed: Buffer): Buffer | null {
   if (sealed.length < TAG_LENGTH) return null;
   const body = sealed.subarray(0, sealed.length - TAG_LENGTH);
   try {
@@ -320,11 +385,11 @@ export function decryptClient(
   if (!secrets.CLIENT_RANDOM) return { failure: 'missing-secret' };
   const random = clientRandom(client);
   if (!random) return { failure: 'malformed-record' };
-  return decrypt12(client, suite, secrets.CLIENT_RANDOM, random, hello.random);
+  return decrypt12(client, suite, secrets.CLIENT_RANDOM, random, hello.random, hello.encryptThenMac);
 }
 
 /** TLS 1.3: the client's encrypted records, under its handshake keys until its Finished, then its traffic keys. */
-function decrypt13(client: Buffer, suite: Suite, secrets: ConnectionSecrets): DecryptedClient {
+function decrypt13(client: Buffer, suite: AeadSuite, secrets: ConnectionSecrets): DecryptedClient {
   const failures: DecryptedClient['failures'] = {};
   const plaintext: Buffer[] = [];
   const size = suite.hash === 'sha384' ? 48 : 32;
@@ -403,28 +468,103 @@ function decrypt13(client: Buffer, suite: Suite, secrets: ConnectionSecrets): De
   };
 }
 
-/** TLS 1.2 AEAD: the client's records after its ChangeCipherSpec, sequence numbers from 0 (RFC 5246 §6.1). */
+/** TLS 1.2 sequence number, type, version and a length: the start of the AEAD additional data and of the MAC input (RFC 5246 §6.2.3.1, §6.2.3.3). */
+function recordPseudoHeader(sequence: number, record: RecordView, length: number): Buffer {
+  const head = Buffer.alloc(13);
+  head.writeUInt32BE(Math.floor(sequence / 2 ** 32), 0);
+  head.writeUInt32BE(sequence >>> 0, 4);
+  head[8] = record.type;
+  record.header.copy(head, 9, 1, 3);
+  head.writeUInt16BE(length, 11);
+  return head;
+}
+
+/** AES-CBC decryption without padding removal; null if the input is not whole blocks. */
+function cbcDecrypt(cipher: CbcCipher, key: Buffer, iv: Buffer, data: Buffer): Buffer | null {
+  if (data.length === 0 || data.length % 16 !== 0) return null;
+  const decipher = createDecipheriv(cipher, key, iv);
+  decipher.setAutoPadding(false);
+  const first = decipher.update(data);
+  const last = decipher.final();
+  return last.length === 0 ? first : Buffer.concat([first, last]);
+}
+
+/** Removes TLS CBC padding (RFC 5246 §6.2.3.2: padding_length + 1 bytes, each equal to padding_length); null if malformed. */
+function unpad(plain: Buffer): Buffer | null {
+  const pad = plain[plain.length - 1]!;
+  if (pad + 1 > plain.length) return null;
+  for (let i = plain.length - 1 - pad; i < plain.length - 1; i++) if (plain[i] !== pad) return null;
+  return plain.subarray(0, plain.length - 1 - pad);
+}
+
+/**
+ * TLS 1.2: the client's records after its ChangeCipherSpec, sequence numbers from 0 (RFC 5246 §6.1),
+ * opened by the suite's record protection: AEAD (RFC 5246 §6.2.3.3 with RFC 5288 or RFC 7905) or
+ * CBC with HMAC (§6.2.3.2; MAC-then-encrypt, or encrypt-then-MAC when the ServerHello agreed to
+ * RFC 7366).
+ */
 function decrypt12(
   client: Buffer,
   suite: Suite,
   masterSecret: Buffer,
   clientRandomBytes: Buffer,
   serverRandom: Buffer,
+  encryptThenMac: boolean,
 ): DecryptedClient {
   const failures: DecryptedClient['failures'] = {};
   const plaintext: Buffer[] = [];
-  // RFC 5246 §6.3: key_block = PRF(master_secret, "key expansion", server_random + client_random);
-  // AEAD suites have no MAC keys; the IV is 4 bytes of salt for GCM (RFC 5288 §3), 12 for ChaCha (RFC 7905 §2).
-  const ivLength = suite.cipher === 'chacha20-poly1305' ? 12 : 4;
-  const block = prf12(
-    suite.hash,
-    masterSecret,
-    'key expansion',
-    Buffer.concat([serverRandom, clientRandomBytes]),
-    2 * suite.keyLength + 2 * ivLength,
-  );
-  const key = block.subarray(0, suite.keyLength);
-  const iv = block.subarray(2 * suite.keyLength, 2 * suite.keyLength + ivLength);
+  const seed = Buffer.concat([serverRandom, clientRandomBytes]);
+  let openRecord: (record: RecordView, sequence: number) => Buffer | null;
+  if (suite.mac) {
+    // RFC 5246 §6.3: key_block = client MAC key, server MAC key, client key, server key (block
+    // ciphers in TLS 1.2 carry their IV in each record, §6.2.3.2).
+    const { mac, keyLength } = suite;
+    const macLength = suite.macLength ?? 0;
+    const block = prf12(suite.hash, masterSecret, 'key expansion', seed, 2 * macLength + 2 * keyLength);
+    const macKey = block.subarray(0, macLength);
+    const key = block.subarray(2 * macLength, 2 * macLength + keyLength);
+    const cipher = suite.cipher as CbcCipher;
+    const hmac = (pseudo: Buffer, ...parts: Buffer[]) => {
+      const h = createHmac(mac, macKey).update(pseudo);
+      for (const part of parts) h.update(part);
+      return h.digest();
+    };
+    openRecord = (record, sequence) => {
+      const fragment = record.fragment;
+      if (encryptThenMac) {
+        // RFC 7366 §3: MAC(seq, type, version, length, IV + ciphertext) follows the ciphertext.
+        if (fragment.length < 16 + macLength) return null;
+        const sealed = fragment.subarray(0, fragment.length - macLength);
+        const expected = hmac(recordPseudoHeader(sequence, record, sealed.length), sealed);
+        if (!timingSafeEqual(expected, fragment.subarray(fragment.length - macLength))) return null;
+        const plain = cbcDecrypt(cipher, key, sealed.subarray(0, 16), sealed.subarray(16));
+        return plain ? unpad(plain) : null;
+      }
+      // MAC-then-encrypt: IV, then CBC(content + MAC + padding).
+      const plain = cbcDecrypt(cipher, key, fragment.subarray(0, 16), fragment.subarray(16));
+      const unpadded = plain ? unpad(plain) : null;
+      if (!unpadded || unpadded.length < macLength) return null;
+      const content = unpadded.subarray(0, unpadded.length - macLength);
+      const expected = hmac(recordPseudoHeader(sequence, record, content.length), content);
+      return timingSafeEqual(expected, unpadded.subarray(content.length)) ? content : null;
+    };
+  } else {
+    // AEAD suites have no MAC keys; the IV is 4 bytes of salt for GCM (RFC 5288 §3), 12 for ChaCha (RFC 7905 §2).
+    const ivLength = suite.cipher === 'chacha20-poly1305' ? 12 : 4;
+    const block = prf12(suite.hash, masterSecret, 'key expansion', seed, 2 * suite.keyLength + 2 * ivLength);
+    const key = block.subarray(0, suite.keyLength);
+    const iv = block.subarray(2 * suite.keyLength, 2 * suite.keyLength + ivLength);
+    const gcm = ivLength === 4;
+    openRecord = (record, sequence) => {
+      const sealed = gcm ? record.fragment.subarray(8) : record.fragment;
+      if (sealed.length < TAG_LENGTH) return null;
+      // GCM: nonce = salt || nonce_explicit, the fragment's first 8 bytes (RFC 5288 §3); ChaCha: IV XOR sequence.
+      const nonce = gcm ? Buffer.concat([iv, record.fragment.subarray(0, 8)]) : xorNonce(iv, sequence);
+      // additional_data = seq_num + type + version + length of the plaintext (RFC 5246 §6.2.3.3).
+      const aad = recordPseudoHeader(sequence, record, sealed.length - TAG_LENGTH);
+      return open(suite.cipher as AeadCipher, key, nonce, aad, sealed);
+    };
+  }
   let encrypted = false;
   let sequence = 0;
   let decrypted = 0;
@@ -433,24 +573,7 @@ function decrypt12(
       if (record.type === RECORD.changeCipherSpec) encrypted = true;
       continue;
     }
-    const gcm = ivLength === 4;
-    const sealed = gcm ? record.fragment.subarray(8) : record.fragment;
-    if (sealed.length < TAG_LENGTH) {
-      count(failures, 'authentication-failed');
-      sequence++;
-      continue;
-    }
-    // GCM: nonce = salt || nonce_explicit, the fragment's first 8 bytes (RFC 5288 §3); ChaCha: IV XOR sequence.
-    const nonce = gcm ? Buffer.concat([iv, record.fragment.subarray(0, 8)]) : xorNonce(iv, sequence);
-    // additional_data = seq_num + type + version + length of the plaintext (RFC 5246 §6.2.3.3).
-    const aad = Buffer.alloc(13);
-    aad.writeUInt32BE(Math.floor(sequence / 2 ** 32), 0);
-    aad.writeUInt32BE(sequence >>> 0, 4);
-    aad[8] = record.type;
-    record.header.copy(aad, 9, 1, 3);
-    aad.writeUInt16BE(sealed.length - TAG_LENGTH, 11);
-    sequence++;
-    const inner = open(suite.cipher, key, nonce, aad, sealed);
+    const inner = openRecord(record, sequence++);
     if (!inner) {
       count(failures, 'authentication-failed');
       continue;

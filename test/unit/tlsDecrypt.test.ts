@@ -1,4 +1,4 @@
-import { createCipheriv } from 'node:crypto';
+import { constants, createCipheriv } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
@@ -130,6 +130,17 @@ describe('TLS record decryption of real conversations', () => {
       maxVersion: 'TLSv1.2',
       ciphers: 'ECDHE-RSA-AES256-GCM-SHA384',
     });
+    conversations['TLS 1.2 ECDHE-RSA-AES128-CBC-SHA (encrypt-then-MAC)'] = await record({
+      minVersion: 'TLSv1.2',
+      maxVersion: 'TLSv1.2',
+      ciphers: 'ECDHE-RSA-AES128-SHA',
+    });
+    conversations['TLS 1.2 RSA-AES256-CBC-SHA256 (MAC-then-encrypt)'] = await record({
+      minVersion: 'TLSv1.2',
+      maxVersion: 'TLSv1.2',
+      ciphers: 'AES256-SHA256',
+      secureOptions: constants.SSL_OP_NO_ENCRYPT_THEN_MAC,
+    });
     conversations['TLS 1.2 ECDHE-RSA-CHACHA20'] = await record({
       minVersion: 'TLSv1.2',
       maxVersion: 'TLSv1.2',
@@ -140,7 +151,7 @@ describe('TLS record decryption of real conversations', () => {
   const secretsOf = (c: Recorded) => c.keyLog.lookup(clientRandom(c.client)!)!;
 
   it('gives back exactly the bytes the client sent, for each version and suite', () => {
-    expect(Object.keys(conversations)).toHaveLength(4);
+    expect(Object.keys(conversations)).toHaveLength(6);
     for (const [name, c] of Object.entries(conversations)) {
       const result = decryptClient(c.client, c.server, secretsOf(c));
       if ('failure' in result) throw new Error(`${name}: ${result.failure}`);
