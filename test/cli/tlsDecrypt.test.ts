@@ -131,6 +131,36 @@ describe('leakwatch probe --keylog (installed)', () => {
     }
   });
 
+  it("reads the secrets block Wireshark's editcap --inject-secrets writes (an independent pcapng writer)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'leakwatch-editcap-'));
+    try {
+      const out = join(dir, 'injected.pcapng');
+      const made = spawnSync(
+        'editcap',
+        ['--inject-secrets', `tls,${join(TLS, 'tls.keys')}`, join(TLS, 'tls.pcap'), out],
+        {
+          encoding: 'utf8',
+        },
+      );
+      if (made.error)
+        throw new Error(
+          'editcap is not installed: .ci/run installs tshark, which brings it (wireshark-common)',
+        );
+      expect(made.status).toBe(0);
+      const withKeyLog = await probe(['--keylog', fixture('tls.keys'), fixture('tls.pcap')]);
+      const { code, stderr, records } = await probe([out]);
+      expect(code).toBe(0);
+      expect(stderr).toContain(
+        `TLS flows without keys: 0 of ${encrypted.length}, decrypted ${encrypted.length}`,
+      );
+      expect(records.map(content)).toEqual(
+        withKeyLog.records.map((r) => content({ ...r, probe: { ...r.probe, input: 'pcapng' } })),
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('without keys: TLS flows keep their handshake metadata only, and nothing is said about keys', async () => {
     const { code, stderr, records } = await probe([fixture('tls.pcap')]);
     expect(code).toBe(0);
