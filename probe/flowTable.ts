@@ -115,7 +115,7 @@ interface FlowState extends IndexedFlow {
   /** Whether the client stream's first bytes were looked at to size what is kept. */
   clientSized: boolean;
   /** Decoded content, fixed when the flow closed (its stream buffers are released then). */
-  content?: FlowContent | EncodedContent;
+  content?: FlowContent | EncodedContent | undefined;
   /** App named by a PCAPdroid trailer. */
   app?: { uid: number; name?: string };
   serverFinished: boolean;
@@ -573,6 +573,7 @@ export class FlowTable {
         this.close(flow, 'timeout');
       }
     }
+    this.trimLingerQueue();
   }
 
   private evictOldest(): void {
@@ -591,6 +592,26 @@ export class FlowTable {
     if (flow.closedAtMicros !== undefined) this.lingering--;
     this.report(flow, end);
     this.bufferedBytes -= flow.clientStream.bufferedBytes + flow.serverStream.bufferedBytes;
+    // Reported: the linger queue may still point at the flow until its head passes; not at its content.
+    flow.content = undefined;
+  }
+
+  /**
+   * Drops the linger queue's head entries of flows already reported (a sweep reports lingering flows
+   * without going through the queue): without this the queue kept every flow closed since the last
+   * time the lingering limit bit, and with it each flow's content (issue 19: the heap grew by the
+   * decrypted content of every flow, 9 to 124 MB over a 200 MB capture).
+   */
+  private trimLingerQueue(): void {
+    const queue = this.lingerQueue;
+    while (this.lingerHead < queue.length && !this.flows.has(queue[this.lingerHead]!)) this.lingerHead++;
+    if (this.lingerHead === queue.length) {
+      this.lingerQueue = [];
+      this.lingerHead = 0;
+    } else if (this.lingerHead > 4096 && this.lingerHead * 2 > queue.length) {
+      this.lingerQueue = queue.slice(this.lingerHead);
+      this.lingerHead = 0;
+    }
   }
 
   private report(flow: FlowState, end: FlowRecord['flow']['end']): void {

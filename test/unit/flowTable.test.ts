@@ -40,6 +40,25 @@ function table(limits: Partial<FlowTableLimits> = {}) {
 }
 
 describe('FlowTable', () => {
+  it('forgets flows its sweep reported: the linger queue holds only flows still lingering', () => {
+    const { records, table: t } = table();
+    const view = new PacketView();
+    // 2,000 connections 10 s apart, each closed by FIN both ways: each lingers 60 s, then a sweep reports it.
+    for (let i = 0; i < 2000; i++) {
+      const port = 20000 + i;
+      t.add(packet(view, i * 10, port, true, TCP_FLAG.syn));
+      t.add(packet(view, i * 10, port, true, TCP_FLAG.ack | TCP_FLAG.psh, 'imei=865123045678905'));
+      t.add(packet(view, i * 10, port, true, TCP_FLAG.fin | TCP_FLAG.ack));
+      t.add(packet(view, i * 10, port, false, TCP_FLAG.fin | TCP_FLAG.ack));
+    }
+    expect(records.length).toBeGreaterThan(1990);
+    // Before the fix every reported flow stayed queued, with its content, until the lingering limit bit.
+    const queued =
+      (t as unknown as { lingerQueue: unknown[]; lingerHead: number }).lingerQueue.length -
+      (t as unknown as { lingerHead: number }).lingerHead;
+    expect(queued).toBeLessThanOrEqual(8);
+  });
+
   it('reports a long flow in parts at the active timeout, each its own record', () => {
     const { records, table: t } = table({ activeTimeoutMicros: 60_000_000 });
     const view = new PacketView();
