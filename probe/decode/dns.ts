@@ -30,6 +30,9 @@ class DnsBoundsError extends Error {
   override name = 'DnsBoundsError';
 }
 
+/** A record's names are at most 256 characters (schema/flowRecord.ts shortText). */
+const MAX_NAME_CHARS = 256;
+
 function readName(message: Buffer, start: number): { name: string; next: number } {
   const labels: string[] = [];
   let offset = start;
@@ -54,7 +57,12 @@ function readName(message: Buffer, start: number): { name: string; next: number 
     labels.push(message.toString('latin1', offset + 1, offset + 1 + length));
     offset += 1 + length;
   }
-  return { name: labels.join('.').toLowerCase() || '.', next: next < 0 ? offset : next };
+  // RFC 1035 §2.3.4 allows 255 octets; a longer name (a hostile one) is cut to what a record can carry.
+  const name = labels.join('.').toLowerCase() || '.';
+  return {
+    name: name.length > MAX_NAME_CHARS ? name.slice(0, MAX_NAME_CHARS) : name,
+    next: next < 0 ? offset : next,
+  };
 }
 
 /** Decodes a DNS message; returns null when it is not a well-formed DNS message. */

@@ -18,7 +18,11 @@ export const PCAPDROID_TRAILER = { magic: 0x01072021, length: 32, nameLength: 20
 /** 'ok' (the view holds a TCP or UDP packet), a skip reason, or 'held' (a fragment waiting for the rest). */
 export type DecodeResult = 'ok' | 'held' | SkipReason;
 
+/** 9999-12-31T23:59:59.999Z, the last instant a record's ISO 8601 times can name. */
+export const MAX_TIMESTAMP_MICROS = 253_402_300_799_999_000;
+
 /** Decodes link, network (reassembling fragments) and transport layers into one reused view. */
+
 export class PacketDecoder {
   readonly view = new PacketView();
   readonly fragments = new IpFragmentReassembler();
@@ -45,6 +49,7 @@ export class PacketDecoder {
 
   /** A packet as a capture reader hands it over. */
   decodeCaptured(packet: CapturedPacket): DecodeResult {
+    if (!(packet.timestampMicros <= MAX_TIMESTAMP_MICROS)) return 'timestamp-out-of-range';
     return this.decode(
       packet.linkType,
       packet.buffer,

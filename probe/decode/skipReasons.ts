@@ -9,7 +9,9 @@ export type SkipReason =
   | 'fragment-limit'
   | 'truncated-tcp'
   | 'bad-tcp-header'
-  | 'truncated-udp';
+  | 'truncated-udp'
+  /** A capture timestamp past the year 9999 (a corrupt clock or if_tsresol): the packet cannot be placed in time. */
+  | 'timestamp-out-of-range';
 
 export class SkipCounter {
   readonly counts = new Map<SkipReason, number>();

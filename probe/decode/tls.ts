@@ -91,14 +91,18 @@ export function parseClientHello(stream: Buffer): ClientHello | null {
         if (type === EXTENSION.encryptedClientHello || LEGACY_ECH_TYPES.has(type)) ech = true;
         if (type === EXTENSION.serverName && data.length >= 5 && data[2] === 0) {
           const nameLength = data.readUInt16BE(3);
-          sni = data.toString('latin1', 5, Math.min(data.length, 5 + nameLength)).toLowerCase();
+          // Cut to what a record carries (256 characters): a longer name must not make the record invalid.
+          sni = data.toString('latin1', 5, Math.min(data.length, 5 + nameLength, 5 + 256)).toLowerCase();
         } else if (type === EXTENSION.alpn && data.length >= 2) {
           alpn = [];
           for (let i = 2; i < data.length; ) {
             const n = data[i]!;
-            alpn.push(data.toString('latin1', i + 1, Math.min(data.length, i + 1 + n)));
+            // RFC 7301 §3.1: names are 1-255 bytes; an empty one is no protocol and is left out.
+            if (n > 0)
+              alpn.push(data.toString('latin1', i + 1, Math.min(data.length, i + 1 + n, i + 1 + 256)));
             i += 1 + n;
           }
+          if (alpn.length === 0) alpn = undefined;
         } else if (type === EXTENSION.supportedVersions && data.length >= 1) {
           for (let i = 1; i + 1 < data.length && i < 1 + data[0]!; i += 2) {
             const version = data.readUInt16BE(i);

@@ -98,13 +98,24 @@ export function readHar(text: string, source: string, context: LabContext): HarR
     }
     const started = Date.parse(entry.startedDateTime);
     if (Number.isNaN(started)) {
-      skipped.push(`entry ${index}: startedDateTime ${JSON.stringify(entry.startedDateTime)} is not a date`);
+      skipped.push(
+        `entry ${index}: startedDateTime ${JSON.stringify(entry.startedDateTime.slice(0, 64))} is not a date`,
+      );
+      return;
+    }
+    if (started < 0 || started > MAX_TIME_MS) {
+      skipped.push(
+        `entry ${index}: startedDateTime ${JSON.stringify(entry.startedDateTime.slice(0, 64))} is not between 1970 and 9999`,
+      );
       return;
     }
     records.push(toRecord(entry, url, started, index, source, context));
   });
   return { records, entries: har.data.log.entries.length, skipped };
 }
+
+/** 9999-12-31T23:59:59.999Z: the last instant a record's ISO 8601 times can name. */
+const MAX_TIME_MS = 253_402_300_799_999;
 
 function toRecord(
   entry: z.infer<typeof EntrySchema>,
@@ -146,7 +157,9 @@ function toRecord(
   };
   const { candidates, dropped } = extractCandidates(httpRequest, 0, MAX_CANDIDATES_PER_FLOW);
   const serverIp = entry.serverIPAddress?.replace(/^\[|\]$/g, '');
-  const duration = Math.max(0, entry.time ?? 0);
+  // A duration that is not a number of milliseconds that ends by the year 9999 (1e300, say) is not one.
+  const time = entry.time ?? 0;
+  const duration = Number.isFinite(time) && time > 0 ? Math.min(time, MAX_TIME_MS - started) : 0;
   const id = flowId(context.session.id, 'har', index, entry.startedDateTime, request.method, request.url);
   return {
     schemaVersion: FLOW_RECORD_SCHEMA_VERSION,

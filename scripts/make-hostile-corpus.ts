@@ -1,0 +1,180 @@
+/**
+ * Makes test/hostile/: inputs a device (or a broken capture tool) can produce that once crashed the
+ * probe or made it emit records its own schema rejects (issue 20). Run: npx tsx scripts/make-hostile-corpus.ts
+ * Each input also carries an ordinary leak (a plaintext IMEI POST) that must still arrive.
+ * test/hostile/hostile.test.ts runs the installed bin on each and checks what corpus.json says.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { dnsMessage, type Host, PcapWriter } from '../scenario/pcapWriter.ts';
+
+const OUT = join(import.meta.dirname, '..', 'test', 'hostile');
+const DEVICE: Host = { mac: '02:00:00:00:00:01', ip: '10.0.0.21' };
+const RESOLVER: Host = { mac: '02:00:00:00:00:53', ip: '10.0.0.1' };
+const SERVER: Host = { mac: '02:00:00:00:00:fe', ip: '203.0.113.50' };
+export const IMEI = '865123045678905';
+const START = Date.UTC(2026, 11, 1, 9, 0, 0) * 1000;
+
+/** The ordinary leak every input carries: an HTTP/1.0 POST of the IMEI without a Host header. */
+function imeiPost(writer: PcapWriter, port: number): void {
+  const body = `imei=${IMEI}&model=RedMi`;
+  const request = Buffer.from(
+    `POST /register HTTP/1.0\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+  );
+  writer.tcpConversation(DEVICE, port, SERVER, 80, request, Buffer.from('HTTP/1.0 200 OK\r\n\r\n'), port * 7);
+}
+
+/** A pcapng block (little-endian): type, length, body padded to 32 bits, length. */
+function block(type: number, body: Buffer): Buffer {
+  const padded = Buffer.concat([body, Buffer.alloc((4 - (body.length % 4)) % 4)]);
+  const out = Buffer.alloc(12 + padded.length);
+  out.writeUInt32LE(type, 0);
+  out.writeUInt32LE(out.length, 4);
+  padded.copy(out, 8);
+  out.writeUInt32LE(out.length, out.length - 4);
+  return out;
+}
+
+/** An Enhanced Packet Block with a raw 64-bit timestamp. */
+function epb(iface: number, high: number, low: number, frame: Buffer): Buffer {
+  const head = Buffer.alloc(20);
+  head.writeUInt32LE(iface, 0);
+  head.writeUInt32LE(high, 4);
+  head.writeUInt32LE(low, 8);
+  head.writeUInt32LE(frame.length, 12);
+  head.writeUInt32LE(frame.length, 16);
+  return block(6, Buffer.concat([head, frame]));
+}
+
+/** The first frame of a pcap file made by PcapWriter (after its 24-byte header and 16-byte record header). */
+function firstFrame(pcap: Buffer): Buffer {
+  return pcap.subarray(40, 40 + pcap.readUInt32LE(32));
+}
+
+const inputs: { file: string; what: string; expect: Record<string, unknown> }[] = [];
+mkdirSync(OUT, { recursive: true });
+
+{
+  // 1. A DNS answer for a 277-character name (RFC 1035 allows 255 octets), then the IMEI POST to
+  // the answered address: the name is copied onto the POST's record (names.dns).
+  const writer = new PcapWriter(START);
+  const name = `${['a'.repeat(63), 'b'.repeat(63), 'c'.repeat(63), 'd'.repeat(63), 'e'.repeat(20)].join('.')}.com`;
+  writer.udp(DEVICE, 40000, RESOLVER, 53, dnsMessage(7, name));
+  writer.udp(RESOLVER, 53, DEVICE, 40000, dnsMessage(7, name, { addresses: [SERVER.ip] }));
+  imeiPost(writer, 40001);
+  writeFileSync(join(OUT, 'dns-277-char-name.pcap'), writer.toBuffer());
+  inputs.push({
+    file: 'dns-277-char-name.pcap',
+    what: `DNS name of ${name.length} characters answered for the server the IMEI goes to`,
+    expect: { exit: 0, imei: true },
+  });
+}
+
+{
+  // 2. pcapng: a packet stamped 0xFFFFFFFF:FFFFFFFF µs, and one on an interface with if_tsresol=0
+  // (seconds) stamped 60 × 2^32 s (both past the year 9999), around the IMEI POST.
+  const writer = new PcapWriter(START);
+  imeiPost(writer, 40002);
+  const frame = firstFrame(writer.toBuffer());
+  const tsresolSeconds = Buffer.alloc(8 + 8 + 4);
+  tsresolSeconds.writeUInt16LE(1, 0); // LINKTYPE_ETHERNET
+  tsresolSeconds.writeUInt32LE(65535, 4);
+  tsresolSeconds.writeUInt16LE(9, 8); // if_tsresol
+  tsresolSeconds.writeUInt16LE(1, 10);
+  tsresolSeconds[12] = 0; // 10^0: seconds
+  // opt_endofopt at 16 (zeros)
+  const file = Buffer.concat([
+    writer.toPcapng(),
+    block(1, tsresolSeconds),
+    epb(0, 0xffffffff, 0xffffffff, frame),
+    epb(1, 60, 0, frame),
+  ]);
+  writeFileSync(join(OUT, 'pcapng-timestamps-past-9999.pcapng'), file);
+  inputs.push({
+    file: 'pcapng-timestamps-past-9999.pcapng',
+    what: 'a packet stamped 0xFFFFFFFF:FFFFFFFF and one on an if_tsresol=0 interface stamped 60×2^32 s',
+    expect: { exit: 0, imei: true, stderr: 'timestamp-out-of-range: 2' },
+  });
+}
+
+{
+  // 3. A TLS ClientHello whose ALPN list holds an empty name and whose SNI is 300 characters.
+  const writer = new PcapWriter(START);
+  const sni = `${'x'.repeat(296)}.com`;
+  const ext = (type: number, data: Buffer) => {
+    const head = Buffer.alloc(4);
+    head.writeUInt16BE(type, 0);
+    head.writeUInt16BE(data.length, 2);
+    return Buffer.concat([head, data]);
+  };
+  const sniList = Buffer.alloc(5);
+  sniList.writeUInt16BE(sni.length + 3, 0);
+  sniList.writeUInt16BE(sni.length, 3);
+  const alpn = Buffer.from([0, 10, 0, 8, ...Buffer.from('http/1.1')]); // "", "http/1.1"
+  const extensions = Buffer.concat([ext(0, Buffer.concat([sniList, Buffer.from(sni)])), ext(16, alpn)]);
+  const body = Buffer.concat([
+    Buffer.from([3, 3]),
+    Buffer.alloc(32, 9),
+    Buffer.from([0, 0, 2, 0x13, 0x01, 1, 0]),
+    Buffer.from([extensions.length >> 8, extensions.length & 0xff]),
+    extensions,
+  ]);
+  const hello = Buffer.concat([Buffer.from([1, 0, body.length >> 8, body.length & 0xff]), body]);
+  const record = Buffer.concat([Buffer.from([22, 3, 1, hello.length >> 8, hello.length & 0xff]), hello]);
+  writer.tcpConversation(DEVICE, 40003, SERVER, 443, record, Buffer.alloc(0), 99);
+  imeiPost(writer, 40004);
+  writeFileSync(join(OUT, 'tls-empty-alpn-300-char-sni.pcap'), writer.toBuffer());
+  inputs.push({
+    file: 'tls-empty-alpn-300-char-sni.pcap',
+    what: 'ClientHello with an empty ALPN name and a 300-character SNI',
+    expect: { exit: 0, imei: true },
+  });
+}
+
+{
+  // 4. HAR: an entry lasting 1e300 ms, and one started in the year 10000.
+  const entry = (started: string, time: number) => ({
+    startedDateTime: started,
+    time,
+    request: {
+      method: 'POST',
+      url: 'http://203.0.113.50/register',
+      httpVersion: 'HTTP/1.1',
+      headers: [{ name: 'Content-Type', value: 'application/x-www-form-urlencoded' }],
+      queryString: [],
+      cookies: [],
+      headersSize: -1,
+      bodySize: 30,
+      postData: { mimeType: 'application/x-www-form-urlencoded', text: `imei=${IMEI}` },
+    },
+    response: {
+      status: 200,
+      statusText: 'OK',
+      httpVersion: 'HTTP/1.1',
+      headers: [],
+      cookies: [],
+      content: { size: 0, mimeType: 'text/plain' },
+      redirectURL: '',
+      headersSize: -1,
+      bodySize: 0,
+    },
+    cache: {},
+    timings: { send: 0, wait: 0, receive: 0 },
+  });
+  const har = {
+    log: {
+      version: '1.2',
+      creator: { name: 'hostile', version: '1' },
+      entries: [entry('2026-12-01T09:00:00.000Z', 1e300), entry('+010000-01-01T00:00:00.000Z', 5)],
+    },
+  };
+  writeFileSync(join(OUT, 'har-time-1e300-year-10000.har'), `${JSON.stringify(har, null, 1)}\n`);
+  inputs.push({
+    file: 'har-time-1e300-year-10000.har',
+    what: 'HAR entries lasting 1e300 ms and starting in the year 10000',
+    expect: { exit: 0, imei: true, stderr: 'is not between 1970 and 9999' },
+  });
+}
+
+writeFileSync(join(OUT, 'corpus.json'), `${JSON.stringify({ imei: IMEI, inputs }, null, 2)}\n`);
+console.log(`wrote ${inputs.length} inputs to ${OUT}`);

@@ -1,0 +1,41 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { FlowRecordSchema } from '../../schema/flowRecord.ts';
+import { leakwatch } from '../helpers/installedCli.ts';
+import { projectRoot } from '../helpers/scenario.ts';
+
+/**
+ * The hostile corpus (scripts/make-hostile-corpus.ts, issue 20) through the installed probe: no
+ * crash, every record valid under the schema ingest applies, and the ordinary leak each input
+ * carries (the IMEI in a plaintext POST) still arrives as a candidate.
+ */
+const DIR = join(projectRoot, 'test', 'hostile');
+const corpus: {
+  imei: string;
+  inputs: { file: string; what: string; expect: { exit: number; imei: boolean; stderr?: string } }[];
+} = JSON.parse(readFileSync(join(DIR, 'corpus.json'), 'utf8'));
+
+describe('hostile inputs (installed probe)', () => {
+  it('the corpus is there', () => {
+    expect(corpus.inputs.length).toBeGreaterThanOrEqual(4);
+  });
+
+  it.each(corpus.inputs.map((input) => [input.file, input] as const))('%s', async (file, input) => {
+    const result = await leakwatch(
+      ['probe', '--lab-config', 'scenario/lab/build-1.json', join('test', 'hostile', file)],
+      { timeoutMs: 60_000 },
+    );
+    expect(result.stderr).not.toMatch(/\n\s+at |Node\.js v\d/); // no stack trace
+    expect(result.code).toBe(input.expect.exit);
+    if (input.expect.stderr) expect(result.stderr).toContain(input.expect.stderr);
+    const records = result.stdout
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as { kind?: string; candidates?: { value: string }[] })
+      .filter((record) => record.kind === undefined);
+    for (const record of records) expect(FlowRecordSchema.safeParse(record).error).toBeUndefined();
+    const values = records.flatMap((record) => (record.candidates ?? []).map((c) => c.value));
+    if (input.expect.imei) expect(values).toContain(corpus.imei);
+  });
+});
