@@ -38,8 +38,88 @@ const PLUMBING_HEADERS = new Set([
   'date',
 ]);
 const MAX_JSON_DEPTH = 32;
-/** Identifier-like tokens in free text: long digit runs (with phone separators) and e-mail addresses. */
-const TEXT_TOKEN = /\+?\d[\d\s().-]{5,22}\d|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
+/**
+ * Identifier-like tokens in free text: long digit runs (with phone separators) and e-mail addresses,
+ * the matches of `/\+?\d[\d\s().-]{5,22}\d|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g`, found in
+ * time linear in the text. (V8 ran that expression in quadratic time on a long run of letters: a
+ * 200 KB text body took 49 s, issue 20.) test/unit/candidates.test.ts checks both agree.
+ */
+export function* textTokens(text: string): Generator<{ index: number; token: string }> {
+  const n = text.length;
+  // localEnd[i]: where the run of e-mail local-part characters starting at i ends (i itself if none).
+  const localEnd = new Int32Array(n + 1);
+  localEnd[n] = n;
+  for (let i = n - 1; i >= 0; i--) localEnd[i] = isLocal(text.charCodeAt(i)) ? localEnd[i + 1]! : i;
+  /** The end of the e-mail domain after the '@' at `at`, or -1 (computed once per '@'). */
+  const domains = new Map<number, number>();
+  const domainEnd = (at: number): number => {
+    let end = domains.get(at);
+    if (end !== undefined) return end;
+    // `[A-Za-z0-9.-]+\.[A-Za-z]{2,}` on the run R of domain characters after '@': the greedy first
+    // part takes up to the last '.' (not R's first character) followed by two letters; the letters
+    // after that '.' all belong to the match.
+    let runEnd = at + 1;
+    while (runEnd < n && isDomain(text.charCodeAt(runEnd))) runEnd++;
+    let dot = -1;
+    for (let k = at + 2; k + 2 < runEnd; k++)
+      if (text.charCodeAt(k) === 0x2e && isLetter(text.charCodeAt(k + 1)) && isLetter(text.charCodeAt(k + 2)))
+        dot = k;
+    end = -1;
+    if (dot >= 0) {
+      end = dot + 1;
+      while (end < runEnd && isLetter(text.charCodeAt(end))) end++;
+    }
+    domains.set(at, end);
+    return end;
+  };
+  for (let i = 0; i < n; ) {
+    // \+?\d[\d\s().-]{5,22}\d: the longest middle whose next character is a digit.
+    const digitAt = text.charCodeAt(i) === 0x2b ? i + 1 : i;
+    if (isDigit(text.charCodeAt(digitAt))) {
+      let run = 0;
+      while (run < 22 && digitAt + 1 + run < n && isPhoneChar(text.charCodeAt(digitAt + 1 + run))) run++;
+      let end = -1;
+      for (let k = run; k >= 5; k--)
+        if (isDigit(text.charCodeAt(digitAt + 1 + k))) {
+          end = digitAt + 2 + k;
+          break;
+        }
+      if (end > 0) {
+        yield { index: i, token: text.slice(i, end) };
+        i = end;
+        continue;
+      }
+    }
+    // [A-Za-z0-9._%+-]+@…: the local part is the whole run from i, so it must end at an '@'.
+    const at = localEnd[i]!;
+    if (at > i && text.charCodeAt(at) === 0x40) {
+      const end = domainEnd(at);
+      if (end > 0) {
+        yield { index: i, token: text.slice(i, end) };
+        i = end;
+        continue;
+      }
+    }
+    i++;
+  }
+}
+
+const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
+const isLetter = (c: number) => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+/** [A-Za-z0-9._%+-] */
+const isLocal = (c: number) =>
+  isLetter(c) || isDigit(c) || c === 0x2e || c === 0x5f || c === 0x25 || c === 0x2b || c === 0x2d;
+/** [A-Za-z0-9.-] */
+const isDomain = (c: number) => isLetter(c) || isDigit(c) || c === 0x2e || c === 0x2d;
+const WHITESPACE = /\s/;
+/** [\d\s().-] (\s as JavaScript defines it). */
+const isPhoneChar = (c: number) =>
+  isDigit(c) ||
+  c === 0x28 ||
+  c === 0x29 ||
+  c === 0x2e ||
+  c === 0x2d ||
+  WHITESPACE.test(String.fromCharCode(c));
 
 export function shapeOf(value: string): CandidateShape {
   const v = value.trim();
@@ -147,8 +227,7 @@ function addFreeText(
   text: string,
   codings: readonly CandidateDecoding[] | undefined,
 ): void {
-  for (const match of text.matchAll(TEXT_TOKEN))
-    collector.add('body-text', `@${match.index}`, match[0], codings);
+  for (const { index, token } of textTokens(text)) collector.add('body-text', `@${index}`, token, codings);
 }
 
 export interface RequestCandidates {

@@ -6,6 +6,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { dnsMessage, type Host, PcapWriter } from '../scenario/pcapWriter.ts';
 
 const OUT = join(import.meta.dirname, '..', 'test', 'hostile');
@@ -173,6 +174,24 @@ mkdirSync(OUT, { recursive: true });
     file: 'har-time-1e300-year-10000.har',
     what: 'HAR entries lasting 1e300 ms and starting in the year 10000',
     expect: { exit: 0, imei: true, stderr: 'is not between 1970 and 9999' },
+  });
+}
+
+{
+  // 5. A 1 MB text/plain POST body of letters with the IMEI 200 KB in: the free-text scan was
+  // quadratic in runs of letters (a 200 KB body took 49 s). gzip'd pcap to keep the file small.
+  // (The probe keeps 256 KiB of a client stream; what lies beyond is counted as dropped.)
+  const writer = new PcapWriter(START);
+  const body = `${'x'.repeat(200_000)} imei ${IMEI} ${'y'.repeat(800_000)}`;
+  const request = Buffer.from(
+    `POST /log HTTP/1.1\r\nHost: log.example\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+  );
+  writer.tcpConversation(DEVICE, 40005, SERVER, 80, request, Buffer.from('HTTP/1.1 200 OK\r\n\r\n'), 5);
+  writeFileSync(join(OUT, 'http-1mb-text-body.pcap.gz'), gzipSync(writer.toBuffer()));
+  inputs.push({
+    file: 'http-1mb-text-body.pcap.gz',
+    what: 'a 1 MB text/plain body of letters with the IMEI 200 KB in',
+    expect: { exit: 0, imei: true },
   });
 }
 
