@@ -6,6 +6,7 @@ import {
   MAX_CANDIDATE_VALUE_LENGTH,
 } from '../schema/flowRecord.ts';
 import { type HttpRequest, headerValue } from './decode/http1.ts';
+import { wellFormed } from './recordParts.ts';
 
 /**
  * Candidate personal-data fields of a plaintext HTTP request: every value a request carries in a
@@ -157,8 +158,8 @@ class CandidateCollector {
     this.items.push({
       request: this.request,
       location,
-      key: key.slice(0, 512),
-      value: truncated ? value.slice(0, MAX_CANDIDATE_VALUE_LENGTH) : value,
+      key: wellFormed(key.slice(0, 512)),
+      value: wellFormed(truncated ? value.slice(0, MAX_CANDIDATE_VALUE_LENGTH) : value),
       shape: shapeOf(value),
       ...(truncated ? { truncated: true } : {}),
       ...(decoded && decoded.length > 0 ? { decoded: [...decoded] } : {}),

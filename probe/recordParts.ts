@@ -10,6 +10,17 @@ export function flowId(sessionId: string, ...parts: (string | number)[]): string
   return hash('sha256', [sessionId, ...parts].join('|'), 'hex').slice(0, 32);
 }
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * `text` with every lone surrogate replaced by U+FFFD: device-chosen text (a JSON body's "\ud800",
+ * a HAR string, a value cut in the middle of a pair) must not make the record one ingest rejects.
+ */
+export function wellFormed(text: string): string {
+  LONE_SURROGATE.lastIndex = 0;
+  return LONE_SURROGATE.test(text) ? text.replace(LONE_SURROGATE, '\ufffd') : text;
+}
+
 /**
  * The record's summary of one request, every field within the schema's limits. `host` overrides the
  * Host header (HAR knows the URL's host).
@@ -18,11 +29,11 @@ export function summariseRequest(request: HttpRequest, host = headerValue(reques
   const userAgent = headerValue(request, 'user-agent');
   const contentType = headerValue(request, 'content-type');
   return {
-    method: request.method.slice(0, 32),
-    target: request.target.slice(0, 8192),
-    ...(host ? { host: normaliseHost(host) } : {}),
-    ...(userAgent ? { userAgent: userAgent.slice(0, 1024) } : {}),
-    ...(contentType ? { contentType: contentType.slice(0, 256) } : {}),
+    method: wellFormed(request.method.slice(0, 32)),
+    target: wellFormed(request.target.slice(0, 8192)),
+    ...(host ? { host: wellFormed(normaliseHost(host)) } : {}),
+    ...(userAgent ? { userAgent: wellFormed(userAgent.slice(0, 1024)) } : {}),
+    ...(contentType ? { contentType: wellFormed(contentType.slice(0, 256)) } : {}),
     bodyBytes: request.body.length,
   };
 }

@@ -284,6 +284,29 @@ export function parseFlowRecord(data: Uint8Array | string): FlowRecord {
   return record;
 }
 
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** The path of the first string (value or key) holding a lone surrogate, or undefined. */
+export function loneSurrogateAt(value: unknown, path = ''): string | undefined {
+  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? path : undefined;
+  if (typeof value !== 'object' || value === null) return undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = loneSurrogateAt(value[i], `${path}.${i}`.replace(/^\./, ''));
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  for (const [key, item] of Object.entries(value)) {
+    const at = `${path}.${key}`.replace(/^\./, '');
+    if (LONE_SURROGATE.test(key)) return at;
+    const found = loneSurrogateAt(item, at);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 let compiledFlowRecord: typeof FlowRecordSchema | undefined;
 
 /**
@@ -318,6 +341,16 @@ export function parseStreamRecord(data: Uint8Array | string): StreamRecord {
         `unsupported schemaVersion ${JSON.stringify(version)}; this build reads version ${FLOW_RECORD_SCHEMA_VERSION}`,
       );
     }
+  }
+  // A lone surrogate (JSON's \ud800) is valid JSON and passes the schema, but no store or channel
+  // can write it: the record failed every retry and blocked its shard (issue 20). Only a text with
+  // a \u escape of a surrogate can hold one, so the walk runs only then.
+  if (SURROGATE_ESCAPE.test(text)) {
+    const where = loneSurrogateAt(json);
+    if (where !== undefined)
+      throw new FlowRecordError(
+        `record failed schema v${FLOW_RECORD_SCHEMA_VERSION}: ${where || '(record)'}: text with a lone surrogate (not well-formed Unicode)`,
+      );
   }
   const schema =
     typeof json === 'object' && json !== null && (json as { kind?: unknown }).kind === 'session-end'

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { extractCandidates, textTokens } from '../../probe/candidates.ts';
+import { parseStreamRecord } from '../../schema/flowRecord.ts';
 
 /** The expression the free-text scanner replaces (quadratic in V8 on long runs of letters). */
 const TEXT_TOKEN = /\+?\d[\d\s().-]{5,22}\d|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
@@ -55,5 +56,40 @@ describe('free-text tokens', () => {
       200,
     );
     expect(candidates.map((c) => c.value)).toContain('865123045678905');
+  });
+});
+
+describe('device text that is not well-formed Unicode', () => {
+  it("a JSON body's lone surrogate becomes U+FFFD in the candidate, so ingest does not reject the record", () => {
+    const body = Buffer.from('{"imei":"865123045678905","note":"\\ud800x","\\udc00k":"v"}');
+    const { candidates } = extractCandidates(
+      {
+        method: 'POST',
+        target: '/',
+        version: 'HTTP/1.1',
+        headers: [['Content-Type', 'application/json']],
+        body,
+        bodyTruncated: false,
+      },
+      0,
+      200,
+    );
+    expect(candidates.map((c) => [c.key, c.value])).toEqual(
+      expect.arrayContaining([
+        ['$.imei', '865123045678905'],
+        ['$.note', '\ufffdx'],
+      ]),
+    );
+    const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+    for (const c of candidates) expect(loneSurrogate.test(c.key + c.value)).toBe(false);
+  });
+
+  it('a record with a lone surrogate is refused at parse time with where it is; a surrogate pair is fine', () => {
+    const record = (id: string) =>
+      `{"schemaVersion":1,"kind":"session-end","device":{"id":"${id}","vendor":"X","model":"Y"},"firmware":{"line":"l","build":"b","builtAt":"2020-01-01T00:00:00.000Z"},"session":{"id":"s","consent":{}},"probe":{"version":"1","run":"r"},"flows":0,"endedAt":"2020-01-01T00:00:00.000Z"}`;
+    expect(() => parseStreamRecord(record('lab-\\ud800'))).toThrow(
+      /device\.id: text with a lone surrogate \(not well-formed Unicode\)/,
+    );
+    expect(() => parseStreamRecord(record('lab-\\ud83d\\ude00'))).not.toThrow(/lone surrogate/);
   });
 });
