@@ -83,6 +83,11 @@ export async function main(argv: string[]): Promise<number> {
       'NSS key log (SSLKEYLOGFILE) whose secrets decrypt TLS 1.2/1.3 flows of the captures, repeatable; pcapng secrets blocks are read too',
       collect,
     )
+    .option(
+      '--allow <address>',
+      'UDP listener: take datagrams from this sender too, repeatable (default: only the address that sent the first pcap header)',
+      collect,
+    )
     .addHelpText(
       'after',
       `

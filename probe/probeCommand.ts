@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { AwsSetupError, checkAwsSetup } from '../core/config/awsSetup.ts';
@@ -27,6 +28,8 @@ export interface ProbeCommandOptions extends LabContextFlags {
   sendSpool?: boolean;
   /** Flow-table threads for capture files (a number; default: the cores up to 4, for files ≥ 16 MB). */
   threads?: string;
+  /** Sender addresses the UDP listener takes datagrams from (default: the first to send a pcap header). */
+  allow?: string[];
   /** NSS key logs (SSLKEYLOGFILE) whose secrets decrypt TLS flows; repeatable. */
   keylog?: string[];
   /** PutRecords attempts before records are spooled (tests; no flag). @default 8 */
@@ -181,6 +184,8 @@ export async function probeCommand(
     if (listen && threads !== undefined)
       throw new ProbeUsageError('--threads is for capture files: live input is read by one thread');
     const keylogs = options.keylog ?? [];
+    if (!listen && (options.allow ?? []).length > 0)
+      throw new ProbeUsageError('--allow is for live input (--listen udp://HOST:PORT)');
     if (listen && keylogs.length > 0)
       throw new ProbeUsageError(
         '--keylog is for capture files: live input is not decrypted (capture to a file, then probe it with --keylog)',
@@ -190,7 +195,13 @@ export async function probeCommand(
     if (listen) {
       const sink = new SessionSink(await makeSink(options, io, say), context);
       const emit = (record: FlowRecord) => sink.write(record);
-      const listenerOptions = { host: listen.host, port: listen.port, context, emit, warn: say };
+      const allow = options.allow ?? [];
+      if (allow.length > 0 && listen.protocol !== 'udp')
+        throw new ProbeUsageError('--allow is for the UDP listener (udp://HOST:PORT)');
+      for (const address of allow)
+        if (isIP(address) === 0)
+          throw new ProbeUsageError(`--allow "${address}" is not an IP address (e.g. --allow 192.168.1.23)`);
+      const listenerOptions = { host: listen.host, port: listen.port, context, emit, warn: say, allow };
       let listener: LiveListener;
       try {
         listener =
@@ -208,7 +219,7 @@ export async function probeCommand(
       const delivered = await sink.close();
       const spooledNote = spooledMessage(delivered.spooled, options);
       if (spooledNote) say(spooledNote);
-      const dropped = live.droppedDatagrams ? `, ${live.droppedDatagrams} datagrams dropped` : '';
+      const dropped = `${live.droppedDatagrams ? `, ${live.droppedDatagrams} datagrams dropped` : ''}${live.ignoredDatagrams ? `, ${live.ignoredDatagrams} datagrams from other senders ignored` : ''}`;
       const skipped = live.skipped ? `; skipped ${live.skipped}` : '';
       say(
         `${signal}: stopped; ${live.packets} packets, ${live.flows} flows${dropped}${skipped}; ${delivered.delivered} flow records sent`,

@@ -1,4 +1,4 @@
-import { createSocket, type Socket } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { FlowRecord, LabContext } from '../../schema/flowRecord.ts';
 import { CapturedPacket } from '../capture/capturedPacket.ts';
@@ -9,7 +9,10 @@ import { ProbePipeline } from '../pipeline.ts';
  * PCAPdroid's UDP exporter: the first datagram carries the pcap file header (24 bytes), every
  * later datagram one or more whole pcap records (header + packet, optionally with PCAPdroid's
  * trailer naming the app). https://emanuele-f.github.io/PCAPdroid/dump_modes (UDP Exporter)
- * Datagrams before the header, and records cut short, are counted and skipped.
+ * Datagrams before the header, and records cut short, are counted and skipped. Datagrams are taken
+ * from one sender only: the address that sent the first pcap header (or those of `allow`); anyone
+ * else's, a header above all (it would switch the link type under the lab's packets), is counted
+ * and ignored.
  */
 export interface UdpListenerOptions {
   readonly host: string;
@@ -19,6 +22,8 @@ export interface UdpListenerOptions {
   readonly warn?: (message: string) => void;
   /** How often idle flows are closed without traffic (wall clock). @default 1000 */
   readonly tickMs?: number;
+  /** Sender addresses to take datagrams from (`--allow`); default: the first to send a pcap header. */
+  readonly allow?: readonly string[];
 }
 
 export interface LiveStats {
@@ -27,6 +32,8 @@ export interface LiveStats {
   readonly datagrams: number;
   /** Datagrams dropped: before the pcap header, or holding a cut-off record. */
   readonly droppedDatagrams: number;
+  /** Datagrams from senders other than the capture's (UDP). */
+  readonly ignoredDatagrams?: number;
   readonly skipped: string;
 }
 
@@ -39,6 +46,10 @@ export interface LiveListener {
 
 const RECORD_HEADER_LENGTH = 16;
 
+/** An IPv4 address as an IPv6 socket reports it (::ffff:a.b.c.d) is the IPv4 address. */
+const normaliseAddress = (address: string) =>
+  address.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1').toLowerCase();
+
 export async function listenPcapdroidUdp(options: UdpListenerOptions): Promise<LiveListener> {
   const pipeline = new ProbePipeline(options.context, `udp://${options.host}:${options.port}`, options.emit);
   pipeline.input = 'pcapdroid-udp';
@@ -48,6 +59,11 @@ export async function listenPcapdroidUdp(options: UdpListenerOptions): Promise<L
   let datagrams = 0;
   let dropped = 0;
   let warnedNoHeader = false;
+  let ignored = 0;
+  const ignoredFrom = new Set<string>();
+  /** Who may send: the allow-list, or the first sender of a pcap header. */
+  const allowed = new Set((options.allow ?? []).map(normaliseAddress));
+  const fixedAllowList = allowed.size > 0;
   let lastPacketWallMs = Date.now();
   // Records are sent in arrival order: each datagram's drain waits for the previous one.
   let queue: Promise<void> = Promise.resolve();
@@ -55,12 +71,26 @@ export async function listenPcapdroidUdp(options: UdpListenerOptions): Promise<L
     queue = queue.then(work).catch((error: Error) => warn(`sending records failed: ${error.message}`));
   };
 
-  const onDatagram = (message: Buffer) => {
+  const onDatagram = (message: Buffer, sender: RemoteInfo) => {
     datagrams++;
     let offset = 0;
     const magic = message.length >= 24 ? message.readUInt32LE(0) : 0;
     const magics: number[] = [PCAP_MAGIC.microseconds, PCAP_MAGIC.nanoseconds];
-    if (magics.includes(magic) || (message.length >= 24 && magics.includes(message.readUInt32BE(0)))) {
+    const isHeader =
+      magics.includes(magic) || (message.length >= 24 && magics.includes(message.readUInt32BE(0)));
+    const from = normaliseAddress(sender.address);
+    if (!fixedAllowList && allowed.size === 0 && isHeader) allowed.add(from);
+    if (allowed.size > 0 && !allowed.has(from)) {
+      ignored++;
+      if (!ignoredFrom.has(from) && ignoredFrom.size < 16) {
+        ignoredFrom.add(from);
+        warn(
+          `ignoring datagrams from ${from}: this listener takes the capture of ${[...allowed].join(', ')}${fixedAllowList ? ' (--allow)' : ', which sent the first pcap header'}; add --allow ${from} to take it too`,
+        );
+      }
+      return;
+    }
+    if (isHeader) {
       header = parsePcapHeader(message, 'PCAPdroid UDP exporter');
       offset = 24;
     }
@@ -129,6 +159,7 @@ export async function listenPcapdroidUdp(options: UdpListenerOptions): Promise<L
         flows: pipeline.flows,
         datagrams,
         droppedDatagrams: dropped,
+        ignoredDatagrams: ignored,
         skipped: pipeline.skipped.summary(),
       };
     },

@@ -40,8 +40,9 @@ function recordHeader(template: Buffer, length: number): Buffer {
   return head;
 }
 
-const sendUdp = async (port: number, datagrams: Buffer[]) => {
+const sendUdp = async (port: number, datagrams: Buffer[], from?: string) => {
   const socket = createSocket('udp4');
+  if (from) await new Promise<void>((resolve) => socket.bind(0, from, () => resolve()));
   for (const datagram of datagrams) {
     await new Promise<void>((resolve, reject) =>
       socket.send(datagram, port, '127.0.0.1', (error) => (error ? reject(error) : resolve())),
@@ -111,6 +112,51 @@ describe("PCAPdroid's UDP exporter", () => {
     const stats = await listener.stop();
 
     expect(stats).toMatchObject({ packets: records.length, droppedDatagrams: 1 });
+    expect(received).toHaveLength(4);
+  });
+});
+
+describe("PCAPdroid's UDP exporter, other senders", () => {
+  it("takes the first header's sender only: another host's header cannot switch the link type under the lab's packets", async () => {
+    const job = await scenarioJob('build-1');
+    const { header, records } = pcapRecords(await readFile(job.path));
+    const { received, warnings, listener, port } = await listen(listenPcapdroidUdp, job.context);
+    const whole = records.map(({ head, data }) => Buffer.concat([head, data]));
+    const hostileHeader = Buffer.from(header);
+    hostileHeader.writeUInt32LE(101, 20); // LINKTYPE_RAW: the lab's Ethernet frames would be misread
+
+    await sendUdp(port, [header, ...whole.slice(0, 2)], '127.0.0.1');
+    await sendUdp(port, [hostileHeader, whole[0]!], '127.0.0.2');
+    await sendUdp(port, whole.slice(2), '127.0.0.1');
+    await settle();
+    const stats = await listener.stop();
+
+    expect(stats).toMatchObject({ packets: records.length, ignoredDatagrams: 2, droppedDatagrams: 0 });
+    expect(received).toHaveLength(4);
+    expect(warnings).toEqual([
+      'ignoring datagrams from 127.0.0.2: this listener takes the capture of 127.0.0.1, which sent the first pcap header; add --allow 127.0.0.2 to take it too',
+    ]);
+  });
+
+  it('with an allow-list, takes those senders only, whoever sends first', async () => {
+    const job = await scenarioJob('build-1');
+    const { header, records } = pcapRecords(await readFile(job.path));
+    const received: FlowRecord[] = [];
+    const listener = await listenPcapdroidUdp({
+      host: '127.0.0.1',
+      port: 0,
+      context: job.context,
+      emit: async (r) => void received.push(r),
+      warn: () => undefined,
+      allow: ['127.0.0.2'],
+    });
+    const port = Number(listener.address.split(':').pop());
+    const whole = records.map(({ head, data }) => Buffer.concat([head, data]));
+    await sendUdp(port, [header, ...whole], '127.0.0.1');
+    await sendUdp(port, [header, ...whole], '127.0.0.2');
+    await settle();
+    const stats = await listener.stop();
+    expect(stats).toMatchObject({ packets: records.length, ignoredDatagrams: records.length + 1 });
     expect(received).toHaveLength(4);
   });
 });
