@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -137,6 +137,13 @@ describe('local pipeline on the bundled scenario', () => {
       expect.stringMatching(/^record is not JSON/),
       'unsupported schemaVersion 2; this build reads version 1',
     ]);
+    // At rest in the data directory: no raw record, owner-only (issue 20).
+    for (const letter of letters) {
+      expect(letter.data).toBeUndefined();
+      expect(letter.dataSha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(letter.sequenceNumber).toBeDefined();
+    }
+    expect((await stat(first.paths.deadLetters)).mode & 0o777).toBe(0o600);
     expect(first.lines[0]!.builds.reduce((n, b) => n + b.flows, 0)).toBe(14);
   });
 
