@@ -644,7 +644,10 @@ export class FlowTable {
     const id = flowId(context.session.id, flow.key, flow.firstMicros);
     const content = flow.content ?? this.describeContent(flow);
     if ('members' in content) throw new Error('a flow table making objects never encodes content');
-    const { fields, sni, httpHost } = content;
+    const { sni, httpHost } = content;
+    let { fields } = content;
+    const bytes = Buffer.byteLength(JSON.stringify(fields));
+    if (bytes > MAX_CONTENT_JSON_BYTES) fields = fitContent(fields, bytes);
     const dns = this.namesByIp.get(flow.server.ip);
     return {
       schemaVersion: FLOW_RECORD_SCHEMA_VERSION,
@@ -827,11 +830,78 @@ export class FlowTable {
 }
 
 function encodeContent(content: FlowContent): EncodedContent {
-  const fields = JSON.stringify(content.fields);
+  let fields = JSON.stringify(content.fields);
+  if (fields.length > MAX_CONTENT_JSON_BYTES / 3 && Buffer.byteLength(fields) > MAX_CONTENT_JSON_BYTES)
+    fields = JSON.stringify(fitContent(content.fields, Buffer.byteLength(fields)));
   return {
     rest: namesAfterDns(content.sni, content.httpHost),
     members: fields.length > 2 ? `,${fields.slice(1, -1)}` : '',
   };
+}
+
+/**
+ * A record's content (everything but its flow, names and lab context, a few KB at most) is kept under
+ * this many bytes of JSON, so the record stays under Kinesis's 1 MiB (PutRecords) with room to spare.
+ */
+export const MAX_CONTENT_JSON_BYTES = 900 * 1024;
+
+/**
+ * Content fields cut to fit MAX_CONTENT_JSON_BYTES (issue 20: a device's large DNS answer or
+ * escaped binary values made a 1.23 MB record, which aborted a run into Kinesis): DNS lists first,
+ * then long request targets and user agents, then candidates from the last (the first are kept),
+ * then requests; what was cut is counted in `limits` (`recordBytesCut`: bytes of JSON removed).
+ */
+export function fitContent(fields: ContentFields, bytes: number): ContentFields {
+  const size = (f: ContentFields) => Buffer.byteLength(JSON.stringify(f));
+  let fitted: ContentFields = { ...fields, limits: { ...(fields.limits ?? {}) } };
+  const steps: ((f: ContentFields) => ContentFields)[] = [
+    (f) =>
+      f.dns ? { ...f, dns: { queries: f.dns.queries.slice(0, 16), answers: f.dns.answers.slice(0, 16) } } : f,
+    (f) =>
+      f.http
+        ? {
+            ...f,
+            http: f.http.map((h) => ({
+              ...h,
+              target: h.target.slice(0, 1024),
+              ...(h.userAgent ? { userAgent: h.userAgent.slice(0, 256) } : {}),
+            })),
+          }
+        : f,
+  ];
+  for (const step of steps) {
+    if (size(fitted) <= MAX_CONTENT_JSON_BYTES) break;
+    fitted = step(fitted);
+  }
+  if (size(fitted) > MAX_CONTENT_JSON_BYTES) {
+    // Keep the longest prefix of candidates that fits (binary search on their count).
+    const all = fitted.candidates;
+    let low = 0;
+    let high = all.length;
+    while (low < high) {
+      const mid = Math.ceil((low + high) / 2);
+      if (size({ ...fitted, candidates: all.slice(0, mid) }) <= MAX_CONTENT_JSON_BYTES) low = mid;
+      else high = mid - 1;
+    }
+    if (low < all.length) {
+      const limits = fitted.limits!;
+      fitted = {
+        ...fitted,
+        candidates: all.slice(0, low),
+        limits: { ...limits, candidatesDropped: (limits.candidatesDropped ?? 0) + all.length - low },
+      };
+    }
+  }
+  while (size(fitted) > MAX_CONTENT_JSON_BYTES && fitted.http && fitted.http.length > 0) {
+    const limits = fitted.limits!;
+    fitted = {
+      ...fitted,
+      http: fitted.http.slice(0, -1),
+      limits: { ...limits, httpRequestsDropped: (limits.httpRequestsDropped ?? 0) + 1 },
+    };
+  }
+  fitted.limits!.recordBytesCut = bytes - size(fitted);
+  return fitted;
 }
 
 /** Remembers the newest name for an address; the oldest entries go beyond MAX_DNS_NAMES. */

@@ -209,6 +209,8 @@ export const FlowRecordSchema = z.object({
        * why. Requests after that point are not in `http`. (Added in v1.)
        */
       http2Stopped: z.optional(shortText),
+      /** Bytes of JSON cut (DNS lists, long targets, the last candidates) to keep the record under 1 MiB. (Added in v1.) */
+      recordBytesCut: z.optional(count),
     }),
   ),
   probe: z.object({

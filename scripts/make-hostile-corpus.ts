@@ -195,5 +195,26 @@ mkdirSync(OUT, { recursive: true });
   });
 }
 
+{
+  // 6. A form of 250 fields whose names and values are 500 control characters each: JSON writes
+  // each as \u0001 (6 bytes), so the candidates alone would make a 1.5 MB record, over Kinesis's
+  // 1 MiB (such a record aborted a run into Kinesis). The IMEI is the first field.
+  const writer = new PcapWriter(START);
+  const junk = '\u0001'.repeat(500);
+  const fields = [`imei=${IMEI}`, ...Array.from({ length: 250 }, (_, i) => `${junk}${i}=${junk}`)];
+  const body = fields.join('&');
+  const request = Buffer.from(
+    `POST /sync HTTP/1.1\r\nHost: sync.example\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    'latin1',
+  );
+  writer.tcpConversation(DEVICE, 40006, SERVER, 80, request, Buffer.from('HTTP/1.1 200 OK\r\n\r\n'), 6);
+  writeFileSync(join(OUT, 'http-record-over-1mib.pcap.gz'), gzipSync(writer.toBuffer()));
+  inputs.push({
+    file: 'http-record-over-1mib.pcap.gz',
+    what: 'a form whose candidates would make a 1.5 MB record (control characters JSON-escaped)',
+    expect: { exit: 0, imei: true, stdout: '"recordBytesCut":' },
+  });
+}
+
 writeFileSync(join(OUT, 'corpus.json'), `${JSON.stringify({ imei: IMEI, inputs }, null, 2)}\n`);
 console.log(`wrote ${inputs.length} inputs to ${OUT}`);

@@ -13,7 +13,11 @@ import { projectRoot } from '../helpers/scenario.ts';
 const DIR = join(projectRoot, 'test', 'hostile');
 const corpus: {
   imei: string;
-  inputs: { file: string; what: string; expect: { exit: number; imei: boolean; stderr?: string } }[];
+  inputs: {
+    file: string;
+    what: string;
+    expect: { exit: number; imei: boolean; stderr?: string; stdout?: string };
+  }[];
 } = JSON.parse(readFileSync(join(DIR, 'corpus.json'), 'utf8'));
 
 describe('hostile inputs (installed probe)', () => {
@@ -29,6 +33,9 @@ describe('hostile inputs (installed probe)', () => {
     expect(result.stderr).not.toMatch(/\n\s+at |Node\.js v\d/); // no stack trace
     expect(result.code).toBe(input.expect.exit);
     if (input.expect.stderr) expect(result.stderr).toContain(input.expect.stderr);
+    if (input.expect.stdout) expect(result.stdout).toContain(input.expect.stdout);
+    // Every record fits a Kinesis record (1 MiB, partition key included).
+    for (const line of result.stdout.split('\n')) expect(Buffer.byteLength(line)).toBeLessThan(1024 * 1024 - 256);
     const records = result.stdout
       .split('\n')
       .filter((line) => line !== '')
