@@ -35,7 +35,8 @@ describe('hostile inputs (installed probe)', () => {
     if (input.expect.stderr) expect(result.stderr).toContain(input.expect.stderr);
     if (input.expect.stdout) expect(result.stdout).toContain(input.expect.stdout);
     // Every record fits a Kinesis record (1 MiB, partition key included).
-    for (const line of result.stdout.split('\n')) expect(Buffer.byteLength(line)).toBeLessThan(1024 * 1024 - 256);
+    for (const line of result.stdout.split('\n'))
+      expect(Buffer.byteLength(line)).toBeLessThan(1024 * 1024 - 256);
     const records = result.stdout
       .split('\n')
       .filter((line) => line !== '')
