@@ -1,3 +1,4 @@
+import { mkdir, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -92,9 +93,18 @@ async function makeSink(
     });
   }
   const spool = new Spool(spoolDirOf(options));
+  const oversizedDir = join(spoolDirOf(options), 'oversized');
+  let oversized = 0;
   return new KinesisSink({
     client,
     spool,
+    // A record over 1 MiB (HAR input can make one) is kept on disk, owner-only, and the run goes on.
+    onOversized: async (data, what) => {
+      await mkdir(oversizedDir, { recursive: true, mode: 0o700 });
+      const file = join(oversizedDir, `${Date.now()}-${process.pid}-${++oversized}.json`);
+      await writeFile(file, data, { mode: 0o600 });
+      say(`${what}: not sent, kept in ${file}`);
+    },
     ...(options.putAttempts ? { maxAttempts: options.putAttempts } : {}),
     onSpooling: (records, lastError) =>
       say(
@@ -272,6 +282,12 @@ export async function probeCommand(
     if (spooledNote) {
       say(spooledNote);
       return EXIT.spooled;
+    }
+    if (delivered.oversized) {
+      say(
+        `${delivered.oversized} records over the 1 MiB Kinesis record limit were not sent (kept in ${join(spoolDirOf(options), 'oversized')}); every other record was`,
+      );
+      return EXIT.delivery;
     }
     return EXIT.ok;
   } catch (error) {

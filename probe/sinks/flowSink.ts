@@ -18,4 +18,6 @@ export interface SinkStats {
   readonly retried: number;
   /** Records left in the spool at close: the stream did not take them yet (sent by a later run). */
   readonly spooled?: number;
+  /** Records over the stream's record size limit, kept aside instead of sent. */
+  readonly oversized?: number;
 }

@@ -30,6 +30,12 @@ export interface KinesisSinkOptions {
   readonly clock?: () => number;
   /** Called when spooling starts (records spooled, last error). */
   readonly onSpooling?: (records: number, lastError: string) => void;
+  /**
+   * Where a record over the 1 MiB Kinesis limit goes (kept, with what it is), instead of failing the
+   * run: the probe's own records fit (flowTable.ts fitContent), others (HAR input) may not.
+   * @default none: the run fails with a DeliveryError
+   */
+  readonly onOversized?: (data: Buffer, what: string) => Promise<void>;
 }
 
 /**
@@ -42,6 +48,7 @@ export class KinesisSink implements FlowSink {
   private batchBytes = 0;
   private delivered = 0;
   private retried = 0;
+  private oversized = 0;
   private readonly maxAttempts: number;
   private readonly baseDelayMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -74,9 +81,11 @@ export class KinesisSink implements FlowSink {
     if (size > RECORD_MAX_BYTES) {
       const flow = /"flow":\{"id":"([0-9a-f]+)"/.exec(data.toString('utf8', 0, 4096))?.[1];
       const capture = /,"capture":("(?:[^"\\]|\\.)*")/.exec(data.toString('utf8', data.length - 2048))?.[1];
-      throw new DeliveryError(
-        `${flow ? `flow ${flow}${capture ? ` from ${JSON.parse(capture)}` : ''}` : 'session-end record'} is ${size} bytes, over the 1 MiB Kinesis record limit`,
-      );
+      const what = `${flow ? `flow ${flow}${capture ? ` from ${JSON.parse(capture)}` : ''}` : 'session-end record'} is ${size} bytes, over the 1 MiB Kinesis record limit`;
+      if (!this.options.onOversized) throw new DeliveryError(what);
+      await this.options.onOversized(data, what);
+      this.oversized++;
+      return;
     }
     if (this.batch.length >= PUT_RECORDS_MAX_ENTRIES || this.batchBytes + size > PUT_RECORDS_MAX_BYTES) {
       await this.flush();
@@ -94,7 +103,12 @@ export class KinesisSink implements FlowSink {
       this.spooling = !(await this.sendSpooled(this.maxAttempts));
       if (this.spooling) spooled = await spool.size();
     }
-    return { delivered: this.delivered, retried: this.retried, ...(spooled > 0 ? { spooled } : {}) };
+    return {
+      delivered: this.delivered,
+      retried: this.retried,
+      ...(spooled > 0 ? { spooled } : {}),
+      ...(this.oversized > 0 ? { oversized: this.oversized } : {}),
+    };
   }
 
   /**

@@ -43,6 +43,36 @@ describe('KinesisSink', () => {
     expect(stats).toEqual({ delivered: 1201, retried: 0 });
   });
 
+  it('keeps a record over 1 MiB aside with what it is, and sends the others (issue 20: it aborted the run)', async () => {
+    kinesis.on(PutRecordsCommand).callsFake((input) => ({
+      FailedRecordCount: 0,
+      Records: input.Records.map(() => ({ SequenceNumber: '1', ShardId: 's' })),
+    }));
+    const kept: string[] = [];
+    const sink = new KinesisSink({
+      client: new KinesisClient({}),
+      streamName: 'flows',
+      sleep: noSleep,
+      onOversized: async (_data, what) => void kept.push(what),
+    });
+    const [first, second] = await records(2);
+    await sink.write(first!);
+    await sink.write({ ...second!, http: [{ method: 'GET', target: 'x'.repeat(1_100_000), bodyBytes: 0 }] });
+    await sink.write(first!);
+    const stats = await sink.close();
+    expect(stats).toEqual({ delivered: 2, retried: 0, oversized: 1 });
+    expect(kept).toEqual([
+      expect.stringMatching(
+        /^flow 0{31}1 is \d+ bytes, over the 1 MiB Kinesis record limit$/,
+      ),
+    ]);
+    // Without a place to keep it, a record too large still fails the run, as before.
+    const strict = new KinesisSink({ client: new KinesisClient({}), streamName: 'flows', sleep: noSleep });
+    await expect(
+      strict.write({ ...second!, http: [{ method: 'GET', target: 'x'.repeat(1_100_000), bodyBytes: 0 }] }),
+    ).rejects.toThrow(DeliveryError);
+  });
+
   it('starts a new request before 5 MiB', async () => {
     kinesis.on(PutRecordsCommand).callsFake((input) => ({
       FailedRecordCount: 0,
