@@ -62,9 +62,7 @@ describe('KinesisSink', () => {
     const stats = await sink.close();
     expect(stats).toEqual({ delivered: 2, retried: 0, oversized: 1 });
     expect(kept).toEqual([
-      expect.stringMatching(
-        /^flow 0{31}1 is \d+ bytes, over the 1 MiB Kinesis record limit$/,
-      ),
+      expect.stringMatching(/^flow 0{31}1 is \d+ bytes, over the 1 MiB Kinesis record limit$/),
     ]);
     // Without a place to keep it, a record too large still fails the run, as before.
     const strict = new KinesisSink({ client: new KinesisClient({}), streamName: 'flows', sleep: noSleep });
