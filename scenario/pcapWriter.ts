@@ -114,6 +114,17 @@ export class PcapWriter {
     this.timeMicros += 150;
   }
 
+  /** A frame as given (hand-made packets: fragments, malformed headers). */
+  rawFrame(data: Buffer): void {
+    const header = Buffer.alloc(16);
+    header.writeUInt32LE(Math.floor(this.timeMicros / 1_000_000), 0);
+    header.writeUInt32LE(this.timeMicros % 1_000_000, 4);
+    header.writeUInt32LE(data.length, 8);
+    header.writeUInt32LE(data.length, 12);
+    this.records.push(header, data);
+    this.timeMicros += 10;
+  }
+
   udp(from: Host, fromPort: number, to: Host, toPort: number, payload: Buffer): void {
     this.frame(from, to, 17, udpDatagram(from, fromPort, to, toPort, payload));
   }

@@ -216,5 +216,40 @@ mkdirSync(OUT, { recursive: true });
   });
 }
 
+{
+  // 7. 40,001 fragments of one IPv4 datagram, overlapping, never complete (each re-sorted and
+  // re-copied all the earlier ones: 79 s), then the IMEI POST.
+  const writer = new PcapWriter(START);
+  const fragment = (offsetUnits: number, more: boolean, payload: Buffer) => {
+    const ip = Buffer.alloc(20);
+    ip[0] = 0x45;
+    ip.writeUInt16BE(20 + payload.length, 2);
+    ip.writeUInt16BE(0x4242, 4);
+    ip.writeUInt16BE((more ? 0x2000 : 0) | offsetUnits, 6);
+    ip[8] = 64;
+    ip[9] = 17;
+    Buffer.from([10, 0, 0, 21]).copy(ip, 12);
+    Buffer.from([203, 0, 113, 50]).copy(ip, 16);
+    const ethernet = Buffer.from('020000000000fe020000000001' + '0800', 'hex');
+    return Buffer.concat([
+      ethernet.subarray(0, 6),
+      ethernet.subarray(6, 12),
+      Buffer.from([8, 0]),
+      ip,
+      payload,
+    ]);
+  };
+  // The last fragment first: from then on every fragment tried to complete the datagram.
+  writer.rawFrame(fragment(8000, false, Buffer.alloc(8, 1)));
+  for (let i = 0; i < 40_000; i++) writer.rawFrame(fragment(i % 64, true, Buffer.alloc(8, i & 0xff)));
+  imeiPost(writer, 40007);
+  writeFileSync(join(OUT, 'ipv4-40001-overlapping-fragments.pcap.gz'), gzipSync(writer.toBuffer()));
+  inputs.push({
+    file: 'ipv4-40001-overlapping-fragments.pcap.gz',
+    what: '40,001 overlapping fragments of one IPv4 datagram',
+    expect: { exit: 0, imei: true, stderr: 'fragment-limit' },
+  });
+}
+
 writeFileSync(join(OUT, 'corpus.json'), `${JSON.stringify({ imei: IMEI, inputs }, null, 2)}\n`);
 console.log(`wrote ${inputs.length} inputs to ${OUT}`);
