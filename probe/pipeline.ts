@@ -2,7 +2,7 @@ import type { FlowRecord, LabContext } from '../schema/flowRecord.ts';
 import type { CapturedPacket } from './capture/capturedPacket.ts';
 import { PacketDecoder } from './decode/packet.ts';
 import { SkipCounter } from './decode/skipReasons.ts';
-import { FlowTable, type TlsDecryptStats } from './flowTable.ts';
+import { FlowTable, type FlowTableLimits, type TlsDecryptStats } from './flowTable.ts';
 import { RecordEncoder } from './recordJson.ts';
 import { TlsKeyLog } from './tls/keyLog.ts';
 
@@ -48,6 +48,8 @@ export class ProbePipeline {
     private readonly output: ProbeOutput,
     /** TLS secrets (key logs; pcapng secrets blocks are added as they are read). */
     readonly keyLog: TlsKeyLog = new TlsKeyLog(),
+    /** The flow table's limits (a live connection's share of the probe's). @default FlowTable's */
+    limits: Partial<FlowTableLimits> = {},
   ) {
     const ready = (record: FlowRecord | string) => {
       this.flows++;
@@ -57,7 +59,7 @@ export class ProbePipeline {
       context,
       captureName,
       ready,
-      {},
+      limits,
       typeof output === 'function'
         ? undefined
         : { encoder: new RecordEncoder(context, captureName, output.run), emit: ready },

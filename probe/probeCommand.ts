@@ -229,7 +229,7 @@ export async function probeCommand(
       const delivered = await sink.close();
       const spooledNote = spooledMessage(delivered.spooled, options);
       if (spooledNote) say(spooledNote);
-      const dropped = `${live.droppedDatagrams ? `, ${live.droppedDatagrams} datagrams dropped` : ''}${live.ignoredDatagrams ? `, ${live.ignoredDatagrams} datagrams from other senders ignored` : ''}`;
+      const dropped = `${live.droppedDatagrams ? `, ${live.droppedDatagrams} datagrams dropped` : ''}${live.ignoredDatagrams ? `, ${live.ignoredDatagrams} datagrams from other senders ignored` : ''}${live.refusedConnections ? `, ${live.refusedConnections} connections refused (too many at once)` : ''}`;
       const skipped = live.skipped ? `; skipped ${live.skipped}` : '';
       say(
         `${signal}: stopped; ${live.packets} packets, ${live.flows} flows${dropped}${skipped}; ${delivered.delivered} flow records sent`,

@@ -3,7 +3,7 @@ import { readCapture } from './capture/openCapture.ts';
 import { SECRETS_TLS_KEY_LOG } from './capture/pcapng.ts';
 import type { SkipCounter } from './decode/skipReasons.ts';
 import { CaptureFormatError } from './errors.ts';
-import type { TlsDecryptStats } from './flowTable.ts';
+import type { FlowTableLimits, TlsDecryptStats } from './flowTable.ts';
 import { ParallelPipeline } from './parallel/parallelPipeline.ts';
 import { type ProbeInput, type ProbeOutput, ProbePipeline } from './pipeline.ts';
 import { TlsKeyLog } from './tls/keyLog.ts';
@@ -44,6 +44,8 @@ export interface RunProbeOptions {
    * TLS flows whose client random it holds are decrypted.
    */
   readonly keyLog?: TlsKeyLog;
+  /** The flow table's limits (one thread only; a live connection's share). */
+  readonly limits?: Partial<FlowTableLimits>;
 }
 
 /**
@@ -62,7 +64,7 @@ export async function runProbe(
   const pipeline =
     options.threads && options.threads > 1 && typeof emit !== 'function'
       ? new ParallelPipeline(context, captureName, emit, options.threads, keyLog)
-      : new ProbePipeline(context, captureName, emit, keyLog);
+      : new ProbePipeline(context, captureName, emit, keyLog, options.limits);
   const stats: ProbeStats = {
     capture: captureName,
     format: 'unknown',

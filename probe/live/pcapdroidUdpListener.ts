@@ -34,6 +34,8 @@ export interface LiveStats {
   readonly droppedDatagrams: number;
   /** Datagrams from senders other than the capture's (UDP). */
   readonly ignoredDatagrams?: number;
+  /** Connections refused beyond the listener's limit (pcap over TCP). */
+  readonly refusedConnections?: number;
   readonly skipped: string;
 }
 

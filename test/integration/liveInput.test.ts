@@ -185,4 +185,34 @@ describe('pcap over TCP', () => {
     expect(stats).toMatchObject({ packets: 44, flows: 6 });
     expect(received.map((r) => r.probe.input)).toEqual(Array(6).fill('pcap-over-tcp'));
   });
+
+  it('reads at most maxConnections captures at once; more are refused, counted and named (issue 20)', async () => {
+    const job = await scenarioJob('build-1');
+    const file = await readFile(job.path);
+    const warnings: string[] = [];
+    const listener = await listenPcapOverTcp({
+      host: '127.0.0.1',
+      port: 0,
+      context: job.context,
+      emit: async () => undefined,
+      warn: (m) => void warnings.push(m),
+      maxConnections: 2,
+    });
+    const port = Number(listener.address.split(':').pop());
+    const open = async () => {
+      const socket = connect(port, '127.0.0.1');
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.on('error', () => undefined);
+      socket.write(file.subarray(0, 24)); // a pcap header, then nothing: the capture stays open
+      return socket;
+    };
+    const sockets = [await open(), await open()];
+    await settle();
+    sockets.push(await open());
+    await settle();
+    const stats = await listener.stop();
+    for (const socket of sockets) socket.destroy();
+    expect(stats).toMatchObject({ datagrams: 2, refusedConnections: 1 });
+    expect(warnings).toEqual(['refusing a connection from 127.0.0.1: 2 captures are being read already']);
+  });
 });
