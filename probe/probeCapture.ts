@@ -1,11 +1,12 @@
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import { access, constants as fsConstants, readFile, stat } from 'node:fs/promises';
+import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
+import { access, constants as fsConstants, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
-import { constants, gunzipSync } from 'node:zlib';
+import { constants, createGunzip, gunzipSync } from 'node:zlib';
 import type { LabContext } from '../schema/flowRecord.ts';
 import { CaptureFormatError } from './errors.ts';
-import { readHar } from './har/readHar.ts';
+import { harEntries } from './har/harStream.ts';
+import { harEntryRecord } from './har/readHar.ts';
 import { type ProbeOutput, writeRecord } from './pipeline.ts';
 import { ProgressBar, type TerminalStream } from './progressBar.ts';
 import { type ProbeStats, runProbe } from './runProbe.ts';
@@ -39,9 +40,9 @@ export async function probeCapture(
 ): Promise<string> {
   if (capture !== '-') {
     const head = fileHead(capture);
-    if (looksLikeJson(head)) return probeHar(capture, await readFile(capture), context, write);
+    if (looksLikeJson(head)) return probeHar(capture, readFileChunks(capture), context, write);
     if (isGzip(head) && looksLikeJson(gunzipPrefix(head)))
-      return probeHar(capture, gunzipSync(await readFile(capture)), context, write, ' (gzip)');
+      return probeHar(capture, gunzipChunks(capture), context, write, ' (gzip)');
   }
   const input = capture === '-' ? (io.stdin as AsyncIterable<Buffer>) : readFileChunks(capture);
   const size = capture === '-' ? undefined : statSync(capture).size;
@@ -96,20 +97,48 @@ export function tlsNote(
   return `; TLS flows without keys: ${tls.withoutKeys} of ${tls.flows}, decrypted ${tls.decrypted}${notDecrypted ? `, with keys but not decrypted: ${notDecrypted}` : ''}${skipped ? `; records skipped: ${skipped}` : ''}${other}`;
 }
 
+/**
+ * A HAR file read entry by entry as its bytes come (bounded memory whatever its size): each entry
+ * becomes a record, written before the next is read.
+ */
 async function probeHar(
   capture: string,
-  bytes: Buffer,
+  chunks: AsyncIterable<Buffer>,
   context: LabContext,
   write: ProbeOutput,
   compressed = '',
 ): Promise<string> {
-  const har = readHar(bytes.toString('utf8'), basename(capture), context);
-  for (const record of har.records) await writeRecord(write, record);
-  const skipped =
-    har.skipped.length > 0
-      ? `; skipped ${har.skipped.length}: ${har.skipped.slice(0, 5).join('; ')}${har.skipped.length > 5 ? '; …' : ''}`
+  const source = basename(capture);
+  let entries = 0;
+  let records = 0;
+  const skipped: string[] = [];
+  let skippedCount = 0;
+  for await (const raw of harEntries(chunks, source)) {
+    const result = harEntryRecord(raw, entries++, source, context);
+    if ('skipped' in result) {
+      if (skippedCount++ < 5) skipped.push(result.skipped);
+      continue;
+    }
+    await writeRecord(write, result.record);
+    records++;
+  }
+  const skippedNote =
+    skippedCount > 0
+      ? `; skipped ${skippedCount}: ${skipped.join('; ')}${skippedCount > 5 ? '; …' : ''}`
       : '';
-  return `${capture}: HAR${compressed}, ${har.entries} entries, ${har.records.length} flow records${skipped}`;
+  return `${capture}: HAR${compressed}, ${entries} entries, ${records} flow records${skippedNote}`;
+}
+
+/** A gzip'd file's decompressed bytes, as they are read (a corrupt stream is a CaptureFormatError). */
+async function* gunzipChunks(path: string): AsyncGenerator<Buffer> {
+  const gunzip = createReadStream(path).pipe(createGunzip());
+  try {
+    for await (const chunk of gunzip) yield chunk as Buffer;
+  } catch (error) {
+    throw new CaptureFormatError(`${path}: gzip stream is corrupt: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
 }
 
 /** A capture that is missing, unreadable or a directory: CaptureFormatError saying which. */

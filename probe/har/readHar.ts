@@ -80,38 +80,46 @@ export function readHar(text: string, source: string, context: LabContext): HarR
   const records: FlowRecord[] = [];
   const skipped: string[] = [];
   har.data.log.entries.forEach((raw, index) => {
-    const parsed = EntrySchema.safeParse(raw);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      skipped.push(`entry ${index}: ${issue.path.join('.')}: ${issue.message}`);
-      return;
-    }
-    const entry = parsed.data;
-    let url: URL;
-    try {
-      url = new URL(entry.request.url);
-    } catch {
-      skipped.push(
-        `entry ${index}: request.url ${JSON.stringify(entry.request.url.slice(0, 200))} is not a URL`,
-      );
-      return;
-    }
-    const started = Date.parse(entry.startedDateTime);
-    if (Number.isNaN(started)) {
-      skipped.push(
-        `entry ${index}: startedDateTime ${JSON.stringify(entry.startedDateTime.slice(0, 64))} is not a date`,
-      );
-      return;
-    }
-    if (started < 0 || started > MAX_TIME_MS) {
-      skipped.push(
-        `entry ${index}: startedDateTime ${JSON.stringify(entry.startedDateTime.slice(0, 64))} is not between 1970 and 9999`,
-      );
-      return;
-    }
-    records.push(toRecord(entry, url, started, index, source, context));
+    const result = harEntryRecord(raw, index, source, context);
+    if ('skipped' in result) skipped.push(result.skipped);
+    else records.push(result.record);
   });
   return { records, entries: har.data.log.entries.length, skipped };
+}
+
+/** One HAR entry (parsed JSON) as a flow record, or why it was skipped (`entry 3: request.url: …`). */
+export function harEntryRecord(
+  raw: unknown,
+  index: number,
+  source: string,
+  context: LabContext,
+): { record: FlowRecord } | { skipped: string } {
+  if (raw instanceof SyntaxError)
+    return { skipped: `entry ${index}: not JSON: ${raw.message.slice(0, 200)}` };
+  const parsed = EntrySchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return { skipped: `entry ${index}: ${issue.path.join('.')}: ${issue.message}` };
+  }
+  const entry = parsed.data;
+  let url: URL;
+  try {
+    url = new URL(entry.request.url);
+  } catch {
+    return {
+      skipped: `entry ${index}: request.url ${JSON.stringify(entry.request.url.slice(0, 200))} is not a URL`,
+    };
+  }
+  const started = Date.parse(entry.startedDateTime);
+  if (Number.isNaN(started))
+    return {
+      skipped: `entry ${index}: startedDateTime ${JSON.stringify(entry.startedDateTime.slice(0, 64))} is not a date`,
+    };
+  if (started < 0 || started > MAX_TIME_MS)
+    return {
+      skipped: `entry ${index}: startedDateTime ${JSON.stringify(entry.startedDateTime.slice(0, 64))} is not between 1970 and 9999`,
+    };
+  return { record: toRecord(entry, url, started, index, source, context) };
 }
 
 /** 9999-12-31T23:59:59.999Z: the last instant a record's ISO 8601 times can name. */

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { FlowRecordSchema } from '../../schema/flowRecord.ts';
@@ -46,4 +48,37 @@ describe('hostile inputs (installed probe)', () => {
     const values = records.flatMap((record) => (record.candidates ?? []).map((c) => c.value));
     if (input.expect.imei) expect(values).toContain(corpus.imei);
   });
+
+  it('a 60 MB HAR file is read entry by entry (a 44 MB one ran the probe out of memory)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'leakwatch-bighar-'));
+    try {
+      const entry = (i: number) =>
+        JSON.stringify({
+          startedDateTime: '2026-12-01T09:00:00.000Z',
+          time: 5,
+          request: {
+            method: 'POST',
+            url: `http://203.0.113.50/upload/${i}`,
+            headers: [{ name: 'Content-Type', value: 'text/plain' }],
+            postData: { mimeType: 'text/plain', text: `imei ${corpus.imei} ${'z'.repeat(20_000)}` },
+          },
+        });
+      const entries = 3000;
+      const path = join(dir, 'big.har');
+      const out = await open(path, 'w');
+      await out.write('{"log":{"version":"1.2","creator":{"name":"t","version":"1"},"entries":[');
+      for (let i = 0; i < entries; i++) await out.write(`${i > 0 ? ',' : ''}${entry(i)}`);
+      await out.write(']}}');
+      await out.close();
+      expect((await stat(path)).size).toBeGreaterThan(60_000_000);
+      const result = await leakwatch(['probe', '--lab-config', 'scenario/lab/build-1.json', path], {
+        timeoutMs: 120_000,
+      });
+      expect(result.stderr).not.toMatch(/heap out of memory|\n\s+at /);
+      expect(result.code).toBe(0);
+      expect(result.stderr).toContain(`big.har: HAR, ${entries} entries, ${entries} flow records`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
