@@ -104,25 +104,23 @@ export class PcapWriter {
   }
 
   private frame(from: Host, to: Host, protocol: number, transport: Buffer): void {
-    const data = ethernetIpv4Frame(from, to, protocol, transport, this.ipId++);
-    const header = Buffer.alloc(16);
-    header.writeUInt32LE(Math.floor(this.timeMicros / 1_000_000), 0);
-    header.writeUInt32LE(this.timeMicros % 1_000_000, 4);
-    header.writeUInt32LE(data.length, 8);
-    header.writeUInt32LE(data.length, 12);
-    this.records.push(header, data);
-    this.timeMicros += 150;
+    this.record(ethernetIpv4Frame(from, to, protocol, transport, this.ipId++), 150);
   }
 
   /** A frame as given (hand-made packets: fragments, malformed headers). */
   rawFrame(data: Buffer): void {
+    this.record(data, 10);
+  }
+
+  /** A pcap record of `data` at the current time, which then advances by `gapMicros`. */
+  private record(data: Buffer, gapMicros: number): void {
     const header = Buffer.alloc(16);
     header.writeUInt32LE(Math.floor(this.timeMicros / 1_000_000), 0);
     header.writeUInt32LE(this.timeMicros % 1_000_000, 4);
     header.writeUInt32LE(data.length, 8);
     header.writeUInt32LE(data.length, 12);
     this.records.push(header, data);
-    this.timeMicros += 10;
+    this.timeMicros += gapMicros;
   }
 
   udp(from: Host, fromPort: number, to: Host, toPort: number, payload: Buffer): void {
@@ -202,15 +200,7 @@ export class PcapWriter {
    * Enhanced Packet Block per packet (§4.3). Little-endian.
    */
   toPcapng(keyLog?: string): Buffer {
-    const block = (type: number, body: Buffer) => {
-      const padded = Buffer.concat([body, Buffer.alloc((4 - (body.length % 4)) % 4)]);
-      const out = Buffer.alloc(12 + padded.length);
-      out.writeUInt32LE(type, 0);
-      out.writeUInt32LE(out.length, 4);
-      padded.copy(out, 8);
-      out.writeUInt32LE(out.length, out.length - 4);
-      return out;
-    };
+    const block = pcapngBlock;
     const section = Buffer.alloc(16);
     section.writeUInt32LE(0x1a2b3c4d, 0);
     section.writeUInt16LE(1, 4);
@@ -241,6 +231,17 @@ export class PcapWriter {
     }
     return Buffer.concat(blocks);
   }
+}
+
+/** A little-endian pcapng block (§3.1): type, total length, body padded to 32 bits, total length. */
+export function pcapngBlock(type: number, body: Buffer): Buffer {
+  const padded = Buffer.concat([body, Buffer.alloc((4 - (body.length % 4)) % 4)]);
+  const out = Buffer.alloc(12 + padded.length);
+  out.writeUInt32LE(type, 0);
+  out.writeUInt32LE(out.length, 4);
+  padded.copy(out, 8);
+  out.writeUInt32LE(out.length, out.length - 4);
+  return out;
 }
 
 /** A DNS query or response (RFC 1035 §4.1) for one name, with A answers and an optional CNAME. */

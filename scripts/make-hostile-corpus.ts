@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { dnsMessage, type Host, PcapWriter } from '../scenario/pcapWriter.ts';
+import { dnsMessage, type Host, PcapWriter, pcapngBlock } from '../scenario/pcapWriter.ts';
 
 const OUT = join(import.meta.dirname, '..', 'test', 'hostile');
 const DEVICE: Host = { mac: '02:00:00:00:00:01', ip: '10.0.0.21' };
@@ -25,16 +25,7 @@ function imeiPost(writer: PcapWriter, port: number): void {
   writer.tcpConversation(DEVICE, port, SERVER, 80, request, Buffer.from('HTTP/1.0 200 OK\r\n\r\n'), port * 7);
 }
 
-/** A pcapng block (little-endian): type, length, body padded to 32 bits, length. */
-function block(type: number, body: Buffer): Buffer {
-  const padded = Buffer.concat([body, Buffer.alloc((4 - (body.length % 4)) % 4)]);
-  const out = Buffer.alloc(12 + padded.length);
-  out.writeUInt32LE(type, 0);
-  out.writeUInt32LE(out.length, 4);
-  padded.copy(out, 8);
-  out.writeUInt32LE(out.length, out.length - 4);
-  return out;
-}
+const block = pcapngBlock;
 
 /** An Enhanced Packet Block with a raw 64-bit timestamp. */
 function epb(iface: number, high: number, low: number, frame: Buffer): Buffer {

@@ -275,6 +275,18 @@ export function prf12(hash: Hash, secret: Buffer, label: string, seed: Buffer, l
   return Buffer.concat(blocks).subarray(0, length);
 }
 
+/** What decrypting a client's records gave. */
+function result(
+  version: DecryptedClient['version'],
+  suite: Suite,
+  plaintext: Buffer[],
+  records: number,
+  failures: DecryptedClient['failures'],
+): DecryptedClient {
+  const joined = plaintext.length === 1 ? plaintext[0]! : Buffer.concat(plaintext);
+  return { version, suite: suite.name, plaintext: joined, records, failures };
+}
+
 /** `iv` XOR the 64-bit record sequence number, left-padded (RFC 8446 §5.3, RFC 7905 §2). */
 function xorNonce(iv: Buffer, sequence: number): Buffer {
   const nonce = Buffer.from(iv);
@@ -459,13 +471,7 @@ function decrypt13(client: Buffer, suite: AeadSuite, secrets: ConnectionSecrets)
       }
     }
   }
-  return {
-    version: 'TLS 1.3',
-    suite: suite.name,
-    plaintext: plaintext.length === 1 ? plaintext[0]! : Buffer.concat(plaintext),
-    records: decrypted,
-    failures,
-  };
+  return result('TLS 1.3', suite, plaintext, decrypted, failures);
 }
 
 /** TLS 1.2 sequence number, type, version and a length: the start of the AEAD additional data and of the MAC input (RFC 5246 §6.2.3.1, §6.2.3.3). */
@@ -590,11 +596,5 @@ function decrypt12(
       break;
     }
   }
-  return {
-    version: 'TLS 1.2',
-    suite: suite.name,
-    plaintext: plaintext.length === 1 ? plaintext[0]! : Buffer.concat(plaintext),
-    records: decrypted,
-    failures,
-  };
+  return result('TLS 1.2', suite, plaintext, decrypted, failures);
 }
