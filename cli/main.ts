@@ -303,7 +303,8 @@ Example:
       exitCode = await work();
     } catch (error) {
       if (error instanceof CliUsageError || error instanceof HistoryQueryError) {
-        process.stderr.write(`leakwatch ${name}: ${error.message}\n`);
+        const hint = error instanceof HistoryQueryError && error.hint ? ` (${error.hint})` : '';
+        process.stderr.write(`leakwatch ${name}: ${error.message}${hint}\n`);
         exitCode = error instanceof HistoryQueryError && error.status === 404 ? EXIT.delivery : EXIT.usage;
         return;
       }

@@ -204,8 +204,9 @@ export class FleetHistory {
     if (matches.length === 1) return matches[0]!;
     if (matches.length === 0)
       throw new HistoryQueryError(
-        `no firmware line "${name.line}"${name.model ? ` of model "${name.model}"` : ''}${name.vendor ? ` by ${name.vendor}` : ''} (known: ${all.map((l) => `${l.model} ${l.lineName}`).join(', ') || 'none yet'})`,
+        `no firmware line "${quoted(name.line)}"${name.model ? ` of model "${quoted(name.model)}"` : ''}${name.vendor ? ` by ${quoted(name.vendor)}` : ''}`,
         404,
+        `known: ${all.map((l) => `${l.model} ${l.lineName}`).join(', ') || 'none yet'}`,
       );
     throw new HistoryQueryError(
       `firmware line "${name.line}" is used by ${matches.map((l) => `${l.vendor} ${l.model}`).join(', ')}: name the model (--model)`,
@@ -478,7 +479,9 @@ export class FleetHistory {
         ...input,
         TableName: this.tableName,
         Limit: limit,
-        ...(options.next ? { ExclusiveStartKey: decodeToken(options.next) } : {}),
+        ...(options.next
+          ? { ExclusiveStartKey: decodeToken(options.next, input.ExpressionAttributeValues?.[':pk']) }
+          : {}),
       }),
     );
     const items = (result.Items ?? []).map(map);
@@ -503,7 +506,16 @@ function encodeToken(key: Record<string, unknown>): string {
   return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
 }
 
-function decodeToken(token: string): Record<string, unknown> {
+/** A name from a question, as an answer shows it: at most 64 characters. */
+export const quoted = (text: string) => (text.length > 64 ? `${text.slice(0, 64)}…` : text);
+
+/**
+ * The key a page token holds, checked against the query it is used with: a token names the
+ * partition of the query that made it (`pk` or the index's partition attribute), so a token made up,
+ * or taken from another question, is refused instead of starting a query at an arbitrary key.
+ */
+function decodeToken(token: string, partition?: unknown): Record<string, unknown> {
+  if (token.length > 4096) throw new HistoryQueryError('next: not a page token of a previous answer');
   try {
     const key = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown;
     if (
@@ -513,9 +525,13 @@ function decodeToken(token: string): Record<string, unknown> {
       Object.values(key).every((v) => typeof v === 'string') &&
       'pk' in key &&
       'sk' in key
-    )
+    ) {
+      if (partition !== undefined && !Object.values(key).includes(partition))
+        throw new HistoryQueryError('next: a page token of another question');
       return key as Record<string, unknown>;
-  } catch {
+    }
+  } catch (error) {
+    if (error instanceof HistoryQueryError) throw error;
     // reported below
   }
   throw new HistoryQueryError('next: not a page token of a previous answer');

@@ -5,6 +5,11 @@ export class HistoryQueryError extends Error {
   constructor(
     message: string,
     readonly status: 400 | 404 = 400,
+    /**
+     * More for the person at the command line (the names the history knows); the HTTP API leaves it
+     * out, so that a 404 does not list the deployment's firmware lines to whoever asks.
+     */
+    readonly hint?: string,
   ) {
     super(message);
   }

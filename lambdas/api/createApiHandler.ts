@@ -106,7 +106,15 @@ export function createApiHandler(deps: ApiHandlerDependencies): ApiHandler {
     // API Gateway's request id is the correlation id (also in the stage's access log).
     obs.logger.setCorrelationId(event.requestContext?.requestId);
     try {
-      return respond(200, await route(event.queryStringParameters ?? {}, event));
+      const query = event.queryStringParameters ?? {};
+      // Values the store cannot take as keys (DynamoDB refuses keys over 1-2 KB) are the asker's
+      // error, answered 400, not a failed query answered 500.
+      for (const [name, value] of Object.entries({ ...query, ...(event.pathParameters ?? {}) }))
+        if (value !== undefined && (value.length > MAX_PARAMETER_LENGTH || LONE_SURROGATE.test(value)))
+          throw new HistoryQueryError(
+            `${name.slice(0, 32)}: at most ${MAX_PARAMETER_LENGTH} characters of well-formed text`,
+          );
+      return respond(200, await route(query, event));
     } catch (error) {
       if (error instanceof HistoryQueryError) return respond(error.status, { message: error.message });
       count(obs, METRIC.queryErrors);
@@ -116,6 +124,10 @@ export function createApiHandler(deps: ApiHandlerDependencies): ApiHandler {
   };
   return observed(handler, obs);
 }
+
+/** Longest query or path parameter value (names in the history are at most 256 characters). */
+const MAX_PARAMETER_LENGTH = 512;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 function required(query: Query, name: string): string {
   const value = query[name];
@@ -127,8 +139,7 @@ function page(query: Query): PageOptions {
   const out: { limit?: number; next?: string } = {};
   if (query.limit !== undefined) {
     const limit = Number(query.limit);
-    if (!Number.isInteger(limit))
-      throw new HistoryQueryError(`limit "${query.limit}": a whole number from 1 to 1000`);
+    if (!Number.isInteger(limit)) throw new HistoryQueryError('limit: a whole number from 1 to 1000');
     out.limit = limit;
   }
   if (query.next) out.next = query.next;

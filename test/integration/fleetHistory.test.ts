@@ -215,9 +215,18 @@ describe('fleet history on the scenario', () => {
         'limit 0: a whole number from 1 to 1000',
       );
       await expect(history.build(line.line, 'V9')).rejects.toMatchObject({ status: 404 });
-      await expect(history.resolveLine({ line: 'nope' })).rejects.toThrow(
-        'no firmware line "nope" (known: RedMi 1S MIUI-V5-CN-stable)',
+      await expect(history.resolveLine({ line: 'nope' })).rejects.toMatchObject({
+        message: 'no firmware line "nope"',
+        status: 404,
+        hint: 'known: RedMi 1S MIUI-V5-CN-stable',
+      });
+      // A page token is good for the question that made it only (issue 20: tokens were taken as any key).
+      const first = await history.builds(line.line, { limit: 1 });
+      const forged = Buffer.from(JSON.stringify({ pk: 'ALERTS#x', sk: 'y' })).toString('base64url');
+      await expect(history.builds(line.line, { limit: 1, next: forged })).rejects.toThrow(
+        'next: a page token of another question',
       );
+      expect((await history.builds(line.line, { limit: 1, next: first.next! })).items).toHaveLength(1);
       await expect(history.sent({ dataType: 'imei' })).rejects.toThrow(
         'name either an organisation or a country',
       );
@@ -306,6 +315,15 @@ describe('fleet history on the scenario', () => {
         body: { message: 'next: not a page token of a previous answer' },
       });
       expect((await call('GET /nowhere')).status).toBe(404);
+      // Client errors are 4xx without internals: no list of the deployment's lines, no echo of a long value.
+      const unknownLine = await call('GET /builds', { line: 'nope' });
+      expect(unknownLine).toEqual({ status: 404, body: { message: 'no firmware line "nope"' } });
+      const long = await call('GET /device', { id: 'd'.repeat(5000) });
+      expect(long).toEqual({
+        status: 400,
+        body: { message: 'id: at most 512 characters of well-formed text' },
+      });
+      expect((await call('GET /device', { id: 'lab-\ud800' })).status).toBe(400);
     });
   });
 
