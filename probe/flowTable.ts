@@ -462,7 +462,7 @@ export class FlowTable {
     if (flow.serverPort === DNS_PORT || flow.clientPort === DNS_PORT) return;
     if (looksLikeTls(head)) {
       // With its keys, the client's records are decrypted when the flow closes: keep them like HTTP.
-      const random = this.keyLog ? clientRandom(head) : null;
+      const random = this.keyLog?.connections ? clientRandom(head) : null;
       if (!random || !this.keyLog!.lookup(random))
         flow.clientStream.setLimit(this.limits.tlsClientStreamBytes);
       return;
@@ -756,7 +756,8 @@ export class FlowTable {
     if (!keyLog) return undefined;
     const stats = this.tlsStats;
     stats.flows++;
-    const random = clientRandom(clientBytes);
+    // No key material yet (the common case): nothing to look up.
+    const random = keyLog.connections > 0 ? clientRandom(clientBytes) : null;
     const secrets = random ? keyLog.lookup(random) : undefined;
     if (!secrets) {
       stats.withoutKeys++;

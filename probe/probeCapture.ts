@@ -1,9 +1,10 @@
-import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { access, constants as fsConstants, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
-import { constants, createGunzip, gunzipSync } from 'node:zlib';
+import { constants, gunzipSync } from 'node:zlib';
 import type { LabContext } from '../schema/flowRecord.ts';
+import { gunzipChunks } from './capture/openCapture.ts';
 import { CaptureFormatError } from './errors.ts';
 import { harEntries } from './har/harStream.ts';
 import { harEntryRecord } from './har/readHar.ts';
@@ -42,7 +43,7 @@ export async function probeCapture(
     const head = fileHead(capture);
     if (looksLikeJson(head)) return probeHar(capture, readFileChunks(capture), context, write);
     if (isGzip(head) && looksLikeJson(gunzipPrefix(head)))
-      return probeHar(capture, gunzipChunks(capture), context, write, ' (gzip)');
+      return probeHar(capture, gunzipChunks(readFileChunks(capture), capture), context, write, ' (gzip)');
   }
   const input = capture === '-' ? (io.stdin as AsyncIterable<Buffer>) : readFileChunks(capture);
   const size = capture === '-' ? undefined : statSync(capture).size;
@@ -127,18 +128,6 @@ async function probeHar(
       ? `; skipped ${skippedCount}: ${skipped.join('; ')}${skippedCount > 5 ? '; …' : ''}`
       : '';
   return `${capture}: HAR${compressed}, ${entries} entries, ${records} flow records${skippedNote}`;
-}
-
-/** A gzip'd file's decompressed bytes, as they are read (a corrupt stream is a CaptureFormatError). */
-async function* gunzipChunks(path: string): AsyncGenerator<Buffer> {
-  const gunzip = createReadStream(path).pipe(createGunzip());
-  try {
-    for await (const chunk of gunzip) yield chunk as Buffer;
-  } catch (error) {
-    throw new CaptureFormatError(`${path}: gzip stream is corrupt: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
 }
 
 /** A capture that is missing, unreadable or a directory: CaptureFormatError saying which. */

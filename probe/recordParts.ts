@@ -10,16 +10,11 @@ export function flowId(sessionId: string, ...parts: (string | number)[]): string
   return hash('sha256', [sessionId, ...parts].join('|'), 'hex').slice(0, 32);
 }
 
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-
 /**
  * `text` with every lone surrogate replaced by U+FFFD: device-chosen text (a JSON body's "\ud800",
  * a HAR string, a value cut in the middle of a pair) must not make the record one ingest rejects.
  */
-export function wellFormed(text: string): string {
-  LONE_SURROGATE.lastIndex = 0;
-  return LONE_SURROGATE.test(text) ? text.replace(LONE_SURROGATE, '\ufffd') : text;
-}
+export const wellFormed = (text: string): string => text.toWellFormed();
 
 /**
  * The record's summary of one request, every field within the schema's limits. `host` overrides the

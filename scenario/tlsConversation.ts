@@ -127,16 +127,21 @@ export async function recordTlsConversation(
     } as ConnectionOptions);
     socket.on('keylog', (line: Buffer) => keylog.push(line.toString('latin1')));
     await once(socket, 'secureConnect');
-    await options.talk(socket);
-    if (!socket.closed) {
-      socket.end();
-      await once(socket, 'close');
-    }
+    await talkThenClose(socket, options.talk);
   } finally {
     relay.close();
     server.close();
   }
   return { chunks, keylog: keylog.join('') };
+}
+
+/** Runs the client's side of the conversation, then ends the connection (unless the talk did). */
+async function talkThenClose<S extends Socket>(socket: S, talk: (socket: S) => Promise<void>): Promise<void> {
+  await talk(socket);
+  if (!socket.closed) {
+    socket.end();
+    await once(socket, 'close');
+  }
 }
 
 /** A recording relay on loopback in front of `port`: what each side sent, in the order seen. */
@@ -174,11 +179,7 @@ export async function recordTcpConversation(options: {
   try {
     const socket = netConnect((relay.address() as AddressInfo).port, '127.0.0.1');
     await once(socket, 'connect');
-    await options.talk(socket);
-    if (!socket.closed) {
-      socket.end();
-      await once(socket, 'close');
-    }
+    await talkThenClose(socket, options.talk);
   } finally {
     relay.close();
     server.close();

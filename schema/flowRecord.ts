@@ -287,11 +287,10 @@ export function parseFlowRecord(data: Uint8Array | string): FlowRecord {
 }
 
 const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** The path of the first string (value or key) holding a lone surrogate, or undefined. */
 export function loneSurrogateAt(value: unknown, path = ''): string | undefined {
-  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? path : undefined;
+  if (typeof value === 'string') return value.isWellFormed() ? undefined : path;
   if (typeof value !== 'object' || value === null) return undefined;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
@@ -302,7 +301,7 @@ export function loneSurrogateAt(value: unknown, path = ''): string | undefined {
   }
   for (const [key, item] of Object.entries(value)) {
     const at = `${path}.${key}`.replace(/^\./, '');
-    if (LONE_SURROGATE.test(key)) return at;
+    if (!key.isWellFormed()) return at;
     const found = loneSurrogateAt(item, at);
     if (found !== undefined) return found;
   }

@@ -110,7 +110,7 @@ export function createApiHandler(deps: ApiHandlerDependencies): ApiHandler {
       // Values the store cannot take as keys (DynamoDB refuses keys over 1-2 KB) are the asker's
       // error, answered 400, not a failed query answered 500.
       for (const [name, value] of Object.entries({ ...query, ...(event.pathParameters ?? {}) }))
-        if (value !== undefined && (value.length > MAX_PARAMETER_LENGTH || LONE_SURROGATE.test(value)))
+        if (value !== undefined && (value.length > MAX_PARAMETER_LENGTH || !value.isWellFormed()))
           throw new HistoryQueryError(
             `${name.slice(0, 32)}: at most ${MAX_PARAMETER_LENGTH} characters of well-formed text`,
           );
@@ -127,7 +127,6 @@ export function createApiHandler(deps: ApiHandlerDependencies): ApiHandler {
 
 /** Longest query or path parameter value (names in the history are at most 256 characters). */
 const MAX_PARAMETER_LENGTH = 512;
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 function required(query: Query, name: string): string {
   const value = query[name];

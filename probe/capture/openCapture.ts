@@ -27,6 +27,25 @@ function parserFor(first: Buffer, source: string): CaptureParser {
 }
 
 /**
+ * The decompressed bytes of a gzip stream, as they come; a corrupt stream is a CaptureFormatError
+ * naming `source`. Captures and HAR files both come through here.
+ */
+export async function* gunzipChunks(input: AsyncIterable<Buffer>, source: string): AsyncGenerator<Buffer> {
+  // The gunzip stream reads ahead, and a reader may reuse its buffer for the next chunk: copy.
+  const copies = (async function* () {
+    for await (const chunk of input) yield Buffer.from(chunk);
+  })();
+  const gunzip = Readable.from(copies).pipe(createGunzip());
+  try {
+    for await (const chunk of gunzip) yield chunk as Buffer;
+  } catch (error) {
+    throw new CaptureFormatError(`${source}: gzip stream is corrupt: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+/**
  * Reads a pcap or pcapng capture, gzip-compressed or not, from a byte stream (whose chunks may be
  * reused by the producer once the next one is requested), calling `onPacket`
  * for every packet; `afterChunk` runs between chunks (where asynchronous work such as sending
@@ -80,22 +99,7 @@ export async function readCapture(
     }
   })();
   let chunks: AsyncIterable<Buffer> = rest;
-  if (compressed) {
-    // The gunzip stream reads ahead, and a reader may reuse its buffer for the next chunk: copy.
-    const copies = (async function* () {
-      for await (const chunk of rest) yield Buffer.from(chunk);
-    })();
-    const gunzip = Readable.from(copies).pipe(createGunzip());
-    chunks = (async function* () {
-      try {
-        for await (const chunk of gunzip) yield chunk as Buffer;
-      } catch (error) {
-        throw new CaptureFormatError(`${source}: gzip stream is corrupt: ${(error as Error).message}`, {
-          cause: error,
-        });
-      }
-    })();
-  }
+  if (compressed) chunks = gunzipChunks(rest, source);
   let parser: CaptureParser | undefined;
   let pending: Buffer = Buffer.alloc(0);
   for await (const chunk of chunks) {
