@@ -13,6 +13,14 @@ export interface DynamoCost {
   readonly requests: Record<string, number>;
   readonly readUnits: number;
   readonly writeUnits: number;
+  /** The same, per part of the work the meter's `part` option named (requests all told). */
+  readonly parts?: Readonly<Record<string, PartCost>>;
+}
+
+export interface PartCost {
+  readonly requests: number;
+  readonly readUnits: number;
+  readonly writeUnits: number;
 }
 
 const WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
@@ -45,36 +53,72 @@ interface CapacityEntry {
 }
 
 /** Attaches the meter (and the optional latency) to `client`; document clients made from it share it. */
-export function meterDynamo(client: DynamoDBClient, options: { latencyMs?: number } = {}): DynamoMeter {
+export function meterDynamo(
+  client: DynamoDBClient,
+  options: {
+    latencyMs?: number;
+    /** Names the part of the work a request belongs to (its cost is also added up apart). */
+    part?: (operation: string, input: Record<string, unknown>) => string | undefined;
+  } = {},
+): DynamoMeter {
   let requests: Record<string, number> = {};
   let readUnits = 0;
   let writeUnits = 0;
+  let parts: Record<string, { requests: number; readUnits: number; writeUnits: number }> = {};
   const latencyMs = options.latencyMs ?? 0;
+  const partOf = (name: string) => {
+    parts[name] ??= { requests: 0, readUnits: 0, writeUnits: 0 };
+    return parts[name];
+  };
+  const count = (part: string | undefined, write: boolean, units: number) => {
+    if (write) writeUnits += units;
+    else readUnits += units;
+    if (part === undefined) return;
+    const p = partOf(part);
+    if (write) p.writeUnits += units;
+    else p.readUnits += units;
+  };
   client.middlewareStack.add(
     (next, context) => async (args) => {
       const operation = operationOf(String(context.commandName ?? ''));
       const metered = WRITES.has(operation) || READS.has(operation);
+      const input = args.input as Record<string, unknown>;
+      const part = metered ? options.part?.(operation, input) : undefined;
       if (metered) {
         requests[operation] = (requests[operation] ?? 0) + 1;
-        (args.input as Record<string, unknown>).ReturnConsumedCapacity ??= 'TOTAL';
+        if (part !== undefined) partOf(part).requests++;
+        input.ReturnConsumedCapacity ??= 'TOTAL';
       }
       if (latencyMs > 0) await delay(latencyMs);
-      const result = await next(args);
+      let result: Awaited<ReturnType<typeof next>>;
+      try {
+        result = await next(args);
+      } catch (error) {
+        // A write refused by its condition is billed all the same (by the item's size, which the
+        // error does not tell): counted as one unit, the least it costs.
+        if (metered && (error as Error).name === 'ConditionalCheckFailedException') count(part, true, 1);
+        throw error;
+      }
       if (metered) {
         const consumed = (result.output as { ConsumedCapacity?: CapacityEntry | CapacityEntry[] })
           .ConsumedCapacity;
         const units = [consumed ?? []].flat().reduce((sum, entry) => sum + (entry.CapacityUnits ?? 0), 0);
-        if (WRITES.has(operation)) writeUnits += units;
-        else readUnits += units;
+        count(part, WRITES.has(operation), units);
       }
       return result;
     },
     { step: 'initialize', name: 'leakwatchDynamoMeter', override: true },
   );
   return {
-    cost: () => ({ requests: { ...requests }, readUnits, writeUnits }),
+    cost: () => ({
+      requests: { ...requests },
+      readUnits,
+      writeUnits,
+      parts: Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, { ...v }])),
+    }),
     reset() {
       requests = {};
+      parts = {};
       readUnits = 0;
       writeUnits = 0;
     },
@@ -88,10 +132,20 @@ export function costBetween(after: DynamoCost, before: DynamoCost): DynamoCost {
     const d = n - (before.requests[operation] ?? 0);
     if (d > 0) requests[operation] = d;
   }
+  const parts: Record<string, PartCost> = {};
+  for (const [name, p] of Object.entries(after.parts ?? {})) {
+    const b = before.parts?.[name];
+    parts[name] = {
+      requests: p.requests - (b?.requests ?? 0),
+      readUnits: p.readUnits - (b?.readUnits ?? 0),
+      writeUnits: p.writeUnits - (b?.writeUnits ?? 0),
+    };
+  }
   return {
     requests,
     readUnits: after.readUnits - before.readUnits,
     writeUnits: after.writeUnits - before.writeUnits,
+    parts,
   };
 }
 

@@ -419,7 +419,7 @@ export function formatReport(result: LocalPipelineResult): string {
         .map((o) => `${o.dataType} → ${o.host} [${o.transport}]`)
         .sort();
       out.push(
-        `  build ${build.build} (built ${build.builtAt.slice(0, 10)}): ${build.flows} flows, ${build.sessions.length} session(s)`,
+        `  build ${build.build} (built ${build.builtAt.slice(0, 10)}): ${build.flows} flows, ${build.sessions} session(s)`,
       );
       out.push(`    destinations: ${destinations.join(', ') || 'none'}`);
       out.push(`    personal data: ${data.join(', ') || 'none seen in plaintext'}`);

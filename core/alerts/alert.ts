@@ -84,8 +84,10 @@ export interface StoredAlert extends Alert {
   readonly alertId: string;
   readonly lineKey: string;
   readonly state: AlertState;
-  /** Builds of the line in which the behaviour was seen (the first is `build`). */
+  /** Builds of the line in which the behaviour was seen (the first is `build`; at most 64, SET_CAPS). */
   readonly seenInBuilds?: Set<string>;
+  /** The last build that showed it, once `seenInBuilds` is full. */
+  readonly lastSeenInBuild?: string;
   readonly resolvedIn?: string;
   readonly resolvedInBuiltAt?: string;
   readonly resolvedAt?: string;

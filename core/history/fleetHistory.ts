@@ -7,6 +7,7 @@ import {
 import { ALERT_STATES, type AlertState, type StoredAlert } from '../alerts/alert.ts';
 import { keys, NO_PERSONAL_DATA } from '../store/keys.ts';
 import type { LineBuild, ObservationFields } from '../store/leakwatchStore.ts';
+import { deviceSampleOf, memberCount } from '../store/membership.ts';
 import { TABLE_DESIGN } from '../store/tableDesign.ts';
 import { HistoryQueryError } from './historyQueryError.ts';
 
@@ -54,7 +55,7 @@ export interface BuildRow {
   readonly lastSeen?: string;
   /** Services the lab's consent settings denied in this build's sessions. */
   readonly deniedServices: string[];
-  /** The lab devices that ran this build. */
+  /** Lab devices that ran this build: all of them up to 32 (`devices` counts them all). */
   readonly deviceIds: string[];
 }
 
@@ -598,9 +599,9 @@ function toLine(item: Record<string, unknown>): LineSummary {
   return {
     line: String(item.sk),
     ...modelOf(item),
-    builds: strings(item.builds).length,
-    devices: strings(item.devices).length,
-    sessions: strings(item.sessions).length,
+    builds: memberCount(item, 'build'),
+    devices: memberCount(item, 'device'),
+    sessions: memberCount(item, 'session'),
     ...(item.firstSessionEnded ? { firstSessionEnded: String(item.firstSessionEnded) } : {}),
     ...(item.lastSessionEnded ? { lastSessionEnded: String(item.lastSessionEnded) } : {}),
   };
@@ -612,12 +613,12 @@ function toBuild(line: string, item: Record<string, unknown>): BuildRow {
     build: String(item.build),
     builtAt: String(item.builtAt),
     flows: Number(item.flows ?? 0),
-    devices: strings(item.devices).length,
-    sessions: strings(item.sessions).length,
+    devices: memberCount(item, 'device'),
+    sessions: memberCount(item, 'session'),
     ...(item.firstSeen ? { firstSeen: String(item.firstSeen) } : {}),
     ...(item.lastSeen ? { lastSeen: String(item.lastSeen) } : {}),
     deniedServices: strings(item.deniedServices),
-    deviceIds: strings(item.devices).sort(),
+    deviceIds: deviceSampleOf(item),
   };
 }
 

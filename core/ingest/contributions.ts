@@ -1,4 +1,5 @@
 import type { FlowRecord } from '../../schema/flowRecord.ts';
+import { SET_CAPS } from '../store/itemLimits.ts';
 import { keys, NO_PERSONAL_DATA } from '../store/keys.ts';
 import type { AggregateWrite, Contribution } from '../store/watermark.ts';
 import { type ClassifiedFlow, deniedServicesOf } from './classifyFlow.ts';
@@ -8,7 +9,13 @@ export interface ItemPart {
   readonly key: { readonly pk: string; readonly sk: string };
   readonly set: Readonly<Record<string, unknown>>;
   readonly contribution: Contribution;
+  /** Capped sets of the item (core/store/itemLimits.ts). */
+  readonly caps?: Readonly<Record<string, number>>;
 }
+
+const BUILD_CAPS = { deniedServices: SET_CAPS.deniedServices };
+const DEVICE_RUN_CAPS = { dataTypes: SET_CAPS.dataTypes, plaintextDataTypes: SET_CAPS.plaintextDataTypes };
+const OBSERVATION_CAPS = { where: SET_CAPS.where, encodings: SET_CAPS.encodings, forms: SET_CAPS.forms };
 
 /** Whether the part is a probe run's own item (written first: a record it refuses touched nothing else). */
 export const isRunItem = (part: { key: { pk: string; sk: string } }) =>
@@ -52,13 +59,10 @@ export function partsOf(
     contribution: {
       sequence,
       ...seen,
-      add: {
-        flows: 1,
-        devices: new Set([device.id]),
-        sessions: new Set([session.id]),
-        deniedServices: new Set(deniedServicesOf(record)),
-      },
+      // Devices and sessions are counted when a session ends (core/store/membership.ts).
+      add: { flows: 1, deniedServices: new Set(deniedServicesOf(record)) },
     },
+    caps: BUILD_CAPS,
   });
   const personal = flow.observations.filter((o) => o.dataType !== NO_PERSONAL_DATA);
   parts.push({
@@ -75,6 +79,7 @@ export function partsOf(
         ),
       },
     },
+    caps: DEVICE_RUN_CAPS,
   });
   for (const o of flow.observations) {
     parts.push({
@@ -111,6 +116,7 @@ export function partsOf(
           encodings: new Set(o.encodings ?? []),
         },
       },
+      caps: OBSERVATION_CAPS,
     });
   }
   return parts;
@@ -118,15 +124,18 @@ export function partsOf(
 
 /** Parts of many records grouped by item: one write per item, its contributions in record order. */
 export function groupParts(parts: Iterable<ItemPart>): AggregateWrite[] {
-  const writes = new Map<
-    string,
-    { key: ItemPart['key']; set: ItemPart['set']; contributions: Contribution[] }
-  >();
+  const writes = new Map<string, AggregateWrite & { contributions: Contribution[] }>();
   for (const part of parts) {
     const id = `${part.key.pk}\u0000${part.key.sk}`;
     const write = writes.get(id);
     if (write) write.contributions.push(part.contribution);
-    else writes.set(id, { key: part.key, set: part.set, contributions: [part.contribution] });
+    else
+      writes.set(id, {
+        key: part.key,
+        set: part.set,
+        contributions: [part.contribution],
+        ...(part.caps ? { caps: part.caps } : {}),
+      });
   }
   return [...writes.values()];
 }

@@ -262,7 +262,7 @@ export async function ingestBatch(
   for (const entry of entries) {
     if (isSessionEnd(entry.record)) {
       try {
-        sessionEnds.push(await settleSession(entry, entry.record, deps, alerts, now));
+        sessionEnds.push(await settleSession(shardId, entry, entry.record, deps, alerts, now));
       } catch (error) {
         if (!(error instanceof SessionIncompleteError)) throw error;
         incomplete = { entry, reason: error.message };
@@ -401,9 +401,13 @@ class BatchAlerts {
               seenInBuilds: new Set([...(existing.seenInBuilds ?? []), build]),
             } as StoredAlert;
           } else stale = true;
-        } else if (!existing.seenInBuilds?.has(build)) {
+        } else if (!existing.seenInBuilds?.has(build) && existing.lastSeenInBuild !== build) {
           await store.alerts.alertSeenIn(line, existing, build);
-          changed = { ...existing, seenInBuilds: new Set([...(existing.seenInBuilds ?? []), build]) };
+          changed = {
+            ...existing,
+            lastSeenInBuild: build,
+            seenInBuilds: new Set([...(existing.seenInBuilds ?? []), build]),
+          };
         }
       } else {
         const baseline = await this.baseline(line, record.firmware);
@@ -433,6 +437,7 @@ class BatchAlerts {
  * follow-up notification, unless the lab's verdict suppresses the alert).
  */
 async function settleSession(
+  shardId: string,
   entry: BatchEntry,
   record: SessionEndRecord,
   deps: IngestDependencies,
@@ -451,18 +456,23 @@ async function settleSession(
       `session ${record.session.id} (probe run ${record.probe.run}): ${settled} of ${record.flows} flow records counted so far; the session-end record is retried until all are`,
     );
   }
-  await store.builds.putLine(
+  const build = await store.builds.getBuild(line, record.firmware);
+  await store.builds.sessionEnded(
     line,
     { vendor: record.device.vendor, model: record.device.model, lineName: record.firmware.line },
-    { build: record.firmware.build, deviceId: record.device.id, sessionId: record.session.id },
-    now,
+    {
+      build: record.firmware.build,
+      builtAt: record.firmware.builtAt,
+      deviceId: record.device.id,
+      sessionId: record.session.id,
+      buildExists: build !== null,
+    },
+    { shardId, sequenceNumber: entry.sequenceNumber, now },
   );
   const result = { entry, record, flows: record.flows, deadLettered };
   // A session that sent nothing says nothing about what the build does; one with dead-lettered
   // flows may have lost what an alert is about (a redrive and a later session can resolve it).
-  if (record.flows === 0 || deadLettered > 0) return { ...result, resolved: 0 };
-  const build = await store.builds.getBuild(line, record.firmware);
-  if (!build) return { ...result, resolved: 0 };
+  if (record.flows === 0 || deadLettered > 0 || !build) return { ...result, resolved: 0 };
   const facts = await store.builds.buildFacts(line, build);
   let resolved = 0;
   for (const alert of (await alerts.alertsOf(line)).values()) {

@@ -7,10 +7,12 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Alert, StoredAlert, VerificationState } from '../alerts/alert.ts';
+import { SET_CAPS } from './itemLimits.ts';
 import { alertIdOf, keys } from './keys.ts';
 import type { NotificationEvent, OutboxStore } from './outboxStore.ts';
 import { TableAccess } from './tableAccess.ts';
 import { buildUpdate } from './updateExpression.ts';
+import { SETS_CAPPED } from './watermark.ts';
 
 /**
  * Alerts and their lifecycle: created, seen again, resolved, reopened, verified. Every change that
@@ -94,15 +96,43 @@ export class AlertStore extends TableAccess {
     }
   }
 
-  /** Records that a later build still shows an alert's behaviour. */
+  /**
+   * Records that a later build still shows an alert's behaviour: in `seenInBuilds` while it has
+   * room (SET_CAPS.seenInBuilds), and always as `lastSeenInBuild`.
+   */
   async alertSeenIn(line: string, alert: StoredAlert, build: string): Promise<void> {
-    await this.client.send(
-      new UpdateCommand({
+    const update = (parts: Parameters<typeof buildUpdate>[0], condition?: string) => {
+      const u = buildUpdate(parts);
+      return new UpdateCommand({
         TableName: this.tableName,
         Key: keys.alert(line, alert),
-        ...buildUpdate({ add: { seenInBuilds: new Set([build]) } }),
-      }),
-    );
+        ...u,
+        ...(condition
+          ? {
+              ConditionExpression: condition,
+              ExpressionAttributeNames: { ...u.ExpressionAttributeNames, '#seen': 'seenInBuilds' },
+              ExpressionAttributeValues: {
+                ...u.ExpressionAttributeValues,
+                ':cap': SET_CAPS.seenInBuilds,
+                ':build': build,
+              },
+            }
+          : {}),
+      });
+    };
+    try {
+      await this.client.send(
+        update(
+          { set: { lastSeenInBuild: build }, add: { seenInBuilds: new Set([build]) } },
+          'attribute_not_exists(#seen) OR size(#seen) < :cap OR contains(#seen, :build)',
+        ),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      await this.client.send(
+        update({ set: { lastSeenInBuild: build }, add: { [SETS_CAPPED]: new Set(['seenInBuilds']) } }),
+      );
+    }
   }
 
   /**
@@ -142,7 +172,10 @@ export class AlertStore extends TableAccess {
       set: { state: 'open', reopenedIn: build.build, reopenedAt: now.toISOString() },
       values: { ':resolved': 'resolved', ':builtAt': build.builtAt },
       names: { '#resolvedInBuiltAt': 'resolvedInBuiltAt' },
-      add: { seenInBuilds: new Set([build.build]) },
+      // The set stops at its cap (the item read just before tells; a reopening is rare).
+      ...((alert.seenInBuilds?.size ?? 0) < SET_CAPS.seenInBuilds
+        ? { add: { seenInBuilds: new Set([build.build]) } }
+        : {}),
       ...(notify ? { notification: ['reopened', build] as const } : {}),
     });
   }

@@ -1,9 +1,10 @@
-import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { BuildFacts } from '../alerts/rules.ts';
+import { SET_CAPS } from './itemLimits.ts';
 import { keys } from './keys.ts';
+import { claimMembers, KnownClaims, memberCount, type SessionMembers } from './membership.ts';
 import { TableAccess } from './tableAccess.ts';
-import { buildUpdate } from './updateExpression.ts';
-import { withoutWatermarks } from './watermark.ts';
+import { applyWatermarked, encodeSequence, withoutWatermarks } from './watermark.ts';
 
 /** What identifies and describes an observation: build × destination × data type × transport. */
 export interface ObservationFields {
@@ -50,8 +51,9 @@ export interface BuildSummary {
   readonly build: string;
   readonly builtAt: string;
   readonly flows: number;
-  readonly devices: string[];
-  readonly sessions: string[];
+  /** Lab devices and sessions that ran the build (counted when a session ends). */
+  readonly devices: number;
+  readonly sessions: number;
   readonly deniedServices: string[];
 }
 
@@ -78,6 +80,8 @@ export interface ObservationItem extends ObservationFields {
  * (core/store/watermark.ts, core/ingest/ingestBatch.ts); this part reads them and lists the lines.
  */
 export class BuildStore extends TableAccess {
+  private readonly claims = new KnownClaims();
+
   /** Up to `count` builds of the same line before `firmware`, most recent first (the baseline). */
   async previousBuilds(
     line: string,
@@ -130,28 +134,62 @@ export class BuildStore extends TableAccess {
     return { flows: Number(result.Item?.flows ?? 0), deadLettered: Number(result.Item?.deadLettered ?? 0) };
   }
 
-  /** A session of the line ended: the line is listed, with its builds, devices and sessions. */
-  async putLine(
+  /**
+   * A session of the line ended: the line is listed, and the session, its device and its build are
+   * counted once each in the line and in the build (when the build has an item: it counted flows).
+   * Counts, not sets, so the items keep their size however many sessions a line sees: what is new
+   * is known from membership items the session-end record claims (core/store/membership.ts), and
+   * the counts are added under the shard's session-end watermark, so a retry or a replay of the
+   * record adds nothing twice. Up to four conditional puts (fewer for members the environment knows
+   * are claimed) and one or two updates.
+   */
+  async sessionEnded(
     line: string,
     fields: { vendor: string; model: string; lineName: string },
-    session: { build: string; deviceId: string; sessionId: string },
-    at: Date,
-  ) {
-    await this.client.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: keys.line(line),
-        ...buildUpdate({
-          set: { type: 'line', ...fields, lastSessionEnded: at.toISOString() },
-          setOnce: { firstSessionEnded: at.toISOString() },
-          add: {
-            builds: new Set([session.build]),
-            devices: new Set([session.deviceId]),
-            sessions: new Set([session.sessionId]),
+    session: SessionMembers & { readonly buildExists: boolean },
+    at: { readonly shardId: string; readonly sequenceNumber: string; readonly now: Date },
+  ): Promise<void> {
+    const mine = await claimMembers(this.client, this.tableName, line, session, at, this.claims);
+    const sequence = encodeSequence(at.sequenceNumber);
+    const range = { first: sequence, last: sequence };
+    // Not the flows' watermark: the batch's flows already moved it past this record.
+    const shard = `${at.shardId}-end`;
+    const writes = [
+      applyWatermarked(this.client, this.tableName, shard, range, {
+        key: keys.line(line),
+        set: { type: 'line', ...fields, lastSessionEnded: at.now.toISOString() },
+        contributions: [
+          {
+            sequence,
+            setOnce: { firstSessionEnded: at.now.toISOString() },
+            add: {
+              buildCount: mine.lineBuild ? 1 : 0,
+              deviceCount: mine.lineDevice ? 1 : 0,
+              sessionCount: mine.buildSession ? 1 : 0,
+            },
           },
-        }),
+        ],
       }),
-    );
+    ];
+    if (session.buildExists)
+      writes.push(
+        applyWatermarked(this.client, this.tableName, shard, range, {
+          key: keys.build(line, session),
+          set: {},
+          contributions: [
+            {
+              sequence,
+              add: {
+                sessionCount: mine.buildSession ? 1 : 0,
+                deviceCount: mine.buildDevice ? 1 : 0,
+                deviceSample: mine.buildDevice ? new Set([session.deviceId]) : undefined,
+              },
+            },
+          ],
+          caps: { deviceSample: SET_CAPS.deviceSample },
+        }),
+      );
+    await Promise.all(writes);
   }
 
   async buildsOfLine(line: string): Promise<BuildSummary[]> {
@@ -171,8 +209,8 @@ function toBuildSummary(item: Record<string, unknown>): BuildSummary {
     build: String(item.build),
     builtAt: String(item.builtAt),
     flows: Number(item.flows ?? 0),
-    devices: [...((item.devices as Set<string> | undefined) ?? [])].sort(),
-    sessions: [...((item.sessions as Set<string> | undefined) ?? [])].sort(),
+    devices: memberCount(item, 'device'),
+    sessions: memberCount(item, 'session'),
     deniedServices: [...((item.deniedServices as Set<string> | undefined) ?? [])].sort(),
   };
 }

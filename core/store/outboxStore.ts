@@ -95,6 +95,8 @@ export class OutboxStore extends TableAccess {
     // by the batch that wrote it (no keys, no index attributes).
     const {
       seenInBuilds: _seen,
+      lastSeenInBuild: _last,
+      setsCapped: _capped,
       pk: _pk,
       sk: _sk,
       type: _type,

@@ -14,6 +14,7 @@
  * | flow ids      | `SESSION#<device>#<session>`    | `IDS#<sequence>#<shard>#<run>` (a batch's flow ids, expire after FLOW_IDS_TTL_DAYS) |
  * | line          | `LINES`                         | `<line key>` (vendor, model, line name, counts)      |
  * | device run    | `DEVICE#<device>`               | `RUN#<builtAt>#<build>#<session>` (a timeline)       |
+ * | member        | `MEMBERS#<line key>`            | `BS#`, `BD#`, `LD#`, `LB#` + hashes: a session, device or build counted once in its line and build (core/store/membership.ts) |
  * | layout        | `META`                          | `LAYOUT` (the key layout version the table holds)    |
  *
  * A build's personal-data observations sort apart (`OBS#P#`) from its other destinations

@@ -56,6 +56,12 @@ export interface AggregateWrite {
   /** Attributes set on every write (type, names of the build, destination fields). */
   readonly set: Readonly<Record<string, unknown>>;
   readonly contributions: Contribution[];
+  /**
+   * String sets that stop growing at a size (core/store/itemLimits.ts): an item's size decides
+   * what each of its writes costs, and DynamoDB refuses an item over 400 KB. Values past the cap
+   * are left out and the set is named in the item's `setsCapped`.
+   */
+  readonly caps?: Readonly<Record<string, number>>;
 }
 
 export interface WatermarkedResult {
@@ -108,27 +114,33 @@ export async function applyWatermarked(
   write: AggregateWrite,
 ): Promise<WatermarkedResult> {
   const w = watermarkAttribute(shardId);
+  const capped = Object.keys(write.caps ?? {});
   let expected: string | undefined;
   let contributions = write.contributions;
+  /** The capped sets as last read (undefined until a condition failed). */
+  let stored: Record<string, ReadonlySet<string>> | undefined;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const sum = sumContributions(contributions);
+    const caps = capSets(sum.add, write.caps ?? {}, stored);
     const update = buildUpdate({
       set: { ...write.set, lastSeen: sum.lastSeen, [w]: batch.last },
       setOnce: { firstSeen: sum.firstSeen, ...sum.setOnce },
-      add: sum.add,
+      add: { ...sum.add, ...caps.add },
     });
+    const watermarkCondition =
+      expected === undefined ? '(attribute_not_exists(#w) OR #w < :first)' : '#w = :expected';
     try {
       await client.send(
         new UpdateCommand({
           TableName: tableName,
           Key: write.key,
           ...update,
-          ConditionExpression:
-            expected === undefined ? 'attribute_not_exists(#w) OR #w < :first' : '#w = :expected',
-          ExpressionAttributeNames: { ...update.ExpressionAttributeNames, '#w': w },
+          ConditionExpression: [watermarkCondition, ...caps.conditions].join(' AND '),
+          ExpressionAttributeNames: { ...update.ExpressionAttributeNames, '#w': w, ...caps.names },
           ExpressionAttributeValues: {
             ...update.ExpressionAttributeValues,
             ...(expected === undefined ? { ':first': batch.first } : { ':expected': expected }),
+            ...caps.values,
           },
         }),
       );
@@ -136,18 +148,23 @@ export async function applyWatermarked(
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
+    // A retry (the watermark) or a capped set near its cap: read both and write what is left.
+    const names: Record<string, string> = { '#w': w };
+    for (const [i, name] of capped.entries()) names[`#c${i}`] = name;
     const current = await client.send(
       new GetCommand({
         TableName: tableName,
         Key: write.key,
         ConsistentRead: true,
-        ProjectionExpression: '#w',
-        ExpressionAttributeNames: { '#w': w },
+        ProjectionExpression: Object.keys(names).join(', '),
+        ExpressionAttributeNames: names,
       }),
     );
+    stored = {};
+    for (const name of capped) stored[name] = (current.Item?.[name] as Set<string> | undefined) ?? new Set();
     const mark = current.Item?.[w] as string | undefined;
     if (mark === undefined) {
-      // The condition failed on a watermark that is gone: nothing of this shard is held.
+      // Nothing of this shard is held (the condition failed on a capped set, or on a watermark that is gone).
       expected = undefined;
       contributions = write.contributions;
       continue;
@@ -157,6 +174,47 @@ export async function applyWatermarked(
     expected = mark;
   }
   throw new Error(
-    `item ${write.key.pk} ${write.key.sk}: its watermark of ${shardId} kept changing during ${MAX_ATTEMPTS} attempts (two writers on one shard?)`,
+    `item ${write.key.pk} ${write.key.sk}: its watermark of ${shardId} or its capped sets kept changing during ${MAX_ATTEMPTS} attempts (two writers on one shard?)`,
   );
+}
+
+/** The attribute naming an item's sets that reached their cap (values were left out). */
+export const SETS_CAPPED = 'setsCapped';
+
+/**
+ * What a write adds to its capped sets, and the conditions that keep each within its cap: with
+ * `stored` unknown (the first attempt) the batch's values, at most `cap`, on condition the set
+ * has room for all of them; once read, only the values it lacks, as many as it has room for, on
+ * condition it has not grown past that room since. Values left out name the set in `setsCapped`.
+ */
+export function capSets(
+  add: Readonly<Record<string, number | ReadonlySet<string>>>,
+  caps: Readonly<Record<string, number>>,
+  stored: Readonly<Record<string, ReadonlySet<string>>> | undefined,
+): {
+  add: Record<string, ReadonlySet<string> | undefined>;
+  conditions: string[];
+  names: Record<string, string>;
+  values: Record<string, number>;
+} {
+  const out: Record<string, ReadonlySet<string> | undefined> = {};
+  const conditions: string[] = [];
+  const names: Record<string, string> = {};
+  const values: Record<string, number> = {};
+  const cut = new Set<string>();
+  for (const [i, [name, cap]] of Object.entries(caps).entries()) {
+    const adding = add[name];
+    if (!(adding instanceof Set) || adding.size === 0) continue;
+    const held = stored?.[name] ?? new Set<string>();
+    const lacking = [...adding].filter((v) => !held.has(v));
+    const kept = lacking.slice(0, Math.max(0, cap - held.size));
+    if (kept.length < lacking.length) cut.add(name);
+    out[name] = kept.length > 0 ? new Set(kept) : undefined;
+    if (kept.length === 0) continue;
+    names[`#c${i}`] = name;
+    values[`:room${i}`] = cap - kept.length;
+    conditions.push(`(attribute_not_exists(#c${i}) OR size(#c${i}) <= :room${i})`);
+  }
+  if (cut.size > 0) out[SETS_CAPPED] = cut;
+  return { add: out, conditions, names, values };
 }

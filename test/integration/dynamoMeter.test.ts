@@ -1,3 +1,4 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { costBetween, meterDynamo, totalRequests } from '../../local/dynamoMeter.ts';
@@ -19,7 +20,11 @@ describe('DynamoDB cost meter', () => {
   });
 
   it('counts requests by operation and read and write units as billed', async () => {
-    const meter = meterDynamo(emulators.dynamo, { latencyMs: 5 });
+    const meter = meterDynamo(emulators.dynamo, {
+      latencyMs: 5,
+      part: (operation, input) =>
+        operation === 'PutItem' && JSON.stringify(input).includes('"t2"') ? 'claims' : undefined,
+    });
     const before = meter.cost();
     const started = performance.now();
     const { documents } = emulators;
@@ -56,13 +61,25 @@ describe('DynamoDB cost meter', () => {
     await documents.send(
       new GetCommand({ TableName: table, Key: { pk: 'a', sk: 'b' }, ConsistentRead: true }),
     );
+    // A part of the work counted apart, and a put its condition refuses: billed all the same (1).
+    const claim = () =>
+      documents.send(
+        new PutCommand({
+          TableName: table,
+          Item: { pk: 't2', sk: 'x' },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+    await claim();
+    await expect(claim()).rejects.toThrow(ConditionalCheckFailedException);
     const cost = costBetween(meter.cost(), before);
     expect(cost).toEqual({
-      requests: { PutItem: 1, UpdateItem: 1, TransactWriteItems: 1, GetItem: 1 },
+      requests: { PutItem: 3, UpdateItem: 1, TransactWriteItems: 1, GetItem: 1 },
       readUnits: 1,
-      writeUnits: 9,
+      writeUnits: 11,
+      parts: { claims: { requests: 2, readUnits: 0, writeUnits: 2 } },
     });
-    expect(totalRequests(cost)).toBe(4);
-    expect(performance.now() - started).toBeGreaterThanOrEqual(4 * 5); // every request waited
+    expect(totalRequests(cost)).toBe(6);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(6 * 5); // every request waited
   });
 });

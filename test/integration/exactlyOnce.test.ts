@@ -33,11 +33,13 @@ const context = { functionName: 'ingest', awsRequestId: 'r' } as unknown as Cont
 /** A table on its own emulator, and ingest handlers (execution environments) writing to it. */
 class Harness {
   /** Called after each successful item write or chunk write: true kills the environment. */
-  crashAfter: ((command: string, n: number) => boolean) | undefined;
+  crashAfter: ((command: string, n: number, input: unknown) => boolean) | undefined;
   /** Called before each request: true fails it as a killed environment would. */
   refuse: ((command: string, input: unknown) => boolean) | undefined;
   writes = 0;
   conditionFailures = 0;
+  /** Members claimed by another session-end record first (core/store/membership.ts). */
+  claimsRefused = 0;
   transactionConflicts = 0;
   readonly deadLetters: DeadLetter[] = [];
   private constructor(
@@ -58,11 +60,16 @@ class Harness {
           const output = await next(args);
           if (/UpdateItem|PutItem/.test(command)) {
             const n = ++harness.writes;
-            if (harness.crashAfter?.(command, n)) throw new Error('the execution environment was killed');
+            if (harness.crashAfter?.(command, n, args.input))
+              throw new Error('the execution environment was killed');
           }
           return output;
         } catch (error) {
-          if ((error as Error).name === 'ConditionalCheckFailedException') harness.conditionFailures++;
+          if ((error as Error).name === 'ConditionalCheckFailedException') {
+            if (command === 'PutItemCommand' && JSON.stringify(args.input).includes('"member"'))
+              harness.claimsRefused++;
+            else harness.conditionFailures++;
+          }
           if (JSON.stringify(error).includes('TransactionConflict')) harness.transactionConflicts++;
           throw error;
         }
@@ -84,7 +91,10 @@ class Harness {
     });
   }
 
-  /** Everything the history holds, as readers see it (watermarks, chunk items and times left out). */
+  /**
+   * Everything the history holds, as readers see it (watermarks, chunk items, times and which
+   * session-end record claimed a member left out).
+   */
   async history(): Promise<string[]> {
     const out: string[] = [];
     for await (const page of paginateScan(
@@ -94,7 +104,9 @@ class Harness {
       for (const item of page.Items ?? []) {
         if (item.type === 'flow-ids' || item.type === 'layout') continue;
         const kept = Object.entries(item)
-          .filter(([name]) => !isWatermarkAttribute(name) && !['firstSeen', 'lastSeen'].includes(name))
+          .filter(
+            ([name]) => !isWatermarkAttribute(name) && !['firstSeen', 'lastSeen', 'claimedBy'].includes(name),
+          )
           .sort(([a], [b]) => a.localeCompare(b));
         out.push(JSON.stringify(kept, (_k, v) => (v instanceof Set ? [...v].sort() : v)));
       }
@@ -231,6 +243,30 @@ describe('ingest counts each flow exactly once (docs/ingest-exactly-once.md)', (
     expect(history).toEqual(clean);
   });
 
+  it('a crash at any write of a session end (member claims, line and build counts): counted once after the retry', async () => {
+    // What a session end writes: its members' claims and the counts under the `-end` watermark.
+    const endWrite = (input: unknown) => /"member"|-end"/.test(JSON.stringify(input));
+    let points = 0;
+    for (let k = 1; ; k++) {
+      let seen = 0;
+      const { history } = await historyAfter(async (h) => {
+        h.crashAfter = (_command, _n, input) => endWrite(input) && ++seen === k;
+        const env = h.environment();
+        await drain(env, stream, 5).catch((error: Error) => {
+          if (!/killed/.test(error.message)) throw error;
+        });
+        h.crashAfter = undefined;
+        await drain(h.environment(), stream, 5);
+      });
+      if (seen < k) break; // past the last such write: the run above was a clean one
+      points++;
+      expect({ k, history }).toEqual({ k, history: clean });
+    }
+    // Three session ends of one device: four claims and two counts each, less the line-device
+    // claims of the second and third (refused: the first session end claimed the device).
+    expect(points).toBe(3 * 6 - 2);
+  }, 120_000);
+
   it('a replay of the stream (the same sequence numbers) adds nothing', async () => {
     const { history } = await historyAfter(async (h) => {
       await drain(h.environment(), stream, 5);
@@ -286,9 +322,19 @@ describe('ingest counts each flow exactly once (docs/ingest-exactly-once.md)', (
         }),
       );
     });
-    const build = history.map((i) => Object.fromEntries(JSON.parse(i))).find((i) => i.type === 'build')!;
+    const items = history.map((i) => Object.fromEntries(JSON.parse(i)));
+    const build = items.find((i) => i.type === 'build')!;
     expect(build.flows).toBe(16 * (per.length - 1));
-    expect(build.devices).toHaveLength(16);
+    expect(build).toMatchObject({ deviceCount: 16, sessionCount: 16 });
+    expect(build.deviceSample).toHaveLength(16);
+    // The build is counted in its line once, by whichever session end claimed it first.
+    expect(items.find((i) => i.type === 'line')).toMatchObject({
+      buildCount: 1,
+      deviceCount: 16,
+      sessionCount: 16,
+    });
+    expect(items.filter((i) => i.type === 'member')).toHaveLength(16 * 3 + 1);
+    expect(h.claimsRefused).toBe(15);
     expect(h.transactionConflicts).toBe(0);
     expect(h.conditionFailures).toBe(0);
   });
