@@ -98,9 +98,10 @@ export interface StoredAlert extends Alert {
   readonly verifiedAt?: string;
 }
 
-/** An alert for JSON (CLI --json, the API): its set of builds as a sorted array. */
+/** An alert for JSON (CLI --json, the API): its set of builds as a sorted array (storage's own marks left out). */
 export function alertAsJson(
   alert: StoredAlert,
 ): Omit<StoredAlert, 'seenInBuilds'> & { seenInBuilds: string[] } {
-  return { ...alert, seenInBuilds: [...(alert.seenInBuilds ?? [])].sort() };
+  const { setsCapped: _capped, ...rest } = alert as StoredAlert & { setsCapped?: unknown };
+  return { ...rest, seenInBuilds: [...(alert.seenInBuilds ?? [])].sort() };
 }
