@@ -15,6 +15,8 @@ import type { NotifyHandler } from '../lambdas/notify/createNotifyHandler.ts';
  */
 export class ConsoleOutboxChannel implements NotificationChannel {
   readonly name = 'sns';
+  /** It reads its file back before appending: no attempt is recorded before it sends. */
+  readonly deduplicates = true;
   /** The messages this channel wrote in this process. */
   readonly delivered: IncidentMessage[] = [];
   private written: Promise<Map<string, Set<string>>> | undefined;

@@ -41,6 +41,7 @@ import {
   type LocalEmulators,
   startEmulators,
 } from './emulators.ts';
+import { faultStep, stepAfterWrites } from './faultPoints.ts';
 import {
   KinesisEventSourcePoller,
   type PollerStats,
@@ -193,6 +194,10 @@ export async function openLocalStack(options: LocalStackOptions): Promise<LocalS
     throw error;
   }
   try {
+    stepAfterWrites(emulators.dynamo, 'dynamodb', (c) =>
+      /^(Put|Update|Delete|BatchWrite|TransactWrite)/.test(c),
+    );
+    stepAfterWrites(emulators.kinesis, 'kinesis', (c) => /^PutRecords?Command$/.test(c));
     const table = await ensureTable(emulators.dynamo, LOCAL_NAMES.table);
     const streamArn = await ensureStream(emulators.kinesis, LOCAL_NAMES.stream, LOCAL_NAMES.shards);
     const store = new LeakwatchStore(emulators.documents, LOCAL_NAMES.table);
@@ -473,13 +478,19 @@ class TalliedChannel implements NotificationChannel {
   private failedAttempts = 0;
   private readonly causes = new Map<string, number>();
 
+  readonly deduplicates: boolean;
+  readonly arrived: NotificationChannel['arrived'];
+
   constructor(private readonly inner: NotificationChannel) {
     this.name = inner.name;
+    this.deduplicates = inner.deduplicates === true;
+    this.arrived = inner.arrived?.bind(inner);
   }
 
   async deliver(message: IncidentMessage): Promise<{ thread?: string } | undefined> {
     try {
       const answer = await this.inner.deliver(message);
+      faultStep(`${this.name} sent ${message.notification.notificationId}`);
       this.delivered++;
       return answer;
     } catch (error) {

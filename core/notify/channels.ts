@@ -15,6 +15,19 @@ export interface NotificationChannel {
    * replies can be threaded under it (a Slack app's `ts`), so later messages of the incident go there.
    */
   deliver(message: IncidentMessage): Promise<{ thread?: string } | undefined>;
+  /**
+   * The channel itself skips what already arrived (the local outbox file reads itself back): a
+   * delivery records no attempt before sending on it.
+   */
+  readonly deduplicates?: boolean;
+  /**
+   * After an interrupted delivery (the sender died between sending and recording the send):
+   * whether the message arrived, asked of the channel (false: send it). A channel without this
+   * method cannot tell, and the message is sent again saying it may repeat.
+   */
+  readonly arrived?:
+    | ((message: IncidentMessage, since: Date) => Promise<{ thread?: string } | false>)
+    | undefined;
 }
 
 export class SnsChannel implements NotificationChannel {
@@ -142,7 +155,13 @@ export class SlackAppChannel implements NotificationChannel {
       this.fetchImpl,
       this.apiUrl,
       'Slack API',
-      { channel, ...slackIncidentMessage(message), ...(message.thread ? { thread_ts: message.thread } : {}) },
+      {
+        channel,
+        ...slackIncidentMessage(message),
+        ...(message.thread ? { thread_ts: message.thread } : {}),
+        // What `arrived` looks for after an interrupted delivery.
+        metadata: { event_type: SLACK_EVENT_TYPE, event_payload: slackPayload(message) },
+      },
       { authorization: `Bearer ${token}` },
     );
     if (!response.ok) {
@@ -154,4 +173,63 @@ export class SlackAppChannel implements NotificationChannel {
     // A reply's ts is not a thread of its own: only a top-level message starts one.
     return message.thread || !answer.ts ? {} : { thread: answer.ts };
   }
+
+  /**
+   * Whether the message of an interrupted delivery is in the channel: its messages since the
+   * attempt (a reply's thread when it was one) are read with their metadata
+   * (conversations.history or conversations.replies; the app needs the channels:history scope)
+   * and one carrying this notification's events is looked for.
+   */
+  async arrived(message: IncidentMessage, since: Date): Promise<{ thread?: string } | false> {
+    const { token, channel } = await this.config();
+    const method = message.thread ? 'conversations.replies' : 'conversations.history';
+    const url = new URL(this.apiUrl.replace(/chat\.postMessage$/, method));
+    url.searchParams.set('channel', channel);
+    url.searchParams.set('oldest', String(Math.floor(since.getTime() / 1000) - 60));
+    url.searchParams.set('limit', '200');
+    url.searchParams.set('include_all_metadata', 'true');
+    if (message.thread) url.searchParams.set('ts', message.thread);
+    let response: Response;
+    try {
+      response = await this.fetchImpl(url, {
+        headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(10_000),
+      });
+    } catch (error) {
+      const cause = (error as Error).cause as Error | undefined;
+      throw new Error(`Slack API unreachable: ${cause?.message ?? (error as Error).message}`, {
+        cause: error,
+      });
+    }
+    const answer = (await response.json().catch(() => ({}))) as {
+      ok?: boolean;
+      error?: string;
+      messages?: {
+        ts?: string;
+        thread_ts?: string;
+        metadata?: { event_type?: string; event_payload?: unknown };
+      }[];
+    };
+    if (!response.ok || !answer.ok)
+      throw new Error(
+        `Slack ${method} refused: ${answer.error ?? response.status} (the app needs channels:history to check an interrupted delivery)`,
+      );
+    const wanted = JSON.stringify(slackPayload(message));
+    const found = (answer.messages ?? []).find(
+      (m) =>
+        m.metadata?.event_type === SLACK_EVENT_TYPE && JSON.stringify(m.metadata.event_payload) === wanted,
+    );
+    if (!found) return false;
+    return message.thread || !found.ts ? {} : { thread: found.ts };
+  }
 }
+
+/** Slack message metadata naming what a leakwatch message tells (a notification and its events). */
+const SLACK_EVENT_TYPE = 'leakwatch_notification';
+const slackPayload = (message: IncidentMessage) => ({
+  notification: message.notification.notificationId,
+  events: message.events
+    .map((e) => e.eventId)
+    .sort()
+    .join(' '),
+});

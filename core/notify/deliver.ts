@@ -1,6 +1,12 @@
 import { evidenceOf, type HostEvidence } from '../alerts/evidence.ts';
 import type { LeakwatchStore } from '../store/leakwatchStore.ts';
-import { type StoredAlertEvent, type StoredNotification, sentBy, threadOf } from '../store/outboxStore.ts';
+import {
+  attemptOf,
+  type StoredAlertEvent,
+  type StoredNotification,
+  sentBy,
+  threadOf,
+} from '../store/outboxStore.ts';
 import type { NotificationChannel } from './channels.ts';
 
 export class DeliveryFailedError extends Error {
@@ -44,7 +50,7 @@ export async function deliverNotification(
   let incident: StoredNotification | undefined;
   for (const channel of channels) {
     const already = sent.get(channel.name)!;
-    const pending = events.filter((e) => !already.has(e.eventId));
+    let pending = events.filter((e) => !already.has(e.eventId));
     if (pending.length === 0) continue;
     const followUp = already.size > 0;
     try {
@@ -55,18 +61,47 @@ export async function deliverNotification(
         incident ??= await store.outbox.getNotification(notification.incidentId);
         thread = incident && threadOf(incident, channel.name);
       }
-      const answer = await channel.deliver({ notification, events: pending, followUp, thread, evidence });
-      const pendingIds = new Set(pending.map((e) => e.eventId));
-      for (const id of pendingIds) {
-        already.add(id);
-        told.add(id);
+      const message = { notification, followUp, thread, evidence };
+      const record = async (ids: Set<string>, answer: { thread?: string } | undefined) => {
+        for (const id of ids) {
+          already.add(id);
+          told.add(id);
+        }
+        const complete = allPresent && [...sent.values()].every((s) => [...present].every((id) => s.has(id)));
+        await store.outbox.markSent(notification, channel.name, ids, clock(), {
+          complete,
+          thread: answer?.thread,
+        });
+      };
+      // A send that began and was not recorded (the sender died in between): ask the channel
+      // whether it arrived; one that cannot tell sends again, saying so.
+      const attempt = channel.deduplicates ? undefined : attemptOf(notification, channel.name);
+      const interrupted = attempt ? pending.filter((e) => attempt.events.has(e.eventId)) : [];
+      let repeat = false;
+      if (attempt && interrupted.length > 0) {
+        const arrived = channel.arrived
+          ? await channel.arrived({ ...message, events: interrupted }, attempt.at)
+          : undefined;
+        if (arrived) {
+          const ids = new Set(interrupted.map((e) => e.eventId));
+          await record(ids, arrived);
+          thread ??= arrived.thread;
+          pending = pending.filter((e) => !ids.has(e.eventId));
+          if (pending.length === 0) continue;
+        } else repeat = arrived === undefined;
       }
-      delivered.push(channel.name);
-      const complete = allPresent && [...sent.values()].every((s) => [...present].every((id) => s.has(id)));
-      await store.outbox.markSent(notification, channel.name, pendingIds, clock(), {
-        complete,
-        thread: answer?.thread,
+      const pendingIds = new Set(pending.map((e) => e.eventId));
+      if (!channel.deduplicates)
+        await store.outbox.markAttempt(notification, channel.name, pendingIds, clock());
+      const answer = await channel.deliver({
+        ...message,
+        followUp: already.size > 0,
+        thread,
+        events: pending,
+        ...(repeat ? { repeat } : {}),
       });
+      delivered.push(channel.name);
+      await record(pendingIds, answer);
     } catch (error) {
       failures.push(`${channel.name}: ${(error as Error).message}`);
     }

@@ -24,7 +24,16 @@ export interface IncidentMessage {
    * (from the build's observations); without it, the host of the alert's first flow is named.
    */
   readonly evidence?: ReadonlyMap<string, readonly HostEvidence[]> | undefined;
+  /**
+   * Sent again after an interrupted delivery (the sender died between sending and recording it)
+   * on a channel that cannot tell whether the first one arrived: the message says it may repeat.
+   */
+  readonly repeat?: boolean;
 }
+
+/** What a message sent again after an interrupted delivery says. */
+export const REPEAT_NOTE =
+  'This message may repeat one sent before: its delivery was interrupted before it could be recorded.';
 
 export interface FormattedIncident {
   readonly subject: string;
@@ -227,6 +236,7 @@ export function formatIncident(message: IncidentMessage): FormattedIncident {
       `Set a verdict: leakwatch alerts verify <alert> --as true-positive|benign-positive|false-positive (alerts: ${alerts.map((a) => a.alertId).join(', ')})`,
     );
   }
+  if (message.repeat) lines.push('', REPEAT_NOTE);
   return {
     subject,
     headline,
@@ -260,6 +270,18 @@ const escapeSlack = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, 
 
 /** Slack Block Kit message of one message about a notification (a webhook or chat.postMessage body). */
 export function slackIncidentMessage(message: IncidentMessage): { text: string; blocks: unknown[] } {
+  const body = slackIncidentBody(message);
+  if (!message.repeat) return body;
+  return {
+    text: body.text,
+    blocks: [
+      { type: 'context', elements: [{ type: 'mrkdwn', text: `:repeat: ${REPEAT_NOTE}` }] },
+      ...body.blocks,
+    ],
+  };
+}
+
+function slackIncidentBody(message: IncidentMessage): { text: string; blocks: unknown[] } {
   const { notification: n, events } = message;
   const { subject, headline } = formatIncident(message);
   const groups = groupByDataType(events, message.evidence);

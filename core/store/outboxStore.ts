@@ -46,13 +46,29 @@ export interface StoredNotification {
   readonly createdAt: string;
   readonly attempts?: number;
   readonly lastError?: string;
-  /** Per channel: `sent_<channel>` the members it sent, `delivered_<channel>` when it last sent, `thread_<channel>` its first message. */
-  readonly [perChannel: `sent_${string}` | `thread_${string}` | `delivered_${string}`]: unknown;
+  /**
+   * Per channel: `sent_<channel>` the members it sent, `delivered_<channel>` when it last sent,
+   * `thread_<channel>` its first message, `attempt_<channel>`/`attemptAt_<channel>` a send begun
+   * and not recorded as done.
+   */
+  readonly [perChannel: `${'sent' | 'thread' | 'delivered' | 'attempt' | 'attemptAt'}_${string}`]: unknown;
 }
 
 /** The members one channel has sent of a notification. */
 export const sentBy = (n: StoredNotification, channel: string): Set<string> =>
   (n[`sent_${channel}`] as Set<string> | undefined) ?? new Set();
+/**
+ * A channel's send that began and was not recorded as done (the sender may have died in between):
+ * when it began and the events it was to tell.
+ */
+export const attemptOf = (
+  n: StoredNotification,
+  channel: string,
+): { at: Date; events: Set<string> } | undefined => {
+  const at = n[`attemptAt_${channel}`] as string | undefined;
+  const events = n[`attempt_${channel}`] as Set<string> | undefined;
+  return at && events ? { at: new Date(at), events } : undefined;
+};
 /** A channel's reference to the first message of a notification (a Slack `ts`), to thread replies. */
 export const threadOf = (n: StoredNotification, channel: string): string | undefined =>
   n[`thread_${channel}`] as string | undefined;
@@ -192,6 +208,28 @@ export class OutboxStore extends TableAccess {
    * started). `complete` (every channel has sent every member) marks the notification delivered,
    * unless a member joined since it was read (then its event delivers the rest).
    */
+  /**
+   * Records that a channel is about to send `eventIds` (for channels that do not deduplicate
+   * themselves): a sender that dies before markSent leaves it, and the next delivery asks the
+   * channel whether the message arrived instead of sending it blindly again.
+   */
+  async markAttempt(
+    notification: StoredNotification,
+    channel: string,
+    eventIds: ReadonlySet<string>,
+    at: Date,
+  ): Promise<void> {
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.notification(notification.notificationId),
+        ...buildUpdate({
+          set: { [`attemptAt_${channel}`]: at.toISOString(), [`attempt_${channel}`]: new Set(eventIds) },
+        }),
+      }),
+    );
+  }
+
   async markSent(
     notification: StoredNotification,
     channel: string,
@@ -208,6 +246,7 @@ export class OutboxStore extends TableAccess {
         },
         ...(options.thread ? { setOnce: { [`thread_${channel}`]: options.thread } } : {}),
         add: { [`sent_${channel}`]: new Set(eventIds) },
+        remove: [`attemptAt_${channel}`, `attempt_${channel}`],
       });
       return this.client.send(
         new UpdateCommand({
