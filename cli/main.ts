@@ -155,7 +155,7 @@ console, <data dir>/alerts-outbox.jsonl and Slack: as a Slack app when LEAKWATCH
 and LEAKWATCH_SLACK_CHANNEL are set (an incident's later messages go into its thread), else to the
 incoming webhook in LEAKWATCH_SLACK_WEBHOOK.
 
-Exit codes: 0 done, 1 records dead-lettered, 2 bad flag, lab config, registration or manifest (nothing run),
+Exit codes: 0 done, 1 records dead-lettered or too large to send (kept in <data dir>/oversized), 2 bad flag, lab config, registration or manifest (nothing run),
 3 a capture missing or damaged, 75 notifications left pending (a channel unreachable; the next run delivers them).
 
 Examples:

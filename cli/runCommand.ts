@@ -250,7 +250,7 @@ export async function runCommand(
   const { formatReport } = await import('../local/localPipeline.ts');
   io.stdout.write(`${formatReport(result)}\n`);
   if (result.captureFailures.length > 0) return EXIT.capture;
-  if (result.deadLetters > 0) return EXIT.delivery;
+  if (result.deadLetters > 0 || result.oversized > 0) return EXIT.delivery;
   if (result.channels.some((c) => c.pending > 0)) return EXIT.spooled;
   return EXIT.ok;
 }

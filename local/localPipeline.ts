@@ -1,4 +1,4 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { StoredAlert } from '../core/alerts/alert.ts';
@@ -126,6 +126,8 @@ export interface LocalPipelineResult {
   readonly notifications: IncidentMessage[];
   readonly outbox: OutboxDrainStats;
   readonly deadLetters: number;
+  /** Records over Kinesis's 1 MiB limit, kept in <data dir>/oversized/ instead of sent. */
+  readonly oversized: number;
   /** Archive rows written this run (one per delivered flow record). */
   readonly archived: number;
   /** What the functions' Powertools metrics would have published (totals by metric name). */
@@ -325,10 +327,22 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
       `leakwatch local: Kinesis (kinesalite) at ${emulators.kinesisEndpoint}, DynamoDB (dynalite) at ${emulators.dynamoEndpoint}, table ${stack.table} in ${options.dataDir}`,
     );
     let recordsPut = 0;
+    let oversized = 0;
     const captureFailures: CaptureFailure[] = [];
+    const oversizedDir = join(options.dataDir, 'oversized');
     for (const job of options.captures) {
       // One probe run per session, as `leakwatch probe` does: its flows, then the session-end record.
-      const stream = new KinesisSink({ client: emulators.kinesis, streamName: LOCAL_NAMES.stream });
+      const stream = new KinesisSink({
+        client: emulators.kinesis,
+        streamName: LOCAL_NAMES.stream,
+        // A record over 1 MiB (HAR input can make one) is kept, owner-only, and the run goes on.
+        onOversized: async (data, what) => {
+          await mkdir(oversizedDir, { recursive: true, mode: 0o700 });
+          const file = join(oversizedDir, `${Date.now()}-${process.pid}-${++oversized}.json`);
+          await writeFile(file, data, { mode: 0o600 });
+          warn(`  ${what}: not sent, kept in ${file}`);
+        },
+      });
       const sink = new SessionSink(stream, job.context);
       const build = job.context.firmware.build;
       let capture = '';
@@ -399,6 +413,7 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
       notifications: stack.console.delivered,
       outbox,
       deadLetters: stack.deadLetters.count,
+      oversized,
       archived: stack.archive.written,
       metrics: stack.metrics.totals,
       lines,

@@ -10,6 +10,11 @@ export interface FlowSink {
    */
   writeJson(json: string | Buffer, partitionKey: string): Promise<void>;
   close(): Promise<SinkStats>;
+  /**
+   * Records kept aside so far instead of sent (over the stream's record size limit): they are not
+   * on the stream, so a session-end record must not count them (ingest would wait for them).
+   */
+  readonly setAside?: () => number;
 }
 
 export interface SinkStats {

@@ -72,6 +72,8 @@ export class KinesisSink implements FlowSink {
     return this.writeJson(JSON.stringify(record), record.device.id);
   }
 
+  readonly setAside = () => this.oversized;
+
   /** Frames the record's text once: these bytes are the entry's Data in every attempt and the spool. */
   async writeJson(json: string | Buffer, deviceId: string): Promise<void> {
     // A copy either way: a Buffer given is the caller's to reuse once this returns.

@@ -5,7 +5,8 @@ import type { FlowSink, SinkStats } from './flowSink.ts';
 
 /**
  * Stamps every flow record with this probe run's id and, on close, sends the session-end record
- * (after every flow record, with the same partition key) saying how many flow records the run sent.
+ * (after every flow record, with the same partition key) saying how many flow records the run sent
+ * (those its sink kept aside as too large are not counted: they never reach ingest).
  * Ingest settles the session's build once that many are counted.
  */
 export class SessionSink implements FlowSink {
@@ -34,6 +35,8 @@ export class SessionSink implements FlowSink {
   }
 
   async close(): Promise<SinkStats> {
+    // What the stream holds of the run: a record kept aside (too large to send) is not on it.
+    const flows = this.flows - (this.inner.setAside?.() ?? 0);
     const end: SessionEndRecord = {
       schemaVersion: 1,
       kind: 'session-end',
@@ -41,7 +44,7 @@ export class SessionSink implements FlowSink {
       firmware: this.context.firmware,
       session: this.context.session,
       endedAt: this.clock().toISOString(),
-      flows: this.flows,
+      flows,
       probe: { version: PROBE_VERSION, run: this.run },
     };
     await this.inner.write(end);

@@ -6,6 +6,7 @@ import { beforeEach, describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DeliveryError } from '../../probe/errors.ts';
 import { KinesisSink } from '../../probe/sinks/kinesisSink.ts';
+import { SessionSink } from '../../probe/sinks/sessionSink.ts';
 import { Spool } from '../../probe/sinks/spool.ts';
 import type { FlowRecord } from '../../schema/flowRecord.ts';
 import { probeScenario } from '../helpers/scenario.ts';
@@ -69,6 +70,32 @@ describe('KinesisSink', () => {
     await expect(
       strict.write({ ...second!, http: [{ method: 'GET', target: 'x'.repeat(1_100_000), bodyBytes: 0 }] }),
     ).rejects.toThrow(DeliveryError);
+  });
+
+  it("a session's end counts only the records that went on the stream (one kept aside would hold its session end back for ever)", async () => {
+    kinesis.on(PutRecordsCommand).callsFake((input) => ({
+      FailedRecordCount: 0,
+      Records: input.Records.map(() => ({ SequenceNumber: '1', ShardId: 's' })),
+    }));
+    const [first, second, third] = await records(3);
+    const sink = new SessionSink(
+      new KinesisSink({
+        client: new KinesisClient({}),
+        streamName: 'flows',
+        sleep: noSleep,
+        onOversized: async () => undefined,
+      }),
+      { device: first!.device, firmware: first!.firmware, session: first!.session },
+    );
+    await sink.write(first!);
+    await sink.write({ ...second!, http: [{ method: 'GET', target: 'x'.repeat(1_100_000), bodyBytes: 0 }] });
+    await sink.write(third!);
+    expect(await sink.close()).toEqual({ delivered: 2, retried: 0, oversized: 1 });
+    const sent = kinesis
+      .commandCalls(PutRecordsCommand)
+      .flatMap((c) => c.args[0].input.Records!.map((r) => JSON.parse(Buffer.from(r.Data!).toString('utf8'))));
+    expect(sent.map((r) => r.kind ?? 'flow')).toEqual(['flow', 'flow', 'session-end']);
+    expect(sent[2].flows).toBe(2);
   });
 
   it('starts a new request before 5 MiB', async () => {
