@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { TcpStream } from '../../probe/tcpStream.ts';
+import { SEGMENT_OVERHEAD_BYTES, TcpStream } from '../../probe/tcpStream.ts';
 
 const add = (stream: TcpStream, sequence: number, text: string) => {
   const bytes = Buffer.from(text);
@@ -53,14 +53,37 @@ describe('TcpStream reassembly', () => {
     expect(runs(stream)).toEqual(['abcd']);
   });
 
-  it('keeps at most its limit and counts the rest as dropped', () => {
-    const stream = new TcpStream(5);
+  it('keeps at most its limit (each segment charged for its bookkeeping) and counts the rest as dropped', () => {
+    const stream = new TcpStream(SEGMENT_OVERHEAD_BYTES + 5);
     stream.setInitialSequence(0);
 
     add(stream, 1, 'abc');
-    add(stream, 4, 'defgh');
+    add(stream, 4, 'defgh'); // in order: grows the first segment, no new one
+    add(stream, 20, 'xyz'); // after a gap: a segment of its own, no room left for it
 
     expect(runs(stream)).toEqual(['abcde']);
-    expect(stream.droppedBytes).toBe(3);
+    expect(stream.droppedBytes).toBe(3 + 3);
+  });
+
+  it('a stream of one-byte segments costs time and memory linear in its bytes (issue 20)', () => {
+    // In order: one growing buffer; with holes (the first byte never comes): a segment each,
+    // charged its bookkeeping, so the limit bounds memory; head() does not scan them.
+    const inOrder = new TcpStream(1 << 20);
+    const gapped = new TcpStream(1 << 20);
+    inOrder.setInitialSequence(0);
+    gapped.setInitialSequence(0);
+    let heads = 0;
+    for (let i = 0; i < 200_000; i++) {
+      add(inOrder, 1 + i, 'a');
+      add(gapped, 2 + 2 * i, 'a'); // every other byte missing: a segment each
+      if (gapped.head() !== null) heads++;
+    }
+    expect(heads).toBe(0);
+    expect(inOrder.bufferedBytes).toBe(200_000 + SEGMENT_OVERHEAD_BYTES);
+    expect(runs(inOrder)).toEqual(['a'.repeat(200_000)]);
+    const segments = Math.floor((1 << 20) / (SEGMENT_OVERHEAD_BYTES + 1));
+    expect(gapped.bufferedBytes).toBe(segments * (SEGMENT_OVERHEAD_BYTES + 1));
+    expect(gapped.droppedBytes).toBe(200_000 - segments);
+    expect(gapped.assemble()).toMatchObject({ gaps: segments, gapBytes: segments });
   });
 });
