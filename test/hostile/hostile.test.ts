@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
@@ -48,6 +48,51 @@ describe('hostile inputs (installed probe)', () => {
     const values = records.flatMap((record) => (record.candidates ?? []).map((c) => c.value));
     if (input.expect.imei) expect(values).toContain(corpus.imei);
   });
+
+  it('a corrupt record late in a capture: every record before it is written (probe) and counted (run), then exit 3', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'leakwatch-late-corrupt-'));
+    try {
+      // build-2.pcap with its third-last packet record's header claiming 2 GiB.
+      const capture = readFileSync(join(projectRoot, 'scenario', 'captures', 'build-2.pcap'));
+      const starts: number[] = [];
+      for (let at = 24; at < capture.length; at += 16 + capture.readUInt32LE(at + 8)) starts.push(at);
+      const damaged = Buffer.from(capture);
+      const at = starts.at(-3)!;
+      damaged.writeUInt32LE(0x7fffffff, at + 8);
+      damaged.writeUInt32LE(0x7fffffff, at + 12);
+      const file = join(dir, 'late-corrupt.pcap');
+      await writeFile(file, damaged);
+
+      const probe = await leakwatch(['probe', '--lab-config', 'scenario/lab/build-2.json', file]);
+      expect(probe.code).toBe(3);
+      expect(probe.stderr).toContain(`corrupt packet record at byte ${at}`);
+      const records = probe.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { kind?: string; candidates: { value: string }[] });
+      expect(records.length).toBeGreaterThan(0);
+      expect(records.some((r) => r.kind === 'session-end')).toBe(false); // a capture cut short ends no session
+      expect(records.flatMap((r) => r.candidates.map((c) => c.value))).toContain('864690020123454');
+
+      const run = await leakwatch([
+        'run',
+        '--data-dir',
+        join(dir, 'store'),
+        '--lab-config',
+        'scenario/lab/build-1.json',
+        'scenario/captures/build-1.pcap',
+        '--lab-config',
+        'scenario/lab/build-2.json',
+        file,
+      ]);
+      expect(run.code).toBe(3);
+      expect(run.stdout).toContain('is not ended: flows read before this are counted');
+      expect(run.stdout).toContain(`build KHHCNBH39.0 (built 2014-08-05): ${records.length} flows`);
+      expect(run.stdout).toContain('AlertsRaised 15');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('a 60 MB HAR file is read entry by entry (a 44 MB one ran the probe out of memory)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'leakwatch-bighar-'));
