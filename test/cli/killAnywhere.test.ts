@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { REPEAT_NOTE } from '../../core/notify/incident.ts';
 import { leakwatch } from '../helpers/installedCli.ts';
+import { seededRandom } from '../helpers/testEvents.ts';
 
 /**
  * `leakwatch run` (what `npm start` runs) killed with SIGKILL at any point and run again delivers
@@ -118,13 +119,7 @@ async function alertStates(dataDir: string): Promise<string[]> {
 
 /** A seeded choice (mulberry32): the same steps on every run, a failing one replayable. */
 function sample<T>(items: readonly T[], count: number, seed: number): T[] {
-  let state = seed;
-  const random = () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = seededRandom(seed);
   const pool = [...items];
   const out: T[] = [];
   while (out.length < count && pool.length > 0)

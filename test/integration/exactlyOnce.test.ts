@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { paginateScan } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import type { Context, KinesisStreamEvent } from 'aws-lambda';
+import type { Context } from 'aws-lambda';
 import { BUNDLED_CATALOG } from '../../core/catalog/bundledCatalog.ts';
 import { DestinationCatalog } from '../../core/catalog/catalog.ts';
 import type { DeadLetter } from '../../core/ingest/deadLetter.ts';
@@ -19,6 +19,7 @@ import {
 } from '../../local/emulators.ts';
 import type { StreamRecord } from '../../schema/flowRecord.ts';
 import { scenarioRecords } from '../helpers/scenario.ts';
+import { kinesisEvent } from '../helpers/testEvents.ts';
 
 /**
  * Each case of docs/ingest-exactly-once.md, on dynalite, driving the ingest handler with the
@@ -119,26 +120,7 @@ class Harness {
   }
 }
 
-function event(shard: string, items: readonly Item[]): KinesisStreamEvent {
-  return {
-    Records: items.map(({ record, seq }) => ({
-      kinesis: {
-        kinesisSchemaVersion: '1.0',
-        partitionKey: record.device.id,
-        sequenceNumber: seq,
-        data: Buffer.from(JSON.stringify(record)).toString('base64'),
-        approximateArrivalTimestamp: 1_700_000_000,
-      },
-      eventSource: 'aws:kinesis',
-      eventVersion: '1.0',
-      eventID: `${shard}:${seq}`,
-      eventName: 'aws:kinesis:record',
-      invokeIdentityArn: 'arn:aws:iam::123456789012:role/ingest',
-      awsRegion: 'us-east-1',
-      eventSourceARN: 'arn:aws:kinesis:us-east-1:123456789012:stream/flows',
-    })),
-  };
-}
+const event = kinesisEvent;
 
 const SHARD = 'shardId-000000000000';
 type Handler = ReturnType<Harness['environment']>;

@@ -27,6 +27,7 @@ import { drainOutbox } from '../../local/localNotifier.ts';
 import { REGISTRATION } from '../../scenario/scenario.ts';
 import type { StreamRecord } from '../../schema/flowRecord.ts';
 import { scenarioRecords } from '../helpers/scenario.ts';
+import { seededRandom } from '../helpers/testEvents.ts';
 
 /**
  * The pipeline on the embedded emulators with faults injected, reconciled against a run without
@@ -40,13 +41,7 @@ const quiet = () => undefined;
 
 /** A seeded shuffle (mulberry32), so a failing order can be replayed. */
 function shuffled<T>(items: readonly T[], seed: number): T[] {
-  let state = seed;
-  const random = () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = seededRandom(seed);
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));

@@ -2,7 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetCommand, paginateScan } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { Context, KinesisStreamEvent } from 'aws-lambda';
+import type { Context } from 'aws-lambda';
 import { BUNDLED_CATALOG } from '../../core/catalog/bundledCatalog.ts';
 import { DestinationCatalog } from '../../core/catalog/catalog.ts';
 import { FleetHistory } from '../../core/history/fleetHistory.ts';
@@ -23,6 +23,7 @@ import {
 } from '../../local/emulators.ts';
 import type { FlowRecord, SessionEndRecord, StreamRecord } from '../../schema/flowRecord.ts';
 import { scenarioRecords } from '../helpers/scenario.ts';
+import { kinesisEvent } from '../helpers/testEvents.ts';
 
 /**
  * Items keep their size however long a line runs (issue 20, item 6): sets that grew with every
@@ -60,27 +61,13 @@ describe('aggregate items stay bounded while a line grows', () => {
     const ingest = handler();
     for (let at = 0; at < records.length; at += 100) {
       const batch = records.slice(at, at + 100);
-      const event: KinesisStreamEvent = {
-        Records: batch.map((record) => {
+      const event = kinesisEvent(
+        SHARD,
+        batch.map((record) => {
           sequence += 10n;
-          return {
-            kinesis: {
-              kinesisSchemaVersion: '1.0',
-              partitionKey: record.device.id,
-              sequenceNumber: String(sequence),
-              data: Buffer.from(JSON.stringify(record)).toString('base64'),
-              approximateArrivalTimestamp: 1_700_000_000,
-            },
-            eventSource: 'aws:kinesis',
-            eventVersion: '1.0',
-            eventID: `${SHARD}:${sequence}`,
-            eventName: 'aws:kinesis:record',
-            invokeIdentityArn: 'arn:aws:iam::123456789012:role/ingest',
-            awsRegion: 'us-east-1',
-            eventSourceARN: 'arn:aws:kinesis:us-east-1:123456789012:stream/flows',
-          };
+          return { record, seq: String(sequence) };
         }),
-      };
+      );
       const response = await ingest(event, context);
       expect(response.batchItemFailures).toEqual([]);
     }
