@@ -106,7 +106,7 @@ console.log(
   `leakwatch live TCP: ${CONNECTIONS} connections at once, each ${(captures[0]!.length / 1e6).toFixed(1)} MB of one-byte segments (${FLOWS} flows × ${SEGMENTS} segments, a hole before each)`,
 );
 console.log(
-  `  sent ${(sent / 1e6).toFixed(0)} MB in ${seconds.toFixed(1)} s (${(sent / 1e6 / seconds).toFixed(1)} MB/s); ${records} flow records written; connections refused by the probe ${refusedByProbe}, failed on our side ${refused}`,
+  `  clients wrote ${(sent / 1e6).toFixed(0)} MB in ${seconds.toFixed(1)} s (connections the probe refused included); the probe read ${/(\d+) packets/.exec(stderr)?.[1] ?? '?'} packets, wrote ${records} flow records, refused ${refusedByProbe} connections (${refused} failed on our side)`,
 );
 console.log(
   `  probe peak RSS ${peak.toFixed(0)} MB; goal (issue 20): bounded whatever the connections and segments, ≤ ${GOAL_MB} MB — ${peak <= GOAL_MB ? 'met' : 'NOT MET'}`,
