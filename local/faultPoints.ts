@@ -4,11 +4,16 @@ import { writeFileSync } from 'node:fs';
  * Crash points, for the kill-anywhere test of local mode (test/cli/killAnywhere.test.ts).
  * A *step* is a moment the outside world has changed and the process has not yet acted on it: a
  * DynamoDB write answered, a Kinesis PutRecords answered, a notification channel's message sent.
- * With LEAKWATCH_FAULT_KILL_AT_STEP=N the process kills itself (SIGKILL) at its Nth step; with
+ * With LEAKWATCH_FAULT_KILL_AT_STEP=N the process kills itself (SIGKILL) at its Nth step, or with
+ * LEAKWATCH_FAULT_KILL_AT_STEP="slack sent#2" at the 2nd step whose name holds `slack sent` (step
+ * numbers vary between runs of `serve`, where ingest and delivery interleave); with
  * LEAKWATCH_FAULT_STEPS_FILE=path it writes how many steps it took when it exits (a clean run's
  * count, to choose N from). Unset, a step costs a comparison.
  */
-const killAt = Number(process.env.LEAKWATCH_FAULT_KILL_AT_STEP) || 0;
+const killSetting = process.env.LEAKWATCH_FAULT_KILL_AT_STEP ?? '';
+const killAt = /^\d+$/.test(killSetting) ? Number(killSetting) : 0;
+const killLabel = killAt === 0 && killSetting !== '' ? /^(.*?)(?:#(\d+))?$/.exec(killSetting) : null;
+let labelSeen = 0;
 const stepsFile = process.env.LEAKWATCH_FAULT_STEPS_FILE;
 let steps = 0;
 const log: string[] = [];
@@ -16,14 +21,16 @@ if (stepsFile) process.on('exit', () => writeFileSync(stepsFile, `${steps}\n${lo
 
 /** One step: `what` names it in the steps file. */
 export function faultStep(what: string): void {
-  if (!killAt && !stepsFile) return;
+  if (!faultStepsOn()) return;
   steps++;
   if (stepsFile) log.push(`${steps} ${what}`);
   if (steps === killAt) process.kill(process.pid, 'SIGKILL');
+  if (killLabel && what.includes(killLabel[1]!) && ++labelSeen === Number(killLabel[2] ?? 1))
+    process.kill(process.pid, 'SIGKILL');
 }
 
 /** Whether steps are counted (so callers attach their hooks only then). */
-export const faultStepsOn = () => killAt > 0 || stepsFile !== undefined;
+export const faultStepsOn = () => killAt > 0 || killLabel !== null || stepsFile !== undefined;
 
 /** A middleware that takes a step after each write the client's request made (SDK v3 clients). */
 export function stepAfterWrites(

@@ -10,6 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type CliResult, leakwatch, runningLeakwatch } from '../helpers/installedCli.ts';
 import { projectRoot } from '../helpers/scenario.ts';
+import { SlackStandIn } from '../helpers/slackStandIn.ts';
 
 /**
  * `leakwatch serve` as installed, with probes in other processes streaming the Mi Box S fixture
@@ -288,5 +289,62 @@ describe('leakwatch serve', () => {
     }
     expect((await second.exited).code).toBe(0);
     expect(await outboxIds(dataDir)).toEqual(referenceOutbox);
+  }, 180_000);
+
+  it('killed -9 right after Slack answered, twice (a Slack app): each restart asks the channel and nothing is posted twice', async () => {
+    const slack = new SlackStandIn();
+    await slack.start();
+    const env = {
+      LEAKWATCH_SLACK_TOKEN: 'xoxb-serve-test',
+      LEAKWATCH_SLACK_CHANNEL: 'C0SERVETEST',
+      LEAKWATCH_SLACK_API: `${slack.url}/api/chat.postMessage`,
+    };
+    const spool = join(work, 'spool-slack');
+    const streamed = async (serve: Serve, build: number) =>
+      expect((await probe(serve.endpoint, build, spool, work)).code).toBe(0);
+    /** Every alert event in the outbox file and both messages in Slack. */
+    const delivered = (dataDir: string) => async () =>
+      existsSync(join(dataDir, 'alerts-outbox.jsonl')) &&
+      (await outboxIds(dataDir)).length === 18 &&
+      slack.messages.length >= 2
+        ? true
+        : undefined;
+    try {
+      // The reference: serve to the end with the Slack app.
+      const clean = join(work, 'slack-clean');
+      const first = await startServe(clean, 0, env);
+      for (const build of [1, 2, 3]) await streamed(first, build);
+      await waitFor('delivered', delivered(clean), 30_000, first.output);
+      first.child.kill('SIGINT');
+      expect((await first.exited).code).toBe(0);
+      const reference = slack.told();
+      expect(reference).toHaveLength(2);
+      expect(reference[1]).toContain('reply to message 0');
+
+      // Killed right after Slack answered the incident's message, then after it answered the
+      // resolution (a reply in the thread); the third serve finds both in the channel.
+      slack.reset();
+      const dataDir = join(work, 'slack-killed');
+      const killed = { LEAKWATCH_FAULT_KILL_AT_STEP: 'slack sent' };
+      const a = await startServe(dataDir, 0, { ...env, ...killed });
+      await streamed(a, 1);
+      await streamed(a, 2);
+      expect(await a.exited).toEqual({ code: null, signal: 'SIGKILL' });
+      expect(slack.messages).toHaveLength(1);
+      const b = await startServe(dataDir, 0, { ...env, ...killed });
+      await streamed(b, 3);
+      expect(await b.exited).toEqual({ code: null, signal: 'SIGKILL' });
+      expect(slack.messages).toHaveLength(2);
+      const c = await startServe(dataDir, 0, env);
+      await waitFor('delivered', delivered(dataDir), 30_000, c.output);
+      await delay(1500); // a send that should not happen would come now
+      c.child.kill('SIGINT');
+      expect((await c.exited).code).toBe(0);
+      expect(slack.told()).toEqual(reference);
+      expect(await outboxIds(dataDir)).toEqual(referenceOutbox);
+      expect(await history(dataDir)).toEqual(await history(clean));
+    } finally {
+      await slack.close();
+    }
   }, 180_000);
 });
