@@ -8,7 +8,12 @@ import {
   SlackWebhookChannel,
   SnsChannel,
 } from '../../core/notify/channels.ts';
-import { formatIncident, type IncidentMessage } from '../../core/notify/incident.ts';
+import {
+  formatIncident,
+  type IncidentMessage,
+  REPEAT_NOTE,
+  slackIncidentMessage,
+} from '../../core/notify/incident.ts';
 import type { StoredAlertEvent, StoredNotification } from '../../core/store/outboxStore.ts';
 
 const alert: StoredAlert = {
@@ -110,6 +115,19 @@ describe('an incident message', () => {
     expect(text).toContain('  Hosts:     resolver.msg.xiaomi.net (plaintext HTTP; CN)');
     expect(text).toContain('  Encoded:   gzip → chunked → json → base64');
     expect(text).toContain('  Alerts:    Abbbbbbbbbbb (sent-without-consent)');
+  });
+
+  it('sent again after an interrupted delivery on a channel that cannot be asked, it says it may repeat', () => {
+    expect(formatIncident(openedMessage).text).not.toContain(REPEAT_NOTE);
+    const again = formatIncident({ ...openedMessage, repeat: true });
+    expect(again.text.endsWith(REPEAT_NOTE)).toBe(true);
+    expect(again.subject).toBe(formatIncident(openedMessage).subject);
+    const slack = slackIncidentMessage({ ...resolvedMessage, repeat: true });
+    expect(slack.blocks[0]).toEqual({
+      type: 'context',
+      elements: [{ type: 'mrkdwn', text: `:repeat: ${REPEAT_NOTE}` }],
+    });
+    expect(slack.blocks.slice(1)).toEqual(slackIncidentMessage(resolvedMessage).blocks);
   });
 
   it('SNS: text for e-mail, the subject for SMS, Chatbot JSON for HTTPS, lists as String.Array attributes', async () => {
