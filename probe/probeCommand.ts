@@ -121,6 +121,18 @@ function spooledMessage(spooled: number | undefined, options: ProbeCommandOption
   return `${spooled} records (flow and session-end) are spooled in ${spoolDirOf(options)}: the stream did not take them. Nothing is lost; the next probe run on this stream sends them first, or run: leakwatch probe --send-spool --kinesis-stream ${options.kinesisStream}${options.spoolDir ? ` --spool-dir ${options.spoolDir}` : ''}`;
 }
 
+/** `--allow HOST` (repeatable): IP addresses, and only with the UDP listener; checked before anything starts. */
+function parseAllow(allow: readonly string[], listen: { protocol: 'udp' | 'tcp' } | undefined): string[] {
+  if (allow.length === 0) return [];
+  if (!listen) throw new ProbeUsageError('--allow is for live input (--listen udp://HOST:PORT)');
+  if (listen.protocol !== 'udp')
+    throw new ProbeUsageError('--allow is for the UDP listener (udp://HOST:PORT)');
+  for (const address of allow)
+    if (isIP(address) === 0)
+      throw new ProbeUsageError(`--allow "${address}" is not an IP address (e.g. --allow 192.168.1.23)`);
+  return [...allow];
+}
+
 /** `--threads N`: a whole number from 1 to 256, or undefined when not given. */
 export function parseThreads(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -194,8 +206,7 @@ export async function probeCommand(
     if (listen && threads !== undefined)
       throw new ProbeUsageError('--threads is for capture files: live input is read by one thread');
     const keylogs = options.keylog ?? [];
-    if (!listen && (options.allow ?? []).length > 0)
-      throw new ProbeUsageError('--allow is for live input (--listen udp://HOST:PORT)');
+    const allow = parseAllow(options.allow ?? [], listen);
     if (listen && keylogs.length > 0)
       throw new ProbeUsageError(
         '--keylog is for capture files: live input is not decrypted (capture to a file, then probe it with --keylog)',
@@ -205,12 +216,6 @@ export async function probeCommand(
     if (listen) {
       const sink = new SessionSink(await makeSink(options, io, say), context);
       const emit = (record: FlowRecord) => sink.write(record);
-      const allow = options.allow ?? [];
-      if (allow.length > 0 && listen.protocol !== 'udp')
-        throw new ProbeUsageError('--allow is for the UDP listener (udp://HOST:PORT)');
-      for (const address of allow)
-        if (isIP(address) === 0)
-          throw new ProbeUsageError(`--allow "${address}" is not an IP address (e.g. --allow 192.168.1.23)`);
       const listenerOptions = { host: listen.host, port: listen.port, context, emit, warn: say, allow };
       let listener: LiveListener;
       try {

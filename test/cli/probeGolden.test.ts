@@ -111,4 +111,27 @@ describe('probe --threads on a capture of many short flows', () => {
     expect(live.code).toBe(2);
     expect(live.stderr).toContain('--threads is for capture files: live input is read by one thread');
   });
+
+  it('refuses --allow without the UDP listener or with what is not an IP address, before anything starts', async () => {
+    const cases: [string[], string][] = [
+      [
+        ['--allow', '127.0.0.2', 'scenario/captures/build-1.pcap'],
+        '--allow is for live input (--listen udp://HOST:PORT)',
+      ],
+      [
+        ['--allow', '127.0.0.2', '--listen', 'tcp://127.0.0.1:0'],
+        '--allow is for the UDP listener (udp://HOST:PORT)',
+      ],
+      [
+        ['--allow', 'lab-phone', '--listen', 'udp://127.0.0.1:0'],
+        '--allow "lab-phone" is not an IP address (e.g. --allow 192.168.1.23)',
+      ],
+    ];
+    for (const [flags, message] of cases) {
+      const result = await leakwatch(['probe', '--lab-config', 'scenario/lab/build-1.json', ...flags]);
+      expect({ flags, code: result.code, stdout: result.stdout }).toEqual({ flags, code: 2, stdout: '' });
+      expect(result.stderr).toContain(message);
+      expect(result.stderr).not.toContain('listening on');
+    }
+  });
 });
