@@ -1,4 +1,4 @@
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { StoredAlert } from '../core/alerts/alert.ts';
@@ -28,7 +28,7 @@ import { createNotifyHandler } from '../lambdas/notify/createNotifyHandler.ts';
 import { CountingMetrics, observability } from '../lambdas/shared/observability.ts';
 import { CaptureFormatError } from '../probe/errors.ts';
 import { probeCapture } from '../probe/probeCapture.ts';
-import { KinesisSink } from '../probe/sinks/kinesisSink.ts';
+import { KinesisSink, keepOversizedIn } from '../probe/sinks/kinesisSink.ts';
 import { SessionSink } from '../probe/sinks/sessionSink.ts';
 import type { TlsKeyLog } from '../probe/tls/keyLog.ts';
 import type { LabContext } from '../schema/flowRecord.ts';
@@ -329,19 +329,14 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
     let recordsPut = 0;
     let oversized = 0;
     const captureFailures: CaptureFailure[] = [];
-    const oversizedDir = join(options.dataDir, 'oversized');
+    const keepOversized = keepOversizedIn(join(options.dataDir, 'oversized'), (text) => warn(`  ${text}`));
     for (const job of options.captures) {
       // One probe run per session, as `leakwatch probe` does: its flows, then the session-end record.
       const stream = new KinesisSink({
         client: emulators.kinesis,
         streamName: LOCAL_NAMES.stream,
         // A record over 1 MiB (HAR input can make one) is kept, owner-only, and the run goes on.
-        onOversized: async (data, what) => {
-          await mkdir(oversizedDir, { recursive: true, mode: 0o700 });
-          const file = join(oversizedDir, `${Date.now()}-${process.pid}-${++oversized}.json`);
-          await writeFile(file, data, { mode: 0o600 });
-          warn(`  ${what}: not sent, kept in ${file}`);
-        },
+        onOversized: keepOversized,
       });
       const sink = new SessionSink(stream, job.context);
       const build = job.context.firmware.build;
@@ -362,6 +357,7 @@ export async function runLocalPipeline(options: LocalPipelineOptions): Promise<L
           `  probe ${capture}: ${error.message}\n    session ${job.context.session.id} (build ${build}) is not ended: flows read before this are counted, no alert is resolved from it`,
         );
       }
+      oversized += stream.setAside();
     }
     if (options.extraRecords?.length) {
       await emulators.kinesis.send(

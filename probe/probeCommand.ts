@@ -1,4 +1,3 @@
-import { mkdir, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -65,12 +64,13 @@ async function makeSink(
   }
   if (!options.kinesisStream) return new NdjsonSink(io.stdout);
   // The AWS SDK takes a noticeable time to load: only when records go to Kinesis.
-  const [{ KinesisClient }, { NodeHttpHandler }, { KinesisSink }, { Spool }] = await Promise.all([
-    import('@aws-sdk/client-kinesis'),
-    import('@smithy/node-http-handler'),
-    import('./sinks/kinesisSink.ts'),
-    import('./sinks/spool.ts'),
-  ]);
+  const [{ KinesisClient }, { NodeHttpHandler }, { KinesisSink, keepOversizedIn }, { Spool }] =
+    await Promise.all([
+      import('@aws-sdk/client-kinesis'),
+      import('@smithy/node-http-handler'),
+      import('./sinks/kinesisSink.ts'),
+      import('./sinks/spool.ts'),
+    ]);
   const endpoint = options.kinesisEndpoint ?? options.endpoint;
   const endpointConfig = endpoint ? { endpoint, requestHandler: new NodeHttpHandler() } : {};
   let client = new KinesisClient({
@@ -93,18 +93,11 @@ async function makeSink(
     });
   }
   const spool = new Spool(spoolDirOf(options));
-  const oversizedDir = join(spoolDirOf(options), 'oversized');
-  let oversized = 0;
   return new KinesisSink({
     client,
     spool,
     // A record over 1 MiB (HAR input can make one) is kept on disk, owner-only, and the run goes on.
-    onOversized: async (data, what) => {
-      await mkdir(oversizedDir, { recursive: true, mode: 0o700 });
-      const file = join(oversizedDir, `${Date.now()}-${process.pid}-${++oversized}.json`);
-      await writeFile(file, data, { mode: 0o600 });
-      say(`${what}: not sent, kept in ${file}`);
-    },
+    onOversized: keepOversizedIn(join(spoolDirOf(options), 'oversized'), say),
     ...(options.putAttempts ? { maxAttempts: options.putAttempts } : {}),
     onSpooling: (records, lastError) =>
       say(

@@ -1,3 +1,5 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { type KinesisClient, PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import type { StreamRecord as FlowRecord } from '../../schema/flowRecord.ts';
@@ -9,6 +11,20 @@ import type { Spool } from './spool.ts';
 export const PUT_RECORDS_MAX_ENTRIES = 500;
 export const PUT_RECORDS_MAX_BYTES = 5 * 1024 * 1024;
 export const RECORD_MAX_BYTES = 1024 * 1024;
+
+/**
+ * An `onOversized` that keeps each record too large for the stream in `dir` (owner-only: it holds
+ * the raw record) and says where; `probe` keeps them under its spool, `run` under its data dir.
+ */
+export function keepOversizedIn(dir: string, say: (text: string) => void) {
+  let kept = 0;
+  return async (data: Buffer, what: string): Promise<void> => {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const file = join(dir, `${Date.now()}-${process.pid}-${++kept}.json`);
+    await writeFile(file, data, { mode: 0o600 });
+    say(`${what}: not sent, kept in ${file}`);
+  };
+}
 
 export interface KinesisSinkOptions {
   readonly client: KinesisClient;
