@@ -204,11 +204,6 @@ export class OutboxStore extends TableAccess {
   }
 
   /**
-   * Records that `channel` sent `eventIds` of a notification (and the thread its first message
-   * started). `complete` (every channel has sent every member) marks the notification delivered,
-   * unless a member joined since it was read (then its event delivers the rest).
-   */
-  /**
    * Records that a channel is about to send `eventIds` (for channels that do not deduplicate
    * themselves): a sender that dies before markSent leaves it, and the next delivery asks the
    * channel whether the message arrived instead of sending it blindly again.
@@ -230,6 +225,11 @@ export class OutboxStore extends TableAccess {
     );
   }
 
+  /**
+   * Records that `channel` sent `eventIds` of a notification (and the thread its first message
+   * started). `complete` (every channel has sent every member) marks the notification delivered,
+   * unless a member joined since it was read (then its event delivers the rest).
+   */
   async markSent(
     notification: StoredNotification,
     channel: string,
