@@ -125,28 +125,35 @@ export function meterDynamo(
   };
 }
 
-/** `a − b`, for the cost of one stage between two readings. */
-export function costBetween(after: DynamoCost, before: DynamoCost): DynamoCost {
+/** `a + sign × b`, operation by operation and part by part (operations that come to 0 left out). */
+function combine(a: DynamoCost, b: DynamoCost, sign: 1 | -1): DynamoCost {
   const requests: Record<string, number> = {};
-  for (const [operation, n] of Object.entries(after.requests)) {
-    const d = n - (before.requests[operation] ?? 0);
-    if (d > 0) requests[operation] = d;
+  for (const operation of new Set([...Object.keys(a.requests), ...Object.keys(b.requests)])) {
+    const n = (a.requests[operation] ?? 0) + sign * (b.requests[operation] ?? 0);
+    if (n > 0) requests[operation] = n;
   }
   const parts: Record<string, PartCost> = {};
-  for (const [name, p] of Object.entries(after.parts ?? {})) {
-    const b = before.parts?.[name];
+  for (const name of new Set([...Object.keys(a.parts ?? {}), ...Object.keys(b.parts ?? {})])) {
+    const p = a.parts?.[name];
+    const q = b.parts?.[name];
     parts[name] = {
-      requests: p.requests - (b?.requests ?? 0),
-      readUnits: p.readUnits - (b?.readUnits ?? 0),
-      writeUnits: p.writeUnits - (b?.writeUnits ?? 0),
+      requests: (p?.requests ?? 0) + sign * (q?.requests ?? 0),
+      readUnits: (p?.readUnits ?? 0) + sign * (q?.readUnits ?? 0),
+      writeUnits: (p?.writeUnits ?? 0) + sign * (q?.writeUnits ?? 0),
     };
   }
   return {
     requests,
-    readUnits: after.readUnits - before.readUnits,
-    writeUnits: after.writeUnits - before.writeUnits,
+    readUnits: a.readUnits + sign * b.readUnits,
+    writeUnits: a.writeUnits + sign * b.writeUnits,
     parts,
   };
 }
+
+/** `a − b`, for the cost of one stage between two readings. */
+export const costBetween = (after: DynamoCost, before: DynamoCost): DynamoCost => combine(after, before, -1);
+
+/** `a + b`, for the cost of several stages. */
+export const costSum = (a: DynamoCost, b: DynamoCost): DynamoCost => combine(a, b, 1);
 
 export const totalRequests = (cost: DynamoCost) => Object.values(cost.requests).reduce((a, b) => a + b, 0);

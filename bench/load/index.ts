@@ -11,9 +11,9 @@ import { createNotifyHandler } from '../../lambdas/notify/createNotifyHandler.ts
 import { CountingMetrics, observability } from '../../lambdas/shared/observability.ts';
 import {
   costBetween,
+  costSum,
   type DynamoCost,
   meterDynamo,
-  type PartCost,
   totalRequests,
 } from '../../local/dynamoMeter.ts';
 import { ensureStream, ensureTable, startEmulators } from '../../local/emulators.ts';
@@ -150,26 +150,6 @@ const meter = meterDynamo(emulators.dynamo, {
       : undefined,
 });
 let ingestCost: DynamoCost = resumed?.ingestCost ?? { requests: {}, readUnits: 0, writeUnits: 0 };
-const addCost = (a: DynamoCost, b: DynamoCost): DynamoCost => {
-  const requests = { ...a.requests };
-  for (const [operation, n] of Object.entries(b.requests))
-    requests[operation] = (requests[operation] ?? 0) + n;
-  const parts: Record<string, PartCost> = { ...a.parts };
-  for (const [name, p] of Object.entries(b.parts ?? {})) {
-    const q = parts[name];
-    parts[name] = {
-      requests: (q?.requests ?? 0) + p.requests,
-      readUnits: (q?.readUnits ?? 0) + p.readUnits,
-      writeUnits: (q?.writeUnits ?? 0) + p.writeUnits,
-    };
-  }
-  return {
-    requests,
-    readUnits: a.readUnits + b.readUnits,
-    writeUnits: a.writeUnits + b.writeUnits,
-    parts,
-  };
-};
 try {
   const table = 'leakwatch-load';
   await ensureTable(emulators.dynamo, table);
@@ -295,7 +275,7 @@ try {
     });
     const costBefore = meter.cost();
     const stats = await poller.drain();
-    ingestCost = addCost(ingestCost, costBetween(meter.cost(), costBefore));
+    ingestCost = costSum(ingestCost, costBetween(meter.cost(), costBefore));
     delivered += stats.records;
     invocations += stats.invocations;
     ingestMs += performance.now() - t1;
